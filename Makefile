@@ -1,0 +1,46 @@
+# thagen: `make test` and `make dataset` are all a fresh machine needs (both run `make setup`).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+THAGEN := $(VENV)/bin/thagen
+MODELS ?=
+OUT ?= data/dataset
+MMD_DIR ?= ../shared/mmd
+EXTRAS ?= dev,train,cluster,track
+
+.PHONY: setup system-check test lint format dataset bench train-demo clean
+
+setup: system-check $(VENV)/.installed
+
+system-check:
+	@bash scripts/check_system.sh
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@# torch first and pinned: 2.13.0 is a CPU build on this kind of machine; an unpinned torch is a multi-GB CUDA build.
+	$(PY) -m pip install -q --disable-pip-version-check "torch==2.13.0"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
+	@touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest -q
+
+dataset: setup
+	$(THAGEN) dataset-default --out $(OUT) $(if $(MODELS),--models $(MODELS),)
+
+bench: setup
+	$(PY) bench/run.py --mmd-dir $(MMD_DIR)
+
+train-demo: setup
+	$(THAGEN) train-demo --out runs/demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""Shared fixtures: where the real models are, and how their absence is treated."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MMD_DIR = Path(os.environ.get("THAGEN_MMD_DIR", ROOT.parent / "shared" / "mmd"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_mmd_dir() -> Path:
+    """The real-model folder; a skip outside CI when it is absent, a failure under CI=true."""
+    if not (MMD_DIR / "reference.jsonl").is_file():
+        message = f"real MMD models not found at {MMD_DIR} (set THAGEN_MMD_DIR)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return MMD_DIR
+
+
+@pytest.fixture(scope="session")
+def mmd_dir() -> Path:
+    return require_mmd_dir()
+
+
+@pytest.fixture(scope="session")
+def reference_rows(mmd_dir: Path) -> list[dict]:
+    lines = (mmd_dir / "reference.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def all_model_files() -> list[Path]:
+    """Every .pmd/.pmx under the real-model folder (empty when it is absent)."""
+    if not MMD_DIR.is_dir():
+        return []
+    return sorted(p for p in MMD_DIR.rglob("*") if p.suffix.lower() in (".pmd", ".pmx"))

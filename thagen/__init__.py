@@ -1,0 +1,1 @@
+"""thagen: the command line over mmd_loader, render, pipeline and training."""

@@ -1,0 +1,5 @@
+import sys
+
+from thagen.cli import main
+
+sys.exit(main())
