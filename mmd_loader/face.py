@@ -1,8 +1,240 @@
-"""Placeholder: replaced by face detection."""
+"""Finding a model's face without hand labels: which morphs close each eye and open the mouth,
+the neck and head bones, and the head box that frames the render.
 
-from mmd_loader.model import Model
-from mmd_loader.roles import FaceRoles
+Names propose, geometry decides: a wink's side comes from where its displaced vertices lie
+(+x is the character's own left in the model frame), whatever its name says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmd_loader.head_box import find_head_box, head_driven_mask
+from mmd_loader.model import Model, MorphKind
+from mmd_loader.morph_names import (
+    HEAD_NAMES,
+    NECK_NAMES,
+    EyeMorphKind,
+    bone_rank,
+    eye_morph_kind,
+    is_mouth_open,
+    mouth_rank,
+    name_rank,
+)
+from mmd_loader.overrides import FaceOverrides
+from mmd_loader.roles import EYE_ROLES, FaceRoles, RoleMorph
+
+# A displacement shorter than this fraction of the model's height counts as "not moved".
+_MOVE_EPS = 1e-5
+# A one-eye morph puts at least this share of its displacement on one side of the face.
+_ONE_SIDE = 0.8
 
 
-def detect_face(model: Model, overrides: dict | None = None) -> FaceRoles:
-    raise NotImplementedError
+@dataclass
+class _Candidate:
+    """A vertex/group morph that moves geometry, with where it moves it."""
+
+    index: int
+    name: str
+    indices: np.ndarray
+    offsets: np.ndarray
+    weights: np.ndarray  # displacement length per moved vertex
+    centre: np.ndarray  # displacement-weighted rest position of the moved vertices
+
+    def left_share(self, positions: np.ndarray, cx: float) -> float:
+        x = positions[self.indices, 0]
+        return float(self.weights[x > cx].sum() / max(self.weights.sum(), 1e-12))
+
+    @property
+    def moves_down(self) -> bool:
+        return float((self.offsets[:, 1] * self.weights).sum()) < 0
+
+
+def detect_face(model: Model, overrides: FaceOverrides | None = None) -> FaceRoles:
+    """Find the THA1 roles of a model. `roles.problems` lists why it is unusable, if it is."""
+    overrides = overrides or FaceOverrides()
+    roles = FaceRoles()
+    roles.neck = _find_bone(model, NECK_NAMES, overrides.neck, "neck (首)", roles.problems)
+    roles.head = _find_bone(model, HEAD_NAMES, overrides.head, "head (頭)", roles.problems)
+    if len(model.positions) == 0:
+        roles.problems.append("the model has no vertices")
+        return roles
+
+    candidates = _movable_morphs(model)
+    cx = _face_centre_x(model, roles.head)
+    _assign_eyes(model, candidates, cx, overrides, roles)
+    _assign_mouth(model, candidates, overrides, roles)
+
+    head_mask = head_driven_mask(model, roles.head) if roles.head >= 0 else None
+    if head_mask is not None and not head_mask.any():
+        roles.problems.append("no vertex is driven by the head bone")
+    elif head_mask is not None:
+        roles.head_box = find_head_box(model, head_mask, roles.morphs, cx)
+        if roles.head_box is None:
+            roles.problems.append("could not measure the head (no eyes or mouth to anchor it)")
+    if overrides.head_top is not None or overrides.chin is not None:
+        roles.head_box = overrides.apply_to_box(roles.head_box, cx)
+        if roles.head_box is not None:
+            roles.problems = [p for p in roles.problems if "measure the head" not in p]
+    return roles
+
+
+def _find_bone(
+    model: Model, names: tuple[str, ...], override: str | None, label: str, problems: list[str]
+) -> int:
+    if override is not None:
+        index = model.bone_index(override)
+        if index < 0:
+            problems.append(f"override names {label} bone {override!r}, which the model lacks")
+        return index
+    best, best_rank = -1, len(names)
+    for index, bone in enumerate(model.bones):
+        rank = bone_rank(bone.name, names)
+        if rank is not None and rank < best_rank:
+            best, best_rank = index, rank
+    if best < 0:
+        problems.append(f"no {label} bone")
+    return best
+
+
+def _movable_morphs(model: Model) -> dict[int, _Candidate]:
+    """Every vertex or group morph that moves at least one vertex, resolved at weight 1."""
+    scale = float(np.ptp(model.positions[:, 1])) or 1.0
+    out: dict[int, _Candidate] = {}
+    for index, morph in enumerate(model.morphs):
+        if morph.kind not in (MorphKind.VERTEX, MorphKind.GROUP):
+            continue
+        if not (eye_morph_kind(morph.name) or is_mouth_open(morph.name)):
+            continue
+        indices, offsets = model.vertex_offsets(index)
+        valid = (indices >= 0) & (indices < len(model.positions))
+        indices, offsets = indices[valid], offsets[valid]
+        lengths = np.linalg.norm(offsets, axis=1)
+        moved = lengths > _MOVE_EPS * scale
+        if not moved.any():
+            continue
+        indices, offsets, lengths = indices[moved], offsets[moved], lengths[moved]
+        centre = (model.positions[indices] * lengths[:, None]).sum(0) / lengths.sum()
+        out[index] = _Candidate(index, morph.name, indices, offsets, lengths, centre)
+    return out
+
+
+def _face_centre_x(model: Model, head: int) -> float:
+    """The face's symmetry plane: the head bone's x (models are built around x = 0)."""
+    if head >= 0:
+        return float(model.bones[head].position[0])
+    return 0.0
+
+
+def _assign_eyes(
+    model: Model,
+    candidates: dict[int, _Candidate],
+    cx: float,
+    overrides: FaceOverrides,
+    roles: FaceRoles,
+) -> None:
+    """Bind left_eye and right_eye: a matched pair of winks, else both halves of a blink."""
+    winks: dict[str, list[_Candidate]] = {"left_eye": [], "right_eye": []}
+    blinks: list[_Candidate] = []
+    for cand in candidates.values():
+        kind = eye_morph_kind(cand.name)
+        if kind is None or not cand.moves_down:
+            continue
+        share = cand.left_share(model.positions, cx)
+        if kind is EyeMorphKind.WINK and share >= _ONE_SIDE:
+            winks["left_eye"].append(cand)
+        elif kind is EyeMorphKind.WINK and share <= 1 - _ONE_SIDE:
+            winks["right_eye"].append(cand)
+        elif 1 - _ONE_SIDE < share < _ONE_SIDE:
+            blinks.append(cand)  # moves both eyes, whatever its name says
+
+    def best(items: list[_Candidate]) -> _Candidate | None:
+        return min(items, key=lambda c: (name_rank(c.name), c.index)) if items else None
+
+    chosen = {role: best(winks[role]) for role in EYE_ROLES}
+    blink = best(blinks)
+    plain_pair = all(chosen[r] is not None and name_rank(chosen[r].name) == 0 for r in EYE_ROLES)
+    use_winks = all(chosen[r] is not None for r in EYE_ROLES) and (plain_pair or blink is None)
+    for role in EYE_ROLES:
+        forced = overrides.morph_for(role)
+        if forced is not None:
+            bound = _bind_override(model, role, forced, cx, roles.problems)
+        elif use_winks:
+            cand = chosen[role]
+            bound = RoleMorph(role, cand.name, cand.indices, cand.offsets, how="geometry")
+        elif blink is not None:
+            bound = _split_blink(model, blink, role, cx)
+        elif chosen[role] is not None:
+            cand = chosen[role]
+            bound = RoleMorph(role, cand.name, cand.indices, cand.offsets, how="geometry")
+        else:
+            bound = None
+        if bound is None:
+            side = "left" if role == "left_eye" else "right"
+            roles.problems.append(f"no morph closes the {side} eye")
+        else:
+            roles.morphs[role] = bound
+
+
+def _split_blink(model: Model, blink: _Candidate, role: str, cx: float) -> RoleMorph:
+    """One side of a both-eyes blink: the moved vertices on that side of the face."""
+    x = model.positions[blink.indices, 0]
+    keep = x > cx if role == "left_eye" else x <= cx
+    return RoleMorph(role, blink.name, blink.indices[keep], blink.offsets[keep], how="split")
+
+
+def _assign_mouth(
+    model: Model, candidates: dict[int, _Candidate], overrides: FaceOverrides, roles: FaceRoles
+) -> None:
+    forced = overrides.morph_for("mouth")
+    if forced is not None:
+        bound = _bind_override(model, "mouth", forced, 0.0, roles.problems)
+        if bound is not None:
+            roles.morphs["mouth"] = bound
+        return
+    eye_y = _eye_level(model, roles)
+    options = []
+    for cand in candidates.values():
+        if not is_mouth_open(cand.name):
+            continue
+        if eye_y is not None and cand.centre[1] >= eye_y:
+            continue  # a mouth sits below the eyes: this is something else sharing the name
+        options.append(cand)
+    if not options:
+        roles.problems.append("no morph opens the mouth (あ)")
+        return
+    cand = min(options, key=lambda c: (mouth_rank(c.name), c.index))
+    roles.morphs["mouth"] = RoleMorph("mouth", cand.name, cand.indices, cand.offsets)
+
+
+def _eye_level(model: Model, roles: FaceRoles) -> float | None:
+    """The y of the lowest eye centre, or None before any eye is bound."""
+    centres = [morph_centre(model, roles.morphs[r])[1] for r in EYE_ROLES if r in roles.morphs]
+    return min(centres) if centres else None
+
+
+def morph_centre(model: Model, morph: RoleMorph) -> np.ndarray:
+    """Displacement-weighted rest position of the vertices a role morph moves."""
+    if len(morph.indices) == 0:
+        return np.zeros(3)
+    weights = np.linalg.norm(morph.offsets, axis=1) + 1e-12
+    return (model.positions[morph.indices] * weights[:, None]).sum(0) / weights.sum()
+
+
+def _bind_override(
+    model: Model, role: str, spec: str, cx: float, problems: list[str]
+) -> RoleMorph | None:
+    """An override names a morph, optionally with `@left`/`@right` to take one side of it."""
+    name, _, side = spec.partition("@")
+    index = model.morph_index(name)
+    if index < 0:
+        problems.append(f"override names morph {name!r} for {role}, which the model lacks")
+        return None
+    indices, offsets = model.vertex_offsets(index)
+    if side:
+        x = model.positions[indices, 0]
+        keep = x > cx if side.strip().lower() == "left" else x <= cx
+        indices, offsets = indices[keep], offsets[keep]
+    return RoleMorph(role, name, indices, offsets, how="override")

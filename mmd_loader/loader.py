@@ -1,9 +1,113 @@
-"""Placeholder: replaced by the real loader."""
+"""`load(path)`: one entry point for PMD, PMX and zipped models; every failure a ModelLoadError."""
 
+from __future__ import annotations
+
+import importlib
+import importlib.util
 from pathlib import Path
 
+from pymeshio import common
+
+from mmd_loader.binary import MAX_FILE_BYTES, BoundedReader, FormatError
+from mmd_loader.errors import ModelLoadError
 from mmd_loader.model import Model
 
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
-def load(path: str | Path) -> Model:
-    raise NotImplementedError
+
+def load(path: str | Path, member: str | None = None) -> Model:
+    """Load a PMD/PMX file (dispatching on its magic bytes) or one model inside a .zip.
+
+    For a zip, `member` names the model inside it; without it the zip must hold exactly one.
+    """
+    path = Path(path)
+    data = _read(path)
+    if data.startswith(ZIP_MAGIC):
+        return _load_zip(path, member)
+    if member is not None:
+        raise ModelLoadError(path, f"member {member!r} given, but the file is not a zip")
+    model = parse(data, path)
+    model.root = path.parent
+    _resolve_textures(model)
+    return model
+
+
+def parse(data: bytes, path: Path) -> Model:
+    """Parse PMD or PMX bytes; `path` is only used to name the file in errors and the Model."""
+    from mmd_loader.pmd import parse_pmd
+    from mmd_loader.pmx import parse_pmx
+
+    if data.startswith(b"PMX "):
+        parser = parse_pmx
+    elif data.startswith(b"Pmd"):
+        parser = parse_pmd
+    else:
+        raise ModelLoadError(path, f"not a PMD/PMX model (starts with {data[:4]!r})", 0)
+    try:
+        return parser(data, path)
+    except FormatError as e:
+        raise ModelLoadError(path, e.message, e.offset) from None
+    except common.ParseException as e:
+        raise ModelLoadError(path, str(e.message), _offset(e)) from e
+    except Exception as e:  # any other failure inside a parser is malformed input
+        raise ModelLoadError(path, f"malformed data ({type(e).__name__}: {e})", _offset(e)) from e
+
+
+def _offset(error: BaseException) -> int | None:
+    """The reader position when `error` was raised, from the innermost parser frame."""
+    tb, offset = error.__traceback__, None
+    while tb is not None:
+        reader = tb.tb_frame.f_locals.get("self", tb.tb_frame.f_locals.get("r"))
+        if isinstance(reader, BoundedReader):
+            offset = reader.pos
+        tb = tb.tb_next
+    return offset
+
+
+def _read(path: Path) -> bytes:
+    if not path.exists():
+        raise ModelLoadError(path, "no such file")
+    if path.is_dir():
+        raise ModelLoadError(path, "is a directory, not a model file")
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ModelLoadError(path, f"file is {size} bytes, over the {MAX_FILE_BYTES} limit")
+        return path.read_bytes()
+    except OSError as e:
+        raise ModelLoadError(path, f"cannot read: {e.strerror or e}") from e
+
+
+def _load_zip(path: Path, member: str | None) -> Model:
+    try:
+        archive = importlib.import_module("mmd_loader.archive")
+    except ImportError as e:
+        raise ModelLoadError(path, "zip archives are not supported yet") from e
+    members = archive.list_models(path)
+    if member is None:
+        if len(members) != 1:
+            listing = ", ".join(members) if members else "none"
+            raise ModelLoadError(
+                path, f"holds {len(members)} models, pick one with member=: {listing}"
+            )
+        member = members[0]
+    elif member not in members:
+        raise ModelLoadError(path, f"has no model {member!r} (models: {', '.join(members)})")
+    with archive.extracted(path) as folder:
+        inner = Path(folder) / member
+        try:
+            data = inner.read_bytes()
+        except OSError as e:
+            raise ModelLoadError(path / member, f"cannot read: {e.strerror or e}") from e
+        model = parse(data, path / member)
+        model.root = inner.parent
+        _resolve_textures(model)
+    model.root = (path / member).parent
+    return model
+
+
+def _resolve_textures(model: Model) -> None:
+    """Texture resolution lives in `mmd_loader.textures`; skipped until that module exists."""
+    if importlib.util.find_spec("mmd_loader.textures") is None:
+        return
+    importlib.import_module("mmd_loader.textures").resolve_textures(model)

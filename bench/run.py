@@ -1,0 +1,37 @@
+"""`make bench`: every stage's figures in one run (load, render, pipeline)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mmd-dir", type=Path, default=ROOT.parent / "shared" / "mmd")
+    parser.add_argument("--only", choices=["load", "render", "pipeline"], action="append")
+    args = parser.parse_args()
+    if not args.mmd_dir.is_dir():
+        print(f"real models not found at {args.mmd_dir} (pass --mmd-dir)", file=sys.stderr)
+        return 2
+    miku = args.mmd_dir / "animasa_miku_v2_3" / "miku_v2.pmd"
+    stages = {
+        "load": ("bench.bench_load", "bench_load", (args.mmd_dir,)),
+        "render": ("bench.bench_render", "bench_render", (miku,)),
+        "pipeline": ("bench.bench_pipeline", "bench_pipeline", (miku,)),
+    }
+    for name, (module, function, call_args) in stages.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"\n== {name} ==", flush=True)
+        getattr(importlib.import_module(module), function)(*call_args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Measuring the head: top of the skull and chin, from the vertices the head bone drives.
+
+Hair that sticks up, hats' thin parts, twin tails and back hair are all weighted to the head in
+real models, so the box cannot be their extent. Instead it is anchored on the face the roles
+found (eye centres and mouth), in units of the eye separation `u`:
+- chin: the lowest head-driven point below the mouth, near the face's centre line and in front;
+- top: walking up from the eyes, the last height where the head's silhouette is still at least
+  `u` wide; a strand (アホ毛) is narrower and ends the walk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmd_loader.model import Model
+from mmd_loader.roles import HeadBox, RoleMorph
+
+_BINS_PER_UNIT = 12  # silhouette rows per eye separation
+_TOP_MIN_WIDTH = 1.0  # in units of u
+
+
+def head_driven_mask(model: Model, head: int) -> np.ndarray:
+    """Vertices at least half-weighted to the head bone or any bone below it."""
+    in_subtree = np.zeros(len(model.bones), bool)
+    in_subtree[head] = True
+    changed = True
+    while changed:  # parents may come after children in file order
+        changed = False
+        for index, bone in enumerate(model.bones):
+            parent = bone.parent
+            if not in_subtree[index] and 0 <= parent < len(model.bones) and in_subtree[parent]:
+                in_subtree[index] = changed = True
+    bones = np.clip(model.bone_indices, 0, len(model.bones) - 1)
+    weight = (model.bone_weights * in_subtree[bones]).sum(axis=1)
+    return weight >= 0.5
+
+
+def _centre(model: Model, morph: RoleMorph | None) -> np.ndarray | None:
+    if morph is None or len(morph.indices) == 0:
+        return None
+    w = np.linalg.norm(morph.offsets, axis=1) + 1e-12
+    return (model.positions[morph.indices] * w[:, None]).sum(0) / w.sum()
+
+
+def find_head_box(
+    model: Model, head_mask: np.ndarray, morphs: dict[str, RoleMorph], cx: float
+) -> HeadBox | None:
+    """The head box anchored on the found eyes and mouth, or None with no anchor at all."""
+    left, right = _centre(model, morphs.get("left_eye")), _centre(model, morphs.get("right_eye"))
+    mouth = _centre(model, morphs.get("mouth"))
+    eyes = [c for c in (left, right) if c is not None]
+    if not eyes and mouth is None:
+        return None
+    tris = model.triangles[head_mask[model.triangles].all(axis=1)]
+    if len(tris) == 0:
+        return None
+    corners = model.positions[tris]  # (T, 3, 3)
+
+    u = _eye_separation(left, right, mouth, eyes, corners, cx)
+    eye_y = float(np.mean([c[1] for c in eyes])) if eyes else float(mouth[1]) + 0.5 * u
+    face_z = float(max(c[2] for c in [*eyes, *([mouth] if mouth is not None else [])]))
+    anchor_y = float(mouth[1]) if mouth is not None else eye_y - 0.6 * u
+
+    chin = _chin(corners, cx, u, anchor_y, face_z)
+    top = _top(corners, cx, u, eye_y)
+    half_width = _half_width(corners, cx, u, eye_y)
+    centre = np.array([cx, 0.5 * (top + chin), face_z], np.float64)
+    return HeadBox(top=float(top), chin=float(chin), center=centre, half_width=float(half_width))
+
+
+def _eye_separation(left, right, mouth, eyes, corners, cx) -> float:
+    if left is not None and right is not None:
+        return max(float(abs(left[0] - right[0])), 1e-6)
+    if eyes and mouth is not None:
+        return max(2.0 * float(eyes[0][1] - mouth[1]), 1e-6)
+    xs = corners[..., 0].ravel()
+    lo, hi = np.percentile(xs, [10, 90])
+    return max(0.3 * float(hi - lo), 1e-6)
+
+
+def _chin(corners: np.ndarray, cx: float, u: float, anchor_y: float, face_z: float) -> float:
+    points = corners.reshape(-1, 3)
+    near_centre = np.abs(points[:, 0] - cx) < 0.35 * u
+    in_front = points[:, 2] > face_z - 0.8 * u
+    below = (points[:, 1] < anchor_y) & (points[:, 1] > anchor_y - 2.0 * u)
+    chosen = points[near_centre & in_front & below]
+    return float(chosen[:, 1].min()) if len(chosen) else anchor_y - 0.3 * u
+
+
+def _row_widths(corners: np.ndarray, cx: float, u: float, rows: np.ndarray) -> np.ndarray:
+    """Width of the head's front silhouette in each horizontal row [rows[i], rows[i+1])."""
+    centroid_x = corners[..., 0].mean(axis=1)
+    band = corners[np.abs(centroid_x - cx) < 2.5 * u]
+    ymin, ymax = band[..., 1].min(1), band[..., 1].max(1)
+    xmin, xmax = band[..., 0].min(1), band[..., 0].max(1)
+    widths = np.zeros(len(rows) - 1)
+    for i in range(len(rows) - 1):
+        cover = (ymin < rows[i + 1]) & (ymax >= rows[i])
+        if cover.any():
+            widths[i] = xmax[cover].max() - xmin[cover].min()
+    return widths
+
+
+def _top(corners: np.ndarray, cx: float, u: float, eye_y: float) -> float:
+    highest = float(corners[..., 1].max())
+    if highest <= eye_y:
+        return eye_y + 1.5 * u
+    step = u / _BINS_PER_UNIT
+    rows = np.arange(eye_y, highest + step, step)
+    widths = _row_widths(corners, cx, u, rows)
+    top = eye_y
+    for i, width in enumerate(widths):
+        if width < _TOP_MIN_WIDTH * u:
+            break
+        top = rows[i + 1]
+    return float(min(top, highest))
+
+
+def _half_width(corners: np.ndarray, cx: float, u: float, eye_y: float) -> float:
+    rows = np.array([eye_y - 0.25 * u, eye_y + 0.25 * u])
+    width = _row_widths(corners, cx, u, rows)[0]
+    return float(width / 2) if width > 0 else 1.5 * u

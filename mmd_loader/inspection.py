@@ -1,0 +1,117 @@
+"""What `thagen inspect` reports per model: counts, the face roles found, whether it is usable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mmd_loader.errors import ModelLoadError
+from mmd_loader.face import detect_face
+from mmd_loader.model import Model
+from mmd_loader.overrides import FaceOverrides, overrides_for
+from mmd_loader.roles import FaceRoles
+
+MODEL_SUFFIXES = (".pmd", ".pmx")
+
+
+@dataclass
+class ModelReport:
+    path: str
+    member: str | None = None  # the model's name inside a zip
+    format: str | None = None
+    name: str | None = None
+    vertices: int = 0
+    faces: int = 0
+    materials: int = 0
+    bones: int = 0
+    morphs: int = 0
+    roles: dict[str, str] = field(default_factory=dict)  # role -> "morph (how)" or bone name
+    head_box: dict[str, float] | None = None
+    warnings: list[str] = field(default_factory=list)
+    usable: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def find_models(path: Path) -> Iterator[tuple[Path, str | None]]:
+    """(file, zip member) for every model under a file, folder or zip, in sorted order."""
+    path = Path(path)
+    if path.is_dir():
+        for child in sorted(path.rglob("*")):
+            if child.is_file() and child.suffix.lower() in (*MODEL_SUFFIXES, ".zip"):
+                yield from find_models(child)
+    elif path.suffix.lower() == ".zip":
+        from mmd_loader.archive import list_models
+
+        try:
+            members = list_models(path)
+        except ModelLoadError:
+            yield path, None  # let loading report what is wrong with the archive
+            return
+        for member in members:
+            yield path, member
+    else:
+        yield path, None
+
+
+def summarize(model: Model, roles: FaceRoles, path: Path, member: str | None) -> ModelReport:
+    """The report row for a loaded model and its detected roles."""
+    report = ModelReport(
+        path=str(path),
+        member=member,
+        format=model.format,
+        name=model.name,
+        vertices=len(model.positions),
+        faces=len(model.triangles),
+        materials=len(model.materials),
+        bones=len(model.bones),
+        morphs=len(model.morphs),
+        warnings=list(model.warnings),
+        usable=roles.usable,
+        reasons=list(roles.problems),
+    )
+    for role, bound in roles.morphs.items():
+        report.roles[role] = f"{bound.morph} ({bound.how})"
+    for role, index in (("neck", roles.neck), ("head", roles.head)):
+        if index >= 0:
+            report.roles[role] = model.bones[index].name
+    if roles.head_box is not None:
+        box = roles.head_box
+        report.head_box = {
+            "top": round(box.top, 4),
+            "chin": round(box.chin, 4),
+            "center_x": round(float(box.center[0]), 4),
+            "half_width": round(box.half_width, 4),
+        }
+    return report
+
+
+def inspect_model(
+    path: Path, member: str | None = None, overrides: dict[str, FaceOverrides] | None = None
+) -> tuple[ModelReport, Model | None, FaceRoles | None]:
+    """Load and analyse one model; a load failure becomes an unusable report, never an exception."""
+    from mmd_loader.loader import load
+
+    try:
+        model = load(path, member=member) if member else load(path)
+    except ModelLoadError as error:
+        return ModelReport(path=str(path), member=member, reasons=[str(error)]), None, None
+    roles = detect_face(model, overrides_for(model.path, overrides))
+    return summarize(model, roles, path, member), model, roles
+
+
+def inspect_paths(
+    paths: list[Path], overrides: dict[str, FaceOverrides] | None = None
+) -> list[ModelReport]:
+    """Reports for every model found under `paths`."""
+    reports = []
+    for path in paths:
+        if not Path(path).exists():
+            reports.append(ModelReport(path=str(path), reasons=[f"{path}: no such file or folder"]))
+            continue
+        for file, member in find_models(Path(path)):
+            reports.append(inspect_model(file, member, overrides)[0])
+    return reports

@@ -1,0 +1,77 @@
+"""Recognising face morphs and head bones by name, across the spellings real models use.
+
+Names only propose candidates; geometry (see `face.py`) decides which eye a morph closes.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from enum import Enum
+
+
+class EyeMorphKind(Enum):
+    BLINK = "blink"  # both eyes: まばたき, blink
+    WINK = "wink"  # one eye, side unknown until geometry says
+
+
+def normalize(name: str) -> str:
+    """Fold a morph or bone name to a canonical spelling.
+
+    NFKC turns half-width katakana (ｳｨﾝｸ) and full-width digits/letters (２, Ｌ) into ordinary ones;
+    the large イ of ウインク becomes the small ィ of ウィンク; separators and case are dropped.
+    """
+    text = unicodedata.normalize("NFKC", name).strip().lower()
+    text = text.replace("ウインク", "ウィンク")
+    return re.sub(r"[\s_・\-.()（）]+", "", text)
+
+
+# Words that mark a variant THA1 does not want as the plain closing morph: smile winks
+# (ウィンク２ in the あにまさ family), droopy-eye (垂れ) sets, half closures.
+_SECONDARY = ("2", "笑", "垂れ", "smile", "half", "半")
+
+_BLINK = re.compile(r"^(まばたき|瞬き|blink|eyeclose|eyesclosed|目閉じ|目を閉じる)")
+_WINK = re.compile(
+    r"^(ウィンク|wink|まばたき(左|右|ひだり|みぎ|l|r)|(左|右|l|r)(ウィンク|wink|まばたき)"
+    r"|blink(left|right|l|r)|(left|right)(blink|wink|eyeclose))"
+)
+_MOUTH = re.compile(r"^(あ|a|aa|ah|mouth(open|a)|口開け|口あ)([12２]?)$")
+
+
+def eye_morph_kind(name: str) -> EyeMorphKind | None:
+    """Whether a morph name looks like a both-eyes blink, a one-eye wink, or neither."""
+    key = normalize(name)
+    if _WINK.match(key):
+        return EyeMorphKind.WINK
+    if _BLINK.match(key):
+        # まばたき plus a side word is a wink; plain まばたき (or まばたき2) is both eyes.
+        return EyeMorphKind.BLINK
+    return None
+
+
+def name_rank(name: str) -> int:
+    """Lower is preferred: plain names before secondary variants (smile winks, 垂れ, ...)."""
+    key = normalize(name)
+    return sum(1 for word in _SECONDARY if word in key)
+
+
+def is_mouth_open(name: str) -> bool:
+    return bool(_MOUTH.match(normalize(name)))
+
+
+def mouth_rank(name: str) -> int:
+    match = _MOUTH.match(normalize(name))
+    return 0 if match and not match.group(2) else 1
+
+
+NECK_NAMES = ("首", "neck", "首1", "neck1", "首根元")
+HEAD_NAMES = ("頭", "head", "頭1", "head1")
+
+
+def bone_rank(name: str, candidates: tuple[str, ...]) -> int | None:
+    """Position of a bone name among the accepted spellings, or None if it is not one of them."""
+    key = normalize(name)
+    for rank, candidate in enumerate(candidates):
+        if key == normalize(candidate):
+            return rank
+    return None
