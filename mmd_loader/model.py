@@ -230,6 +230,9 @@ class Model:
     soft_body_count: int = 0
     warnings: list[str] = field(default_factory=list)
     root: Path | None = None  # the folder textures resolve inside
+    # Objects that must live as long as the model, e.g. the temporary folder a zip member was
+    # extracted to (its textures are read from there). Released with the model.
+    keepalive: list[object] = field(default_factory=list, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (
