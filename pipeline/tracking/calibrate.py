@@ -1,0 +1,98 @@
+"""Per-video calibration: a neutral face, and raw measurements → the THA1 schema's ranges.
+
+The neutral is the median of the tracked frames in the first second (or one chosen frame).
+Relative to it: an eye is 0 (open) at the neutral aspect ratio and 1 (closed) at
+``eye_closed_fraction`` of it; the mouth is 0 at the neutral opening and 1 when it is
+``mouth_open_span`` eye-corner spans wider; the head's rotation relative to the neutral is split
+into (pitch, yaw, roll) and divided by ``max_degrees`` (15°, THA1's range). All are clipped to the
+schema's ranges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.tracking.geometry import FaceFeatures, euler_angles, mean_rotation
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    max_degrees: float = 15.0
+    eye_closed_fraction: float = 0.3
+    mouth_open_span: float = 0.35
+    neutral_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class Neutral:
+    """The neutral face's measurements and the frames they came from."""
+
+    left_eye: float
+    right_eye: float
+    mouth: float
+    rotation: np.ndarray
+    frames: tuple[int, ...]
+
+
+def neutral_from(
+    features: Sequence[FaceFeatures | None],
+    times: Sequence[float],
+    *,
+    frame: int | None = None,
+    seconds: float = 1.0,
+) -> Neutral:
+    """The neutral from ``frame`` or from the tracked frames with ``time < times[0] + seconds``.
+
+    When no face is tracked in that first second, the first second of tracked frames is used.
+    Raises ValueError when ``frame`` is out of range or untracked, or nothing is tracked.
+    """
+    tracked = [i for i, f in enumerate(features) if f is not None]
+    if frame is not None:
+        if not 0 <= frame < len(features):
+            raise ValueError(f"neutral frame {frame} is outside 0..{len(features) - 1}")
+        if features[frame] is None:
+            raise ValueError(f"no face was found in the neutral frame {frame}")
+        chosen = [frame]
+    else:
+        if not tracked:
+            raise ValueError(f"no face was found in any of the {len(features)} frames")
+        chosen = [i for i in tracked if times[i] < times[0] + seconds]
+        if not chosen:
+            start = times[tracked[0]]
+            chosen = [i for i in tracked if times[i] < start + seconds]
+    picked = [features[i] for i in chosen]
+    return Neutral(
+        left_eye=float(np.median([f.left_eye for f in picked])),
+        right_eye=float(np.median([f.right_eye for f in picked])),
+        mouth=float(np.median([f.mouth for f in picked])),
+        rotation=mean_rotation(np.array([f.rotation for f in picked])),
+        frames=tuple(chosen),
+    )
+
+
+def calibrated_pose(
+    features: FaceFeatures, neutral: Neutral, settings: CalibrationSettings = CalibrationSettings()
+) -> np.ndarray:
+    """``[left_eye, right_eye, mouth, head_x, head_y, neck_z]`` in the schema's ranges."""
+    relative = neutral.rotation.T @ features.rotation  # the head in the neutral head's frame
+    pitch, yaw, roll = euler_angles(relative)
+    angles = np.clip(np.array([pitch, yaw, roll]) / settings.max_degrees, -1.0, 1.0)
+    return np.concatenate(
+        [
+            [
+                eye_closure(features.left_eye, neutral.left_eye, settings.eye_closed_fraction),
+                eye_closure(features.right_eye, neutral.right_eye, settings.eye_closed_fraction),
+                float(np.clip((features.mouth - neutral.mouth) / settings.mouth_open_span, 0, 1)),
+            ],
+            angles,
+        ]
+    )
+
+
+def eye_closure(ratio: float, neutral_ratio: float, closed_fraction: float) -> float:
+    """0 at the neutral (open) aspect ratio, 1 at ``closed_fraction`` of it, clipped to [0, 1]."""
+    openness = ratio / max(neutral_ratio, 1e-9)
+    return float(np.clip((1.0 - openness) / (1.0 - closed_fraction), 0.0, 1.0))
