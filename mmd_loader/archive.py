@@ -347,17 +347,34 @@ def extracted_model(
     """
     zip_path = Path(zip_path)
     with _extraction(zip_path, limits, parent) as (folder, members):
-        models = sorted((m for m in members if m.is_model), key=lambda m: m.name)
-        names = [m.name for m in models]
-        if member is None:
-            if len(models) != 1:
-                raise ArchiveError(zip_path, f"holds {len(models)} models, name one of {names}")
-            chosen = models[0]
-        else:
-            wanted = _safe_name(zip_path, member)
-            exact = [m for m in models if m.name == wanted]
-            loose = [m for m in models if m.name.casefold() == wanted.casefold()]
-            if not (exact or loose):
-                raise ArchiveError(zip_path, f"no such model; models are {names}", member)
-            chosen = (exact or loose)[0]
-        yield folder.joinpath(*chosen.parts)
+        yield folder.joinpath(*_pick_model(zip_path, members, member).parts)
+
+
+def extract_model_to(
+    zip_path: Path, member: str | None, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS
+) -> Path:
+    """Extract the archive into the empty folder `dest`; the path of the model `member` names.
+
+    `member` is matched as by `extracted_model`, and checked before anything is written.
+    The caller owns `dest` and removes it.
+    """
+    zip_path = Path(zip_path)
+    chosen = _pick_model(zip_path, check_archive(zip_path, limits), member)
+    extract_all(zip_path, dest, limits)
+    return Path(dest).joinpath(*chosen.parts)
+
+
+def _pick_model(zip_path: Path, members: list[Member], member: str | None) -> Member:
+    """The model `member` names (backslashes, any case; exact case wins), or the only one."""
+    models = sorted((m for m in members if m.is_model), key=lambda m: m.name)
+    names = [m.name for m in models]
+    if member is None:
+        if len(models) != 1:
+            raise ArchiveError(zip_path, f"holds {len(models)} models, name one of {names}")
+        return models[0]
+    wanted = _safe_name(zip_path, member)
+    exact = [m for m in models if m.name == wanted]
+    loose = [m for m in models if m.name.casefold() == wanted.casefold()]
+    if not (exact or loose):
+        raise ArchiveError(zip_path, f"no such model; models are {names}", member)
+    return (exact or loose)[0]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import tempfile
+import weakref
 from pathlib import Path
 
 from pymeshio import common
@@ -11,6 +11,7 @@ from pymeshio import common
 from mmd_loader.binary import MAX_FILE_BYTES, BoundedReader, FormatError
 from mmd_loader.errors import ModelLoadError
 from mmd_loader.model import Model
+from mmd_loader.textures import resolve_textures
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
@@ -18,7 +19,9 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 def load(path: str | Path, member: str | None = None) -> Model:
     """Load a PMD/PMX file (dispatching on its magic bytes) or one model inside a .zip.
 
-    For a zip, `member` names the model inside it; without it the zip must hold exactly one.
+    For a zip, `member` names the model inside it (backslashes and any letter case accepted);
+    without it the zip must hold exactly one. A zipped model's files are extracted to a temporary
+    folder kept alive by `model.keepalive` and removed when the model is garbage-collected.
     """
     path = Path(path)
     data = _read(path)
@@ -28,7 +31,7 @@ def load(path: str | Path, member: str | None = None) -> Model:
         raise ModelLoadError(path, f"member {member!r} given, but the file is not a zip")
     model = parse(data, path)
     model.root = path.parent
-    _resolve_textures(model)
+    resolve_textures(model)
     return model
 
 
@@ -79,35 +82,28 @@ def _read(path: Path) -> bytes:
 
 
 def _load_zip(path: Path, member: str | None) -> Model:
+    """Extract the zip into a temporary folder that lives as long as the returned Model.
+
+    The folder (a `TemporaryDirectory` in `model.keepalive`; `model.root` is inside it) holds the
+    files the materials' texture paths point to. It is removed when the model is garbage-collected,
+    which CPython's reference counting does as soon as the last reference goes (and at exit).
+    """
+    from mmd_loader.archive import extract_model_to
+
+    folder = tempfile.TemporaryDirectory(prefix="thagen-model-")
     try:
-        archive = importlib.import_module("mmd_loader.archive")
-    except ImportError as e:
-        raise ModelLoadError(path, "zip archives are not supported yet") from e
-    members = archive.list_models(path)
-    if member is None:
-        if len(members) != 1:
-            listing = ", ".join(members) if members else "none"
-            raise ModelLoadError(
-                path, f"holds {len(members)} models, pick one with member=: {listing}"
-            )
-        member = members[0]
-    elif member not in members:
-        raise ModelLoadError(path, f"has no model {member!r} (models: {', '.join(members)})")
-    with archive.extracted(path) as folder:
-        inner = Path(folder) / member
+        inner = extract_model_to(path, member, Path(folder.name))
+        name = path / inner.relative_to(folder.name)
         try:
             data = inner.read_bytes()
         except OSError as e:
-            raise ModelLoadError(path / member, f"cannot read: {e.strerror or e}") from e
-        model = parse(data, path / member)
-        model.root = inner.parent
-        _resolve_textures(model)
-    model.root = (path / member).parent
+            raise ModelLoadError(name, f"cannot read: {e.strerror or e}") from e
+        model = parse(data, name)
+    except BaseException:
+        folder.cleanup()
+        raise
+    model.root = inner.parent
+    model.keepalive.append(folder)
+    weakref.finalize(model, folder.cleanup)  # explicit: no "implicitly cleaning up" warning
+    resolve_textures(model)
     return model
-
-
-def _resolve_textures(model: Model) -> None:
-    """Texture resolution lives in `mmd_loader.textures`; skipped until that module exists."""
-    if importlib.util.find_spec("mmd_loader.textures") is None:
-        return
-    importlib.import_module("mmd_loader.textures").resolve_textures(model)

@@ -16,6 +16,7 @@ from mmd_loader.archive import (
     check_archive,
     decode_name,
     extract_all,
+    extract_model_to,
     extracted,
     extracted_model,
     is_archive,
@@ -256,6 +257,19 @@ def test_extracted_model_picks_one(tmp_path: Path) -> None:
     for member, message in refusals:
         with pytest.raises(ArchiveError, match=message), extracted_model(pack, member):
             pass
+
+
+def test_extract_model_to_checks_the_member_before_writing(tmp_path: Path) -> None:
+    pack = make_zip(tmp_path / "two.zip", [("a/x.pmx", b"x"), ("B/Y.pmd", b"y"), ("B/t.png", b"t")])
+    dest = tmp_path / "out"
+    dest.mkdir()
+    for member, message in [(None, "holds 2 models"), ("c/z.pmx", "no such model")]:
+        with pytest.raises(ArchiveError, match=message):
+            extract_model_to(pack, member, dest)
+        assert list(dest.iterdir()) == []
+    path = extract_model_to(pack, "b\\y.PMD", dest)
+    assert path == dest / "B" / "Y.pmd" and path.read_bytes() == b"y"
+    assert (dest / "B" / "t.png").exists() and (dest / "a" / "x.pmx").exists()
 
 
 def test_not_a_zip_and_paths_into_archives(tmp_path: Path) -> None:

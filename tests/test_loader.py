@@ -3,14 +3,20 @@ PMX 2.1 files written here, plus its error handling."""
 
 from __future__ import annotations
 
+import gc
+import io
 import struct
+import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mmd_loader import ModelLoadError, load
-from mmd_loader.model import BoneFlag, Deform, MorphKind, Panel, SphereMode
+from mmd_loader.images import read_image
+from mmd_loader.model import BoneFlag, Deform, Model, MorphKind, Panel, SphereMode
 from tests.conftest import all_model_files
 
 # --- a minimal PMX writer (1-byte indices, UTF-16LE) --------------------------------------------
@@ -286,3 +292,81 @@ def test_pmd_sphere_syntax(mmd_dir: Path) -> None:
 def test_extra_uv_model(mmd_dir: Path) -> None:
     m = load(mmd_dir / "yw_test_model_cc0" / "yw_test_model.pmx")
     assert m.extra_uvs.shape == (len(m.positions), 1, 4) and len(m.morphs) == 0
+
+
+# --- zipped models -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder that `tempfile` puts its temporary folders in, for this test only."""
+    work = tmp_path / "tmp"
+    work.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(work))
+    return work
+
+
+def make_zip(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return path
+
+
+def resolved_files(model: Model) -> list[tuple[int, str, Path]]:
+    """(material index, kind, path relative to the model's folder) of every resolved file."""
+    return [
+        (i, kind, getattr(mat, kind).relative_to(model.root))
+        for i, mat in enumerate(model.materials)
+        for kind in ("texture", "sphere", "toon")
+        if getattr(mat, kind) is not None
+    ]
+
+
+def test_zipped_model_textures_live_as_long_as_the_model(mmd_dir: Path, temp_root: Path) -> None:
+    source = mmd_dir / "miku4_3"
+    files = sorted(f for f in source.rglob("*") if f.is_file())
+    entries = {f"Miku4_3/{f.relative_to(source).as_posix()}": f.read_bytes() for f in files}
+    archive = make_zip(temp_root.parent / "miku.zip", entries)
+    plain = load(source / "miku4.3.pmx")
+    model = load(archive)
+    assert model.path == archive / "Miku4_3" / "miku4.3.pmx" and model.warnings == plain.warnings
+    assert model.root.is_relative_to(temp_root) and len(model.keepalive) == 1
+    assert resolved_files(model) == resolved_files(plain) and len(resolved_files(model)) > 50
+    for path in {model.root / rel for _, _, rel in resolved_files(model)}:
+        image = read_image(path)  # the file is on disk and decodes
+        assert image.ndim == 3 and image.shape[2] == 4 and image.size > 0
+    folder = model.root
+    del model
+    gc.collect()
+    assert not folder.exists() and list(temp_root.iterdir()) == []
+
+
+def png(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", size, (255, 0, 0, 255)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_zip_member_matching_and_refusals(tmp_path: Path, temp_root: Path) -> None:
+    archive = make_zip(
+        tmp_path / "pack.zip",
+        {"Pack/Tiny.pmx": tiny_pmx(), "Pack/TEX/Body.png": png((3, 2)), "b/two.pmx": tiny_pmx()},
+    )
+    model = load(archive, member="pack\\TINY.PMX")  # as a Windows user might type it
+    assert model.path == archive / "Pack" / "Tiny.pmx" and model.name == "tiny"
+    texture = model.materials[0].texture  # written as "tex\\body.png"
+    assert texture == model.root / "TEX" / "Body.png" and read_image(texture).shape == (2, 3, 4)
+    del model
+    gc.collect()
+    assert list(temp_root.iterdir()) == []
+    refusals = [
+        (None, r"holds 2 models.*'Pack/Tiny.pmx', 'b/two.pmx'"),
+        ("Pack/missing.pmx", r"no such model.*'b/two.pmx'"),
+        ("../Pack/Tiny.pmx", r"'\.\.' in path refused"),
+    ]
+    for member, message in refusals:
+        with pytest.raises(ModelLoadError, match=message) as caught:
+            load(archive, member=member)
+        assert str(archive) in str(caught.value)
+        assert list(temp_root.iterdir()) == []  # nothing left behind after a refusal
