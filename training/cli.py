@@ -1,0 +1,123 @@
+"""`thagen train`, `thagen evaluate` and `thagen pose`. torch is imported inside the handlers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NETWORK_NAMES = ("morpher", "rotator", "combiner")
+CONFIG_NAMES = ("tha1", "cpu-small")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a THA1 network on dataset shards")
+    p.add_argument("network", choices=NETWORK_NAMES)
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (shards)")
+    p.add_argument("--out", type=Path, required=True, help="run folder, e.g. runs/NAME")
+    p.add_argument("--config", default="tha1", choices=CONFIG_NAMES)
+    p.add_argument("--steps", type=int, help="total steps (default: the config's)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, help="DataLoader workers (default: the config's)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda:0…")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--rotator-checkpoint", type=Path, help="trained rotator (for the combiner)")
+    p.add_argument("--vgg16-weights", type=Path, help="VGG16 weights file: adds perceptual loss")
+    p.add_argument("--perceptual-weight", type=float, help="weight of the perceptual loss")
+    p.add_argument("--sample-every", type=int)
+    p.add_argument("--checkpoint-every", type=int)
+    p.set_defaults(handler=train_command)
+
+    p = sub.add_parser("evaluate", help="L1/RMSE/PSNR/SSIM of a checkpoint vs the identity")
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run folder")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--split", default="val")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--limit", type=int, help="evaluate only the first N examples")
+    p.add_argument("--rotator-checkpoint", type=Path, help="override the combiner's rotator")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", type=Path, help="output JSON (default: CHECKPOINT/eval_SPLIT.json)")
+    p.set_defaults(handler=evaluate_command)
+
+    p = sub.add_parser("pose", help="pose a drawing with trained networks")
+    p.add_argument("--checkpoints", type=Path, nargs="+", required=True, help="runs or a folder")
+    p.add_argument("--image", type=Path, required=True, help="RGBA PNG, 256×256 or the net's size")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--pose", help="e.g. left_eye=1,head_y=0.5 (others 0)")
+    group.add_argument("--sequence", type=Path, help="pose CSV → animation")
+    p.add_argument("-o", "--out", type=Path, required=True, help=".png, or .gif/.mp4 for sequences")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(handler=pose_command)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from training.configs import get_config
+    from training.trainer import train
+
+    config = get_config(args.config).with_overrides(
+        batch_size=args.batch_size,
+        lr=args.lr,
+        sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every,
+        perceptual_weight=args.perceptual_weight,
+    )
+    try:
+        result = train(
+            args.network,
+            args.data,
+            args.out,
+            config,
+            steps=args.steps,
+            resume=args.resume,
+            seed=args.seed,
+            device=args.device,
+            rotator_checkpoint=args.rotator_checkpoint,
+            vgg16_weights=args.vgg16_weights,
+            num_workers=args.workers,
+        )
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{result.step} steps, last loss {result.loss:.5f}, checkpoint {result.checkpoint}")
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate, format_table
+
+    try:
+        out = args.json or Path(args.checkpoint) / f"eval_{args.split}.json"
+        result = evaluate(
+            args.checkpoint,
+            args.data,
+            args.split,
+            batch_size=args.batch_size,
+            device=args.device,
+            rotator_checkpoint=args.rotator_checkpoint,
+            limit=args.limit,
+            out=out,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    print(f"wrote {out}")
+    return 0
+
+
+def pose_command(args: argparse.Namespace) -> int:
+    from training.posing import Poser, animate, pose_image
+
+    try:
+        poser = Poser.load(args.checkpoints, args.device)
+        if args.sequence is not None:
+            out = animate(poser, args.image, args.sequence, args.out)
+        else:
+            out = pose_image(poser, args.image, args.pose, args.out)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
