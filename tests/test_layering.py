@@ -1,0 +1,54 @@
+"""The packages depend on each other one way only, and rendering never pulls in torch."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("mmd_loader", "render", "pipeline", "training")
+# What each package may import from the others. `pipeline.sequence` and `pipeline.video` are leaf
+# modules (numpy + imageio) shared by the `--sequence` options of `render` and `pose`.
+ALLOWED = {
+    "mmd_loader": set(),
+    "render": {"mmd_loader", "pipeline.sequence", "pipeline.video"},
+    "pipeline": {"mmd_loader", "render"},
+    "training": {"pipeline.sequence", "pipeline.video"},
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_packages_depend_one_way():
+    offences = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for name in imported_modules(path):
+                top = name.split(".")[0]
+                if top not in PACKAGES or top == package:
+                    continue
+                if top not in ALLOWED[package] and name not in ALLOWED[package]:
+                    offences.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not offences, "\n".join(offences)
+
+
+def test_rendering_and_cli_help_do_not_import_torch():
+    code = (
+        "import sys, mmd_loader, render, render.renderer, thagen.cli;"
+        "thagen.cli.build_parser();"
+        "print('torch' in sys.modules, 'mediapipe' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
