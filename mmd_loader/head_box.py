@@ -66,7 +66,7 @@ def find_head_box(
 
     chin = _chin(corners, cx, u, anchor_y, face_z)
     top = _top(corners, cx, u, eye_y)
-    half_width = _half_width(corners, cx, u, eye_y)
+    half_width = _half_width(corners, cx, u, eye_y, face_z)
     centre = np.array([cx, 0.5 * (top + chin), face_z], np.float64)
     return HeadBox(top=float(top), chin=float(chin), center=centre, half_width=float(half_width))
 
@@ -116,15 +116,7 @@ def _row_widths(corners: np.ndarray, cx: float, u: float, rows: np.ndarray) -> n
 
 def _union_length(lo: np.ndarray, hi: np.ndarray) -> float:
     """Total length covered by the intervals [lo[k], hi[k]]."""
-    order = np.argsort(lo)
-    lo, hi = lo[order], np.maximum.accumulate(hi[order])
-    # A new run starts where an interval begins after everything before it has ended.
-    starts = np.concatenate([[True], lo[1:] > hi[:-1]])
-    run = np.cumsum(starts) - 1
-    run_lo = lo[starts]
-    run_hi = np.zeros(len(run_lo))
-    np.maximum.at(run_hi, run, hi)
-    return float((run_hi - run_lo).sum())
+    return float(sum(b - a for a, b in _union_runs(lo, hi)))
 
 
 def _top(corners: np.ndarray, cx: float, u: float, eye_y: float) -> float:
@@ -142,6 +134,26 @@ def _top(corners: np.ndarray, cx: float, u: float, eye_y: float) -> float:
     return float(top)
 
 
-def _half_width(corners: np.ndarray, cx: float, u: float, eye_y: float) -> float:
-    width = _row_widths(corners, cx, u, np.array([eye_y]))[0]
-    return float(width / 2) if width > 0 else 1.5 * u
+def _half_width(corners: np.ndarray, cx: float, u: float, eye_y: float, face_z: float) -> float:
+    """Half the width of the head at eye level, counting only its front part (twin tails and back
+    hair hang behind and beside it) within 2.5 eye separations of the centre line."""
+    front = corners[corners[..., 2].mean(axis=1) > face_z - 1.2 * u]
+    a, b = front, np.roll(front, -1, axis=1)
+    ya, yb = a[..., 1] - eye_y, b[..., 1] - eye_y
+    crosses = (ya * yb <= 0) & (ya != yb)
+    t = np.where(crosses, ya / np.where(ya == yb, 1.0, ya - yb), 0.0)
+    reach = np.abs(a[..., 0] + t * (b[..., 0] - a[..., 0]) - cx)[crosses]
+    reach = reach[reach < 2.5 * u]
+    return float(reach.max()) if len(reach) else 1.5 * u
+
+
+def _union_runs(lo: np.ndarray, hi: np.ndarray) -> list[tuple[float, float]]:
+    """The union of intervals [lo[k], hi[k]] as disjoint (start, end) runs, left to right."""
+    order = np.argsort(lo)
+    runs: list[tuple[float, float]] = []
+    for a, b in zip(lo[order].tolist(), hi[order].tolist(), strict=True):
+        if runs and a <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], b))
+        else:
+            runs.append((a, b))
+    return runs

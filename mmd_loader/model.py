@@ -4,8 +4,9 @@ Coordinates are converted at load time from MMD's left-handed frame to a right-h
 y up, +x towards the character's own left, +z out of the character's face (towards a viewer in
 front). A front camera therefore looks along -z, and the character's left appears on the image's
 right. Positions, normals, bone positions, axes and morph offsets all have z negated; quaternions
-(x, y, z, w) become (-x, -y, z, w); triangles keep file order and, after the mirror, are
-counter-clockwise when seen from their front side.
+(x, y, z, w) become (-x, -y, z, w). Triangles keep file order: measured on every real model
+under ../shared/mmd, they are clockwise in this frame when seen from their front side (the
+side their vertex normals face).
 """
 
 from __future__ import annotations

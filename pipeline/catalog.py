@@ -1,0 +1,191 @@
+"""`thagen scan`: every model under a folder (zips included) inspected once, as `catalog.parquet`.
+
+A character is identified by the sha256 of its model file's bytes (for a zip, of the member's
+bytes): identical files are one character, kept at the first path in sorted order with the other
+paths listed in `duplicates`. Models that fail to load or lack the THA1 face are kept, unusable,
+with their reasons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.splits import SplitConfig, assign_splits
+
+COLUMNS = [
+    "character",
+    "path",
+    "member",
+    "name",
+    "format",
+    "usable",
+    "stage",
+    "reasons",
+    "roles",
+    "head_top",
+    "head_chin",
+    "head_center_x",
+    "head_half_width",
+    "vertices",
+    "faces",
+    "morphs",
+    "split",
+    "duplicates",
+]
+
+
+def find_files(root: str | Path) -> list[Path]:
+    """Model files and zips under `root` (a folder or a single file), sorted."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such file or folder")
+    if root.is_file():
+        return [root]
+    suffixes = (".pmd", ".pmx", ".zip")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def scan_file(path: str | Path) -> list[dict]:
+    """Catalog rows for one file: one row for a model, one per model inside a zip."""
+    from mmd_loader import ModelLoadError
+    from mmd_loader.archive import is_archive, iter_models
+
+    path = Path(path)
+    if not is_archive(path):
+        return [_inspect(path, None, path)]
+    try:
+        return [_inspect(path, member, extracted) for member, extracted in iter_models(path)]
+    except ModelLoadError as error:
+        row = _row(path, None, _sha256(path))
+        return [{**row, "stage": "load", "reasons": [str(error)]}]
+
+
+def _inspect(path: Path, member: str | None, file: Path) -> dict:
+    """Hash, load and inspect one model file (`file` is the extracted copy for zip members)."""
+    from mmd_loader.inspection import inspect_model
+
+    row = _row(path, member, _sha256(file))
+    report, model, _ = inspect_model(file)
+    if model is None:
+        return {
+            **row,
+            "stage": "load",
+            "reasons": [r.replace(str(file), _label(path, member)) for r in report.reasons],
+        }
+    box = report.head_box or {}
+    return {
+        **row,
+        "name": report.name,
+        "format": report.format,
+        "usable": report.usable,
+        "reasons": list(report.reasons),
+        "roles": json.dumps(report.roles, ensure_ascii=False, sort_keys=True),
+        "head_top": box.get("top"),
+        "head_chin": box.get("chin"),
+        "head_center_x": box.get("center_x"),
+        "head_half_width": box.get("half_width"),
+        "vertices": report.vertices,
+        "faces": report.faces,
+        "morphs": report.morphs,
+    }
+
+
+def _row(path: Path, member: str | None, character: str) -> dict:
+    return {
+        "character": character,
+        "path": str(path),
+        "member": member,
+        "name": None,
+        "format": None,
+        "usable": False,
+        "stage": None,
+        "reasons": [],
+        "roles": "{}",
+        "head_top": None,
+        "head_chin": None,
+        "head_center_x": None,
+        "head_half_width": None,
+        "vertices": 0,
+        "faces": 0,
+        "morphs": 0,
+        "split": None,
+        "duplicates": [],
+    }
+
+
+def _label(path: Path, member: str | None) -> str:
+    return f"{path}/{member}" if member else str(path)
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                sha.update(chunk)
+    except OSError as error:
+        sha.update(f"unreadable:{path}:{error}".encode())
+    return sha.hexdigest()
+
+
+def scan(
+    roots: Sequence[str | Path],
+    splits: SplitConfig | None = None,
+    jobs: int = -1,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Inspect every model under `roots` in parallel (joblib processes); one row per character."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    files = sorted({f.resolve() for root in roots for f in find_files(root)})
+    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")
+    results = parallel(delayed(scan_file)(f) for f in files)
+    rows = [
+        row
+        for part in tqdm(results, total=len(files), desc="scan", unit="file", disable=not progress)
+        for row in part
+    ]
+    return build_catalog(rows, splits)
+
+
+def build_catalog(rows: list[dict], splits: SplitConfig | None = None) -> pd.DataFrame:
+    """Deduplicate rows by character (first path in sorted order wins) and assign splits."""
+    rows = sorted(rows, key=lambda r: (r["path"], r["member"] or ""))
+    kept: dict[str, dict] = {}
+    for row in rows:
+        first = kept.get(row["character"])
+        if first is None:
+            kept[row["character"]] = {**row, "duplicates": list(row["duplicates"])}
+        else:
+            first["duplicates"].append(_label(Path(row["path"]), row["member"]))
+    table = pd.DataFrame(list(kept.values()), columns=COLUMNS)
+    split = assign_splits(table["character"], splits or SplitConfig())
+    table["split"] = [split[c] for c in table["character"]]
+    return table.reset_index(drop=True)
+
+
+def write_catalog(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write the catalog as parquet (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    table.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def read_catalog(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no catalog (make one with `thagen scan`)")
+    table = pd.read_parquet(path)
+    missing = set(COLUMNS) - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: not a thagen catalog (missing columns {sorted(missing)})")
+    return table

@@ -1,0 +1,250 @@
+"""Subcommands of the dataset pipeline: scan, generate, merge, report, dataset-default, track."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_CHARACTERS = 24  # procedural characters in `make dataset` without models
+DEFAULT_HELD_OUT = 2  # of those, the last 2×2 seeds are the val and test characters
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    scan = sub.add_parser("scan", help="inspect every model under folders/zips: catalog.parquet")
+    scan.add_argument("models", nargs="+", type=Path, help="model folders, files or zips")
+    scan.add_argument("--out", "-o", type=Path, default=Path("catalog.parquet"))
+    scan.add_argument("--jobs", type=int, default=-1, help="processes (default: all cores)")
+    _split_args(scan)
+    scan.set_defaults(handler=scan_command)
+
+    gen = sub.add_parser("generate", help="render a dataset of WebDataset shards (resumable)")
+    source = gen.add_mutually_exclusive_group(required=True)
+    source.add_argument("--models", type=Path, nargs="+", help="model folders (scanned first)")
+    source.add_argument("--catalog", type=Path, help="a catalog.parquet from `thagen scan`")
+    gen.add_argument("--out", "-o", type=Path, required=True, help="dataset folder")
+    _generate_args(gen, splits=True)
+    gen.set_defaults(handler=generate_command)
+
+    merge = sub.add_parser("merge", help="join slice outputs (--shard-index) into one dataset")
+    merge.add_argument("out", type=Path)
+    merge.add_argument("parts", nargs="*", type=Path, help="slice output folders (default: OUT)")
+    merge.set_defaults(handler=merge_command)
+
+    report = sub.add_parser("report", help="a self-contained HTML report of a dataset")
+    report.add_argument("dataset", type=Path)
+    report.add_argument("--out", "-o", type=Path, default=None, help="default: DATASET/report.html")
+    report.add_argument("--samples", type=int, default=12, help="example triples shown")
+    report.set_defaults(handler=report_command)
+
+    default = sub.add_parser(
+        "dataset-default", help="the default dataset (procedural characters unless --models)"
+    )
+    default.add_argument("--out", "-o", type=Path, required=True)
+    default.add_argument("--models", type=Path, default=None, help="real models instead")
+    default.add_argument("--characters", type=int, default=DEFAULT_CHARACTERS)
+    _generate_args(default)
+    default.set_defaults(handler=dataset_default_command)
+
+    track = sub.add_parser("track", help="track a face in a video: a pose-sequence CSV")
+    track.add_argument("video", type=Path, help="a video file or a folder of frames")
+    track.add_argument("--out", "-o", type=Path, required=True, help="the CSV to write")
+    track.add_argument("--neutral", type=int, default=None, help="frame of the neutral face")
+    track.add_argument("--min-cutoff", type=float, default=None, help="one-euro min cutoff (Hz)")
+    track.add_argument("--beta", type=float, default=None, help="one-euro speed coefficient")
+    track.add_argument("--fps", type=float, default=None, help="frame rate of an image folder")
+    track.add_argument("--no-smoothing", action="store_true")
+    track.add_argument("--no-progress", action="store_true")
+    track.set_defaults(handler=track_command)
+
+
+def _split_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("splits (by character, stable when models are added)")
+    group.add_argument("--train", type=float, default=0.9)
+    group.add_argument("--val", type=float, default=0.05)
+    group.add_argument("--test", type=float, default=0.05)
+    group.add_argument("--val-characters", nargs="*", default=[], help="character ids/prefixes")
+    group.add_argument("--test-characters", nargs="*", default=[], help="character ids/prefixes")
+
+
+def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> None:
+    parser.add_argument("--schema", default="tha1", help="tha1, tha2 or a schema YAML file")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--examples", type=int, default=100, help="per character")
+    parser.add_argument("--size", type=int, default=256, help="image size in pixels")
+    parser.add_argument("--head-fraction", type=float, default=0.5)
+    parser.add_argument("--shading", default="phong", choices=("phong", "toon"))
+    parser.add_argument("--supersample", type=int, default=2)
+    parser.add_argument(
+        "--lighting",
+        default="character",
+        choices=("character", "example"),
+        help="draw lighting per character (rest image shared) or per example",
+    )
+    parser.add_argument("--png-level", type=int, default=1, help="PNG compress level 0..9")
+    parser.add_argument("--shard-size", type=int, default=1000, help="max examples per shard")
+    parser.add_argument("--shard-bytes", type=int, default=1 << 30, help="max bytes per shard")
+    parser.add_argument("--workers", type=int, default=0, help="local processes (default: cores)")
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT")
+    parser.add_argument("--shard-index", type=int, default=None, help="render slice I of N")
+    parser.add_argument("--num-shards", type=int, default=None, help="number of slices N")
+    parser.add_argument("--no-progress", action="store_true")
+    if splits:
+        _split_args(parser)
+
+
+def _splits(args: argparse.Namespace):
+    from pipeline.splits import SplitConfig
+
+    explicit = {}
+    if args.val_characters:
+        explicit["val"] = tuple(args.val_characters)
+    if args.test_characters:
+        explicit["test"] = tuple(args.test_characters)
+    return SplitConfig(train=args.train, val=args.val, test=args.test, explicit=explicit)
+
+
+def _config(args: argparse.Namespace, splits):
+    from pipeline.tasks import GenerateConfig
+
+    return GenerateConfig(
+        schema=args.schema,
+        seed=args.seed,
+        examples_per_character=args.examples,
+        image_size=args.size,
+        head_fraction=args.head_fraction,
+        shading=args.shading,
+        supersample=args.supersample,
+        lighting=args.lighting,
+        png_compress_level=args.png_level,
+        shard_max_examples=args.shard_size,
+        shard_max_bytes=args.shard_bytes,
+        splits=splits,
+    )
+
+
+def scan_command(args: argparse.Namespace) -> int:
+    from pipeline.catalog import scan, write_catalog
+
+    table = scan(args.models, _splits(args), jobs=args.jobs)
+    write_catalog(table, args.out)
+    usable = int(table["usable"].sum())
+    print(
+        f"{args.out}: {len(table)} characters, {usable} usable, "
+        f"{sum(len(d) for d in table['duplicates'])} duplicate files"
+    )
+    for row in table[~table["usable"]].itertuples():
+        print(
+            f"  unusable {row.path}{'/' + row.member if row.member else ''}: "
+            f"{'; '.join(row.reasons)}"
+        )
+    return 0
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    return _generate(args, _config(args, _splits(args)), args.models, args.catalog)
+
+
+def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
+    from pipeline.catalog import read_catalog, scan
+    from pipeline.runners import DaskRunner, LocalRunner, Slice, generate
+
+    if catalog_path is not None:
+        catalog = read_catalog(catalog_path)
+    else:
+        catalog = scan(models, config.splits, progress=not args.no_progress)
+    part = None
+    if args.shard_index is not None or args.num_shards is not None:
+        if args.shard_index is None or args.num_shards is None:
+            raise SystemExit("--shard-index and --num-shards go together")
+        part = Slice(args.shard_index, args.num_shards)
+    runner = DaskRunner(args.scheduler) if args.scheduler else LocalRunner(args.workers)
+    try:
+        result = generate(config, catalog, args.out, runner, part, progress=not args.no_progress)
+    finally:
+        runner.close()
+    info = result["dataset"]
+    print(f"{args.out}: rendered {result['rendered']} shards, {result['skipped']} already complete")
+    if info is None:
+        print(f"slice {part.index}/{part.count} done; when all are, run: thagen merge {args.out}")
+    else:
+        _print_counts(info)
+    return 0
+
+
+def _print_counts(info: dict) -> None:
+    for split, counts in info["splits"].items():
+        print(
+            f"  {split:5} {counts['examples']:7} examples  {counts['characters']:4} characters"
+            f"  {counts['shards']:4} shards"
+        )
+    c = info["counts"]
+    print(f"  models {c['models']}, usable {c['usable']}, failures {c['failures']}")
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    from pipeline.merge import merge
+
+    info = merge(args.out, args.parts)
+    print(f"{args.out}: merged")
+    _print_counts(info)
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from pipeline.report import write_report
+
+    out = args.out or args.dataset / "report.html"
+    write_report(args.dataset, out, samples=args.samples)
+    print(f"wrote {out}")
+    return 0
+
+
+def dataset_default_command(args: argparse.Namespace) -> int:
+    """Procedural characters (seeds 0..N-1; the last 2 are val, the 2 before test) unless
+    --models is given, then `generate` into --out."""
+    from pipeline.splits import SplitConfig
+
+    models = args.models
+    splits = SplitConfig()
+    if models is None:
+        from mmd_loader.procedural import write_character
+        from pipeline.shards import file_sha256
+
+        models = args.out / "characters"
+        ids = []
+        for seed in range(args.characters):
+            path = write_character(seed, models / f"character_{seed:03d}" / "character.pmx")
+            ids.append(file_sha256(path))
+        held = DEFAULT_HELD_OUT if args.characters >= 4 * DEFAULT_HELD_OUT else 0
+        explicit = {}
+        if held:
+            explicit = {"val": tuple(ids[-held:]), "test": tuple(ids[-2 * held : -held])}
+        splits = SplitConfig(train=1.0, val=0.0, test=0.0, explicit=explicit)
+        print(f"wrote {args.characters} procedural characters to {models}")
+    code = _generate(args, _config(args, splits), [models], None)
+    print(f"dataset in {args.out} (report: thagen report {args.out})")
+    return code
+
+
+def track_command(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from pipeline.tracking.track import DEFAULT_SMOOTHING, track_video
+
+    smoothing = None
+    if not args.no_smoothing:
+        changes = {"min_cutoff": args.min_cutoff, "beta": args.beta}
+        smoothing = replace(
+            DEFAULT_SMOOTHING, **{k: v for k, v in changes.items() if v is not None}
+        )
+    result = track_video(
+        args.video,
+        args.out,
+        fps=args.fps,
+        neutral_frame=args.neutral,
+        smoothing=smoothing,
+        progress=not args.no_progress,
+    )
+    frames, tracked = len(result.sequence.times), int(result.sequence.tracked.sum())
+    print(f"wrote {args.out}: {frames} frames at {result.fps:g} fps, {tracked} with a face")
+    return 0

@@ -1,0 +1,149 @@
+"""The dataset's index files, written once every shard is complete: `failures.parquet`,
+`dataset.json` and, last, `manifest.parquet` (its presence means the dataset is complete).
+
+Nothing here records time or host, so two complete runs of one config give identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import zlib
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.schema import Schema
+from pipeline.splits import SPLITS
+from pipeline.tasks import GenerateConfig, ShardSpec, read_done, shard_rows, spec_hash
+
+FAILURE_COLUMNS = ("model", "character", "stage", "error")
+
+
+def collect_done(
+    out: Path, config: GenerateConfig, catalog: pd.DataFrame, specs: list[ShardSpec]
+) -> tuple[list[dict], list[str]]:
+    """Sidecars of the complete shards, and the names of the missing ones."""
+    dones, missing = [], []
+    for spec in specs:
+        done = read_done(out, spec.name, spec_hash(config, shard_rows(catalog, spec), spec))
+        if done is None:
+            missing.append(spec.name)
+        else:
+            dones.append(done)
+    return dones, missing
+
+
+def manifest_table(dones: list[dict], schema: Schema) -> pa.Table:
+    """One row per example: key, shard, character, split, example, seed, every parameter, light."""
+    records = [r for d in dones for r in d["records"]]
+    columns: dict[str, pa.Array] = {
+        "key": pa.array([r["key"] for r in records], pa.string()),
+        "shard": pa.array([r["shard"] for r in records], pa.string()),
+        "character": pa.array([r["character"] for r in records], pa.string()),
+        "split": pa.array([r["split"] for r in records], pa.string()),
+        "example": pa.array([r["example"] for r in records], pa.int64()),
+        "seed": pa.array([r["seed"] for r in records], pa.uint64()),
+    }
+    for name in [*schema.names, "ambient", "directional"]:
+        columns[name] = pa.array([r[name] for r in records], pa.float64())
+    return pa.table(columns)
+
+
+def failures_table(dones: list[dict], catalog: pd.DataFrame) -> pa.Table:
+    """Models that produced no examples: load failures at scan time, then failures while
+    rendering (deduplicated: a character spanning two shards fails once)."""
+    rows = []
+    for row in catalog[catalog["stage"] == "load"].itertuples():
+        model = f"{row.path}/{row.member}" if isinstance(row.member, str) else row.path
+        rows.append(
+            {
+                "model": model,
+                "character": row.character,
+                "stage": "scan",
+                "error": "; ".join(row.reasons),
+            }
+        )
+    seen = set()
+    for done in dones:
+        for failure in done["failures"]:
+            key = (failure["character"], failure["stage"], failure["error"])
+            if key not in seen:
+                seen.add(key)
+                rows.append({k: failure[k] for k in FAILURE_COLUMNS})
+    rows.sort(key=lambda r: (r["model"], r["stage"]))
+    return pa.table({k: pa.array([r[k] for r in rows], pa.string()) for k in FAILURE_COLUMNS})
+
+
+def versions(dones: list[dict]) -> dict[str, Any]:
+    """Library versions that decide the bytes, and the GL renderer(s) the shards came from."""
+    out: dict[str, Any] = {"python": platform.python_version(), "zlib": zlib.ZLIB_RUNTIME_VERSION}
+    for package in ("thagen", "numpy", "pillow", "moderngl", "pyarrow", "pandas"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = None
+    out["gl_renderer"] = sorted({d.get("gl_renderer", "") for d in dones} - {""})
+    return out
+
+
+def dataset_json(
+    config: GenerateConfig,
+    schema: Schema,
+    catalog: pd.DataFrame,
+    dones: list[dict],
+    failures: pa.Table,
+) -> dict:
+    splits = {}
+    for split in SPLITS:
+        mine = [d for d in dones if d["split"] == split]
+        splits[split] = {
+            "examples": sum(len(d["records"]) for d in mine),
+            "characters": len({r["character"] for d in mine for r in d["records"]}),
+            "shards": len(mine),
+        }
+    return {
+        "schema": schema.to_json(),
+        "image_size": config.image_size,
+        "splits": splits,
+        "counts": {
+            "models": len(catalog),
+            "usable": int(catalog["usable"].sum()),
+            "duplicates": int(sum(len(d) for d in catalog["duplicates"])),
+            "failures": failures.num_rows,
+            "examples": sum(s["examples"] for s in splits.values()),
+            "shards": len(dones),
+        },
+        "config": config.to_json(),
+        "versions": versions(dones),
+    }
+
+
+def write_index(
+    out: Path, config: GenerateConfig, catalog: pd.DataFrame, dones: list[dict]
+) -> dict:
+    """Write failures.parquet, dataset.json, then manifest.parquet; returns dataset.json."""
+    schema = config.load_schema()
+    failures = failures_table(dones, catalog)
+    info = dataset_json(config, schema, catalog, dones, failures)
+    _write_parquet(failures, out / "failures.parquet")
+    _write_text(out / "dataset.json", json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+    _write_parquet(manifest_table(dones, schema), out / "manifest.parquet")
+    return info
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)

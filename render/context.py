@@ -1,0 +1,42 @@
+"""The OpenGL context: one headless EGL context per Renderer, in the process that renders.
+
+On CPU machines this is Mesa's llvmpipe, which rasterises with `LP_NUM_THREADS` threads (default:
+one per core). Mesa reads that variable when the context's screen is created, so set it before
+creating the Renderer (`RenderSettings.threads` does that); a value already in the environment is
+left alone otherwise. The pipeline sets it per worker so processes do not fight over cores. On
+NVIDIA's EGL the variable is ignored and the same code runs unchanged (core profile 3.3, no
+vendor extensions).
+"""
+
+from __future__ import annotations
+
+import os
+
+import moderngl
+
+GL_VERSION = 330
+
+
+class RenderError(RuntimeError):
+    """The renderer cannot do what was asked (no GL context, an unusable model, a bad pose)."""
+
+
+def create_context(threads: int | None = None) -> moderngl.Context:
+    """A standalone EGL context; `threads` sets `LP_NUM_THREADS` for llvmpipe first."""
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, not {threads}")
+        os.environ["LP_NUM_THREADS"] = str(int(threads))
+    try:
+        ctx = moderngl.create_standalone_context(backend="egl", require=GL_VERSION)
+    except Exception as error:  # moderngl raises a bare Exception for EGL failures
+        raise RenderError(
+            f"cannot create a headless OpenGL {GL_VERSION // 100}.{GL_VERSION % 100 // 10} "
+            f"context through EGL ({error}); install Mesa's libEGL (llvmpipe) or a GPU driver"
+        ) from error
+    return ctx
+
+
+def renderer_name(ctx: moderngl.Context) -> str:
+    """E.g. 'llvmpipe (LLVM 15.0.6, 256 bits)' or 'NVIDIA GeForce ...'."""
+    return str(ctx.info.get("GL_RENDERER", "unknown"))

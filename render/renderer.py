@@ -1,0 +1,161 @@
+"""`Renderer`: one EGL context, one model at a time, pose → (size, size, 4) straight-alpha RGBA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmd_loader.model import Model
+from mmd_loader.roles import FaceRoles
+from render.context import RenderError, create_context
+from render.framing import Framing
+from render.materials import SharedTextures
+from render.pose import Lighting, Pose
+from render.scene import Programs, Scene
+from render.targets import Targets, shader_source
+
+SHADINGS = ("phong", "toon")
+MMD_LIGHT = 154.0 / 255.0  # MMD's default light colour
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How images are made.
+
+    - `size`: output width = height in pixels; `head_fraction`: the head top→chin span as a
+      fraction of the height (THA1: 0.5, the middle 128 px of 256).
+    - `shading`: "phong" (THA1) or "toon" (MMD's look). `specular` adds material specular;
+      `outline` draws MMD's edge (back-face hull, `outline_width` px per unit of edge size).
+    - Anti-aliasing: `supersample` k renders at k × size and box-filters; `msaa` samples
+      (0 = off) multisamples the (supersampled) buffer.
+    - `max_degrees`: THA1 rotation ±1 ↦ ±max_degrees. `threads`: llvmpipe's LP_NUM_THREADS.
+    """
+
+    size: int = 256
+    head_fraction: float = 0.5
+    shading: str = "phong"
+    supersample: int = 2
+    msaa: int = 0
+    max_degrees: float = 15.0
+    specular: bool = False
+    outline: bool = False
+    outline_width: float = 1.0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.size <= 4096:
+            raise ValueError(f"size must be in [8, 4096], not {self.size}")
+        if not 0.0 < self.head_fraction <= 1.0:
+            raise ValueError(f"head_fraction must be in (0, 1], not {self.head_fraction}")
+        if self.shading not in SHADINGS:
+            raise ValueError(f"shading must be one of {SHADINGS}, not {self.shading!r}")
+        if not 1 <= self.supersample <= 8 or self.size * self.supersample > 8192:
+            raise ValueError(
+                f"supersample must be in [1, 8] (size × k <= 8192), not {self.supersample}"
+            )
+        if self.msaa not in (0, 1, 2, 4, 8, 16):
+            raise ValueError(f"msaa must be 0, 2, 4, 8 or 16, not {self.msaa}")
+
+
+class Renderer:
+    """Renders poses of one model at a time. Create it in the process that renders (after fork)."""
+
+    def __init__(self, settings: RenderSettings | None = None) -> None:
+        self.settings = settings = settings or RenderSettings()
+        self.ctx = create_context(settings.threads)
+        samples = settings.msaa if settings.msaa > 1 else 0
+        if samples > self.ctx.max_samples:
+            self.ctx.release()
+            raise RenderError(f"msaa={samples}: this GL allows at most {self.ctx.max_samples}")
+        self.targets = Targets(self.ctx, settings.size, settings.supersample, samples)
+        defines = {"SHADING": settings.shading.upper()}
+        vertex = shader_source("model.vert")
+        model_program = self.ctx.program(
+            vertex_shader=vertex, fragment_shader=shader_source("model.frag", defines)
+        )
+        for name, unit in (("u_texture", 0), ("u_sphere", 1), ("u_toon", 2)):
+            if name in model_program:
+                model_program[name].value = unit
+        if "u_use_specular" in model_program:
+            model_program["u_use_specular"].value = 1.0 if settings.specular else 0.0
+        edge_program = self.ctx.program(
+            vertex_shader=vertex, fragment_shader=shader_source("edge.frag")
+        )
+        self.programs = Programs(model_program, edge_program)
+        self.shared = SharedTextures(self.ctx)
+        self.scene: Scene | None = None
+        self._mvp: np.ndarray | None = None
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the model, the targets and the context."""
+        if self.ctx is None:
+            return
+        if self.scene is not None:
+            self.scene.release()
+            self.scene = None
+        self.shared.release()
+        self.targets.release()
+        self.programs.model.release()
+        self.programs.edge.release()
+        self.ctx.release()
+        self.ctx = None
+
+    def set_model(self, model: Model, roles: FaceRoles | None = None) -> None:
+        """Upload `model` (and release the previous one). `roles` default: `detect_face(model)`.
+
+        The framing comes from the rest pose's head box and stays fixed for every pose.
+        """
+        if roles is None:
+            from mmd_loader import detect_face
+
+            roles = detect_face(model)
+        if self.scene is not None:
+            self.scene.release()
+            self.scene = None
+        settings = self.settings
+        self.scene = Scene(
+            self.ctx,
+            self.programs,
+            self.shared,
+            model,
+            roles,
+            size=settings.size,
+            head_fraction=settings.head_fraction,
+            outline_width=settings.outline_width,
+        )
+        self._mvp = self.scene.framing.matrix()
+
+    @property
+    def framing(self) -> Framing:
+        """The current model's camera (see `Framing.project` to map model points to pixels)."""
+        return self._require().framing
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems met while uploading the current model (unreadable textures, …)."""
+        return list(self._require().textures.warnings)
+
+    def render(self, pose: Pose | None = None, lighting: Lighting | None = None) -> np.ndarray:
+        """The current model in `pose` as (size, size, 4) uint8 RGBA: straight alpha, row 0 at
+        the top, background exactly (0, 0, 0, 0)."""
+        scene = self._require()
+        lighting = lighting or Lighting()
+        scene.apply(pose or Pose(), self.settings.max_degrees)
+        self.targets.begin()
+        light = MMD_LIGHT * (lighting.ambient + lighting.directional)
+        scene.draw(self._mvp, lighting, light, self.settings.outline)
+        return self.targets.finish()
+
+    def _require(self) -> Scene:
+        if self.ctx is None:
+            raise RenderError("the renderer is closed")
+        if self.scene is None:
+            raise RenderError("no model: call set_model(model, roles) first")
+        return self.scene

@@ -1,0 +1,199 @@
+"""The pipeline's pure parts: seeds, sampling laws, schemas, splits, shard writing and planning."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pipeline.catalog import COLUMNS, build_catalog
+from pipeline.sampling import sample_lighting, sample_pose
+from pipeline.schema import SchemaError, load_schema, parse_schema, to_pose
+from pipeline.seeds import example_rng, example_seed
+from pipeline.shards import ShardWriter, example_bound, read_keys
+from pipeline.splits import SplitConfig, assign_splits, split_of
+from pipeline.tasks import GenerateConfig, plan_shards
+
+IDS = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)]
+
+
+def fake_catalog(ids: list[str], usable: bool = True) -> pd.DataFrame:
+    rows = [
+        {c: None for c in COLUMNS}
+        | {"character": i, "path": f"/m/{i}.pmx", "usable": usable, "reasons": [], "duplicates": []}
+        for i in ids
+    ]
+    return build_catalog(rows)
+
+
+def draws(schema_name: str, n: int, seed: int = 7) -> pd.DataFrame:
+    schema = load_schema(schema_name)
+    rows = []
+    for i in range(n):
+        rng = example_rng(seed, IDS[i % 50], i)
+        rows.append(sample_pose(schema, rng) | sample_lighting(schema, rng))
+    return pd.DataFrame(rows)
+
+
+def test_seeds_depend_only_on_dataset_seed_character_and_index():
+    a = [example_seed(3, c, i) for c in IDS[:5] for i in range(5)]
+    b = [example_seed(3, c, i) for c in reversed(IDS[:5]) for i in reversed(range(5))]
+    assert sorted(a) == sorted(b) and len(set(a)) == 25
+    assert example_seed(3, IDS[0], 1) != example_seed(4, IDS[0], 1)
+    assert example_rng(3, IDS[0], 1).random() == example_rng(3, IDS[0], 1).random()
+
+
+def test_tha1_sampler_follows_its_laws():
+    """20k draws with a fixed seed: morphs ~ U[0,1], rotations have density |x| on [-1,1]
+    (CDF (1 + sign(x) x²) / 2), ambient ~ U[0.5,1.2], directional fixed at 0.5."""
+    d = draws("tha1", 20000)
+    for name in ("left_eye", "right_eye", "mouth"):
+        assert stats.kstest(d[name], "uniform").pvalue > 0.001, name
+    abs_cdf = lambda x: (1 + np.sign(x) * x**2) / 2  # noqa: E731
+    for name in ("head_x", "head_y", "neck_z"):
+        assert stats.kstest(d[name], abs_cdf).pvalue > 0.001, name
+        assert stats.kstest(d[name], stats.uniform(-1, 2).cdf).pvalue < 1e-6  # the test can fail
+        counts, _ = np.histogram(np.abs(d[name]), bins=10, range=(0, 1))
+        expected = len(d) * np.diff(np.linspace(0, 1, 11) ** 2)
+        assert stats.chisquare(counts, expected).pvalue > 0.001, name
+    assert stats.kstest(d["ambient"], stats.uniform(0.5, 0.7).cdf).pvalue > 0.001
+    assert (d["directional"] == 0.5).all()
+    assert d[["left_eye", "mouth"]].min().min() >= 0 and d["head_x"].abs().max() <= 1
+
+
+def test_tha2_groups_are_exclusive():
+    d = draws("tha2", 2000)
+    schema = load_schema("tha2")
+    for members in schema.groups.values():
+        names = [schema.parameters[i].name for i in members]
+        assert ((d[names] > 0).sum(axis=1) <= 1).all()
+        assert ((d[names] > 0).sum(axis=0) > 0).all()  # every member gets chosen
+    assert d["ambient"].between(0.5, 0.75).all() and d["directional"].between(0.5, 1.25).all()
+
+
+def test_schema_errors_name_the_file_and_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("parameters:\n  - {name: x, kind: morph, range: [0, 1]}\n")
+    with pytest.raises(SchemaError, match=r"bad.yaml.*\(x\).*roles"):
+        load_schema(bad)
+    with pytest.raises(SchemaError, match="unknown schema 'nope'"):
+        load_schema("nope")
+    with pytest.raises(SchemaError, match="symmetric"):
+        parse_schema(
+            {
+                "parameters": [
+                    {
+                        "name": "r",
+                        "kind": "rotation",
+                        "bone": "head",
+                        "axis": "y",
+                        "degrees": 15,
+                        "range": [0, 1],
+                        "law": "abs",
+                    }
+                ]
+            }
+        )
+
+
+def test_tha1_order_and_pose_mapping():
+    schema = load_schema("tha1")
+    assert schema.names == ["left_eye", "right_eye", "mouth", "head_x", "head_y", "neck_z"]
+    assert [p["kind"] for p in schema.to_json()["parameters"]] == ["morph"] * 3 + ["rotation"] * 3
+    from pipeline.schema import Binding
+
+    bindings = {
+        p.name: (
+            Binding("morph", p.name)
+            if p.kind == "morph"
+            else Binding("rotation", p.bone, "xyz".index(p.axis), p.degrees)
+        )
+        for p in schema.parameters
+    }
+    bindings["right_eye"] = None
+    morphs, rotations = to_pose(
+        {
+            "left_eye": 0.5,
+            "right_eye": 1.0,
+            "mouth": 0.2,
+            "head_x": 1.0,
+            "head_y": -0.5,
+            "neck_z": 0.1,
+        },
+        bindings,
+    )
+    assert morphs == {"left_eye": 0.5, "mouth": 0.2}
+    assert rotations == {"head": (15.0, -7.5, 0.0), "neck": (0.0, 0.0, pytest.approx(1.5))}
+
+
+def test_splits_are_stable_disjoint_and_near_the_fractions():
+    config = SplitConfig()
+    small = assign_splits(IDS[:100], config)
+    large = assign_splits(IDS, config)
+    assert all(large[c] == s for c, s in small.items())  # adding characters moves none
+    counts = pd.Series(large).value_counts(normalize=True)
+    assert abs(counts["train"] - 0.9) < 0.03 and abs(counts["val"] - 0.05) < 0.02
+    explicit = SplitConfig(train=1, val=0, test=0, explicit={"val": (IDS[3][:12],)})
+    assert split_of(IDS[3], explicit) == "val" and split_of(IDS[4], explicit) == "train"
+    with pytest.raises(ValueError, match="sum to 1"):
+        SplitConfig(train=0.5, val=0.1, test=0.1)
+
+
+def test_shard_writer_is_deterministic_atomic_and_fixed_headers(tmp_path):
+    members = {"json": b"{}", "rest.png": b"r" * 700, "expression.png": b"e", "posed.png": b"p"}
+    for name in ("a", "b"):
+        with ShardWriter(tmp_path / f"{name}.tar") as writer:
+            writer.add("k_000000", members)
+            writer.add("k_000001", members)
+    assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes()
+    assert writer.digest["sha256"] == hashlib.sha256((tmp_path / "b.tar").read_bytes()).hexdigest()
+    with tarfile.open(tmp_path / "a.tar") as tar:
+        infos = tar.getmembers()
+    assert [i.name for i in infos[:4]] == [
+        "k_000000.expression.png",
+        "k_000000.json",
+        "k_000000.posed.png",
+        "k_000000.rest.png",
+    ]
+    assert {(i.mtime, i.uid, i.gid, i.uname, i.gname, i.mode) for i in infos} == {
+        (0, 0, 0, "", "", 0o644)
+    }
+    assert read_keys(tmp_path / "a.tar") == ["k_000000", "k_000001"]
+    with pytest.raises(RuntimeError), ShardWriter(tmp_path / "c.tar") as writer:
+        writer.add("k_000000", members)
+        raise RuntimeError("interrupted")
+    assert not (tmp_path / "c.tar").exists() and not (tmp_path / "c.tar.tmp").exists()
+    with pytest.raises(ValueError, match="key"), ShardWriter(tmp_path / "d.tar") as writer:
+        writer.add("Bad.Key", members)
+
+
+def test_shard_plan_covers_every_example_once_within_bounds():
+    catalog = fake_catalog(IDS[:40])
+    config = GenerateConfig(examples_per_character=7, shard_max_examples=5)
+    specs = plan_shards(config, catalog)
+    examples = [(c, i) for s in specs for c, a, b in s.ranges for i in range(a, b)]
+    assert len(examples) == len(set(examples)) == 40 * 7
+    assert all(s.count <= 5 for s in specs)
+    assert specs == plan_shards(config, catalog.sample(frac=1, random_state=1))  # row order
+    split = assign_splits(IDS[:40])
+    assert all(split[c] == s.split for s in specs for c in s.characters)
+    names = [s.name for s in specs if s.split == "train"]
+    assert names == [f"train-{i:06d}" for i in range(len(names))]
+    by_bytes = GenerateConfig(image_size=256, shard_max_bytes=10 * example_bound(256))
+    assert by_bytes.examples_per_shard == 10
+
+
+def test_catalog_merges_identical_files_and_keeps_the_first_path():
+    rows = [
+        {c: None for c in COLUMNS}
+        | {"character": cid, "path": path, "usable": True, "reasons": [], "duplicates": []}
+        for cid, path in (("b" * 64, "/m/z.pmx"), ("a" * 64, "/m/y.pmx"), ("b" * 64, "/m/a.pmx"))
+    ]
+    table = build_catalog(rows)
+    assert len(table) == 2
+    row = table[table["character"] == "b" * 64].iloc[0]
+    assert row["path"] == "/m/a.pmx" and list(row["duplicates"]) == ["/m/z.pmx"]
