@@ -30,6 +30,10 @@ def inspect_command(args: argparse.Namespace) -> int:
     except OverridesError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
     reports = inspect_paths(args.paths, overrides)
     if args.json:
         for report in reports:

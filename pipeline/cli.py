@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 DEFAULT_CHARACTERS = 24  # procedural characters in `make dataset` without models
@@ -229,7 +230,9 @@ def dataset_default_command(args: argparse.Namespace) -> int:
 def track_command(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from pipeline.tracking.track import DEFAULT_SMOOTHING, track_video
+    from pipeline.sequence import SequenceError
+    from pipeline.tracking.track import DEFAULT_SMOOTHING, TrackingError, track_video
+    from pipeline.video import VideoError
 
     smoothing = None
     if not args.no_smoothing:
@@ -237,14 +240,18 @@ def track_command(args: argparse.Namespace) -> int:
         smoothing = replace(
             DEFAULT_SMOOTHING, **{k: v for k, v in changes.items() if v is not None}
         )
-    result = track_video(
-        args.video,
-        args.out,
-        fps=args.fps,
-        neutral_frame=args.neutral,
-        smoothing=smoothing,
-        progress=not args.no_progress,
-    )
+    try:
+        result = track_video(
+            args.video,
+            args.out,
+            fps=args.fps,
+            neutral_frame=args.neutral,
+            smoothing=smoothing,
+            progress=not args.no_progress,
+        )
+    except (VideoError, TrackingError, SequenceError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     frames, tracked = len(result.sequence.times), int(result.sequence.tracked.sum())
     print(f"wrote {args.out}: {frames} frames at {result.fps:g} fps, {tracked} with a face")
     return 0

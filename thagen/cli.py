@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Packages whose `cli` module contributes subcommands, in help order.
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. A user error (bad path, bad value, unloadable model) prints one line
+    and exits 2; set THAGEN_DEBUG=1 to see the traceback instead."""
+    from mmd_loader.errors import ModelLoadError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -39,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (OSError, ValueError, ModelLoadError) as error:
+        if os.environ.get("THAGEN_DEBUG"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
