@@ -48,7 +48,9 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
             _histogram(manifest, {"name": n, "range": info["schema"]["lighting"][n]})
             for n in ("ambient", "directional")
         ),
-        samples="".join(_sample(dataset, row) for row in _pick(manifest, samples)),
+        samples="".join(
+            _sample(dataset, row, _model_names(catalog)) for row in _pick(manifest, samples)
+        ),
         config=html.escape(json.dumps(info["config"], indent=2, ensure_ascii=False)),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +176,14 @@ def sample_strip(dataset: Path, shard: str, key: str) -> np.ndarray:
     return np.concatenate(images, axis=1)
 
 
-def _sample(dataset: Path, row: pd.Series) -> str:
+def _model_names(catalog: pd.DataFrame | None) -> dict[str, str]:
+    """Character id → the model's file (and zip member) name, for captions."""
+    if catalog is None:
+        return {}
+    return {row.character: Path(_label(row)).name for row in catalog.itertuples()}
+
+
+def _sample(dataset: Path, row: pd.Series, names: dict[str, str]) -> str:
     strip = sample_strip(dataset, row["shard"], row["key"])
     image = Image.fromarray(strip)
     if image.height > 160:
@@ -190,5 +199,6 @@ def _sample(dataset: Path, row: pd.Series) -> str:
     )
     return (
         f'<div class="sample"><img src="data:image/png;base64,{data}" alt="{row["key"]}">'
-        f"<p><b>{row['split']}</b> {html.escape(row['key'])}</p><p>{html.escape(pose)}</p></div>"
+        f"<p><b>{row['split']}</b> {html.escape(names.get(row['character'], ''))}"
+        f" {html.escape(row['key'])}</p><p>{html.escape(pose)}</p></div>"
     )
