@@ -104,7 +104,7 @@ def _render_sequence(renderer, args: argparse.Namespace, lighting) -> int:
 
 
 def preview_command(args: argparse.Namespace) -> int:
-    from render.preview import contact_sheet
+    from render.preview import contact_sheet, sheet_title
 
     loaded = _load(args.model)
     if loaded is None:
@@ -113,7 +113,7 @@ def preview_command(args: argparse.Namespace) -> int:
     with _renderer(args) as renderer:
         if (error := _set_model(renderer, model, roles)) is not None:
             return error
-        title = f"{model.path.name}  {model.name}  ({args.shading})"
+        title = sheet_title(Path(args.model), args.shading)
         sheet = contact_sheet(renderer, title)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.output)

@@ -1,9 +1,11 @@
 """The OpenGL context: one headless EGL context per Renderer, in the process that renders.
 
 On CPU machines this is Mesa's llvmpipe, which rasterises with `LP_NUM_THREADS` threads (default:
-one per core). Mesa reads that variable when the context's screen is created, so set it before
-creating the Renderer (`RenderSettings.threads` does that); a value already in the environment is
-left alone otherwise. The pipeline sets it per worker so processes do not fight over cores. On
+one per core; 0 rasterises in the calling thread, which costs the least CPU per image: measured
+12.3 ms against 13.6 ms with 1 thread and 15.1 ms with 2 for the bench model). Mesa reads that
+variable when the context's screen is created, so set it before creating the Renderer
+(`RenderSettings.threads` does that); a value already in the environment is left alone otherwise.
+The pipeline sets it per worker so processes do not fight over cores. On
 NVIDIA's EGL the variable is ignored and the same code runs unchanged (core profile 3.3, no
 vendor extensions).
 """
@@ -22,10 +24,11 @@ class RenderError(RuntimeError):
 
 
 def create_context(threads: int | None = None) -> moderngl.Context:
-    """A standalone EGL context; `threads` sets `LP_NUM_THREADS` for llvmpipe first."""
+    """A standalone EGL context; `threads` sets `LP_NUM_THREADS` for llvmpipe first (0: no
+    raster threads)."""
     if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, not {threads}")
+        if threads < 0:
+            raise ValueError(f"threads must be >= 0, not {threads}")
         os.environ["LP_NUM_THREADS"] = str(int(threads))
     try:
         ctx = moderngl.create_standalone_context(backend="egl", require=GL_VERSION)

@@ -39,6 +39,7 @@ class TextureCache:
     def __init__(self, ctx: moderngl.Context) -> None:
         self.ctx = ctx
         self._textures: dict[tuple[Path, bool], moderngl.Texture | None] = {}
+        self.opaque: set[moderngl.Texture] = set()  # textures whose alpha is 255 everywhere
         self.warnings: list[str] = []
 
     def get(self, path: Path | None, *, repeat: bool = True) -> moderngl.Texture | None:
@@ -60,13 +61,17 @@ class TextureCache:
         except Exception as error:  # a bad texture falls back to the material colour
             self.warnings.append(f"{path}: {error}")
             return None
-        return upload_rgba(self.ctx, rgba, mipmaps=True, repeat=repeat)
+        texture = upload_rgba(self.ctx, rgba, mipmaps=True, repeat=repeat)
+        if np.all(np.asarray(rgba)[..., 3] == 255):
+            self.opaque.add(texture)
+        return texture
 
     def release(self) -> None:
         for texture in self._textures.values():
             if texture is not None:
                 texture.release()
         self._textures.clear()
+        self.opaque.clear()
 
 
 class SharedTextures:
@@ -95,6 +100,8 @@ class DrawMaterial:
     specular: tuple[float, float, float]
     specular_power: float
     double_sided: bool
+    opaque: bool  # alpha 1 at every fragment: drawn without blending or discard
+    textured: bool  # False: no texture (white), the shader skips sampling
     edge: bool
     edge_color: tuple[float, float, float, float]
     edge_size: float
@@ -122,15 +129,19 @@ def draw_material(
     if toon is None:
         shared_index = material.toon_shared
         toon = shared.toons[shared_index] if shared_index is not None else shared.white
+    diffuse = _floats(material.diffuse, 4)
+    opaque = diffuse[3] >= 1.0 and (texture is shared.white or texture in cache.opaque)
     return DrawMaterial(
         index=index,
         first=first,
         count=count,
-        diffuse=_floats(material.diffuse, 4),
+        diffuse=diffuse,
         ambient=_floats(material.ambient, 3),
         specular=_floats(material.specular, 3),
         specular_power=float(material.specular_power),
         double_sided=material.double_sided,
+        opaque=opaque,
+        textured=texture is not shared.white,
         edge=bool(material.flags & MaterialFlag.EDGE) and float(material.edge_size) > 0.0,
         edge_color=_floats(material.edge_color, 4),
         edge_size=float(material.edge_size),

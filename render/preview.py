@@ -27,6 +27,7 @@ SHEET_POSES: tuple[tuple[str, Pose], ...] = (
 COLUMNS = 4
 LABEL_PX = 22
 CHECKER_PX = 8
+LAST_DRAWABLE = 0x052F  # the end of Unicode's Cyrillic Supplement block
 FONT_PATHS = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
@@ -55,6 +56,15 @@ def contact_sheet(renderer: Renderer, title: str, columns: int = COLUMNS) -> Ima
         draw.rectangle([x + lo, y + lo, x + hi - 1, y + hi - 1], outline=(255, 80, 80))
         draw.text((x + 6, y + size + 3), label, fill=(240, 240, 240), font=font)
     return sheet
+
+
+def sheet_title(path: Path, shading: str) -> str:
+    """The sheet's title: the model's folder and file name (not its in-file name, usually
+    Japanese, which the bundled font cannot draw), with any character beyond Latin, Greek and
+    Cyrillic (what DejaVu Sans covers) shown as "?" rather than as a tofu box."""
+    name = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    drawable = "".join(c if ord(c) <= LAST_DRAWABLE else "?" for c in name)
+    return f"{drawable}  ({shading})"
 
 
 def checkerboard(size: int, square: int = CHECKER_PX) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,8 @@ class RenderSettings:
       `outline` draws MMD's edge (back-face hull, `outline_width` px per unit of edge size).
     - Anti-aliasing: `supersample` k renders at k × size and box-filters; `msaa` samples
       (0 = off) multisamples the (supersampled) buffer.
-    - `max_degrees`: THA1 rotation ±1 ↦ ±max_degrees. `threads`: llvmpipe's LP_NUM_THREADS.
+    - `max_degrees`: THA1 rotation ±1 ↦ ±max_degrees. `threads`: llvmpipe's LP_NUM_THREADS
+      (0: rasterise in the calling thread, the least CPU per image; None: Mesa's default).
     """
 
     size: int = 256
@@ -56,6 +58,8 @@ class RenderSettings:
             )
         if self.msaa not in (0, 1, 2, 4, 8, 16):
             raise ValueError(f"msaa must be 0, 2, 4, 8 or 16, not {self.msaa}")
+        if self.threads is not None and self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (or None), not {self.threads}")
 
 
 class Renderer:
@@ -69,20 +73,26 @@ class Renderer:
             self.ctx.release()
             raise RenderError(f"msaa={samples}: this GL allows at most {self.ctx.max_samples}")
         self.targets = Targets(self.ctx, settings.size, settings.supersample, samples)
-        defines = {"SHADING": settings.shading.upper()}
         vertex = shader_source("model.vert")
-        model_program = self.ctx.program(
-            vertex_shader=vertex, fragment_shader=shader_source("model.frag", defines)
-        )
-        for name, unit in (("u_texture", 0), ("u_sphere", 1), ("u_toon", 2)):
-            if name in model_program:
-                model_program[name].value = unit
-        if "u_use_specular" in model_program:
-            model_program["u_use_specular"].value = 1.0 if settings.specular else 0.0
+        programs = {}
+        for opaque, textured in itertools.product((False, True), repeat=2):
+            defines = {
+                "SHADING": settings.shading.upper(),
+                "SPECULAR": str(int(settings.specular)),
+                "OPAQUE": str(int(opaque)),
+                "TEXTURED": str(int(textured)),
+            }
+            program = self.ctx.program(
+                vertex_shader=vertex, fragment_shader=shader_source("model.frag", defines)
+            )
+            for name, unit in (("u_texture", 0), ("u_sphere", 1), ("u_toon", 2)):
+                if name in program:
+                    program[name].value = unit
+            programs[opaque, textured] = program
         edge_program = self.ctx.program(
             vertex_shader=vertex, fragment_shader=shader_source("edge.frag")
         )
-        self.programs = Programs(model_program, edge_program)
+        self.programs = Programs(programs, edge_program)
         self.shared = SharedTextures(self.ctx)
         self.scene: Scene | None = None
         self._mvp: np.ndarray | None = None
@@ -102,8 +112,7 @@ class Renderer:
             self.scene = None
         self.shared.release()
         self.targets.release()
-        self.programs.model.release()
-        self.programs.edge.release()
+        self.programs.release()
         self.ctx.release()
         self.ctx = None
 

@@ -28,8 +28,18 @@ CULL_MARGIN_PX = 2.0
 
 @dataclass
 class Programs:
-    model: moderngl.Program
+    """The material programs by (opaque, textured), and the outline program.
+
+    Opaque materials (alpha 1 at every fragment) are drawn without blending or discard, and
+    untextured ones without sampling the white texture: the same pixels, less work per fragment.
+    """
+
+    materials: dict[tuple[bool, bool], moderngl.Program]
     edge: moderngl.Program
+
+    def release(self) -> None:
+        for program in (*self.materials.values(), self.edge):
+            program.release()
 
 
 class Scene:
@@ -93,7 +103,7 @@ class Scene:
         self.ibo: moderngl.Buffer | None = None
         self.materials: list[DrawMaterial] = []
         self._build_indices(shared, cull=True)
-        self.vao_model = self._vao(programs.model)
+        self.vaos = {key: self._vao(program) for key, program in programs.materials.items()}
         self.vao_edge = self._vao(programs.edge)
 
     # --- upload -------------------------------------------------------------------------------
@@ -222,9 +232,13 @@ class Scene:
     # --- drawing ------------------------------------------------------------------------------
 
     def draw(self, mvp: np.ndarray, lighting: Lighting, light: float, outline: bool) -> None:
-        """Draw every material in file order, then the outlines (if `outline`)."""
+        """Draw every material in file order, then the outlines (if `outline`).
+
+        Opaque materials (alpha 1 at every fragment) are drawn with blending off: the blend
+        would give the same pixels, only slower.
+        """
         ctx = self.ctx
-        ctx.enable(moderngl.DEPTH_TEST | moderngl.BLEND)
+        ctx.enable(moderngl.DEPTH_TEST)
         ctx.blend_func = (
             moderngl.SRC_ALPHA,
             moderngl.ONE_MINUS_SRC_ALPHA,
@@ -233,28 +247,35 @@ class Scene:
         )
         ctx.front_face = self.front_face
         ctx.cull_face = "back"
-        program = self.programs.model
         matrix = mvp.T.astype(np.float32).tobytes()  # column-major
-        program["u_mvp"].write(matrix)
-        _set(program, "u_edge", 0.0)
-        _set(program, "u_ambient", lighting.ambient)
-        _set(program, "u_directional", lighting.directional)
-        _set(program, "u_light", light)
-        culling = None
+        for program in self.programs.materials.values():
+            program["u_mvp"].write(matrix)
+            _set(program, "u_edge", 0.0)
+            _set(program, "u_ambient", lighting.ambient)
+            _set(program, "u_directional", lighting.directional)
+            _set(program, "u_light", light)
+        culling = blending = None
         for m in self.materials:
             if culling is not m.double_sided:
                 (ctx.disable if m.double_sided else ctx.enable)(moderngl.CULL_FACE)
                 culling = m.double_sided
+            if blending is not m.opaque:
+                (ctx.disable if m.opaque else ctx.enable)(moderngl.BLEND)
+                blending = m.opaque
+            key = (m.opaque, m.textured)
+            program = self.programs.materials[key]
             _set(program, "u_diffuse", m.diffuse)
             _set(program, "u_material_ambient", m.ambient)
             _set(program, "u_specular", m.specular)
             _set(program, "u_specular_power", m.specular_power)
             _set(program, "u_sphere_mode", m.sphere_mode)
-            m.texture.use(0)
+            if m.textured:
+                m.texture.use(0)
             if m.sphere_mode:
                 m.sphere.use(1)
             m.toon.use(2)
-            self.vao_model.render(moderngl.TRIANGLES, vertices=m.count, first=m.first)
+            self.vaos[key].render(moderngl.TRIANGLES, vertices=m.count, first=m.first)
+        ctx.enable(moderngl.BLEND)
         if outline:
             self._draw_edges(matrix)
 

@@ -49,10 +49,9 @@ class Targets:
         self.output = ctx.framebuffer([out_color])
         self.program = ctx.program(
             vertex_shader=shader_source("resolve.vert"),
-            fragment_shader=shader_source("resolve.frag"),
+            fragment_shader=shader_source("resolve.frag", {"FACTOR": str(factor)}),
         )
         self.program["u_source"].value = 0
-        self.program["u_factor"].value = factor
         self.quad = ctx.vertex_array(self.program, [])
         self._objects += [out_color, self.output, self.program, self.quad]
 

@@ -16,7 +16,7 @@ from pipeline.schema import SchemaError, load_schema, parse_schema, to_pose
 from pipeline.seeds import example_rng, example_seed
 from pipeline.shards import ShardWriter, example_bound, read_keys
 from pipeline.splits import SplitConfig, assign_splits, split_of
-from pipeline.tasks import GenerateConfig, plan_shards
+from pipeline.tasks import GenerateConfig, encode_png, plan_shards
 
 IDS = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)]
 
@@ -197,3 +197,22 @@ def test_catalog_merges_identical_files_and_keeps_the_first_path():
     assert len(table) == 2
     row = table[table["character"] == "b" * 64].iloc[0]
     assert row["path"] == "/m/a.pmx" and list(row["duplicates"]) == ["/m/z.pmx"]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 4), (3, 7, 4), (64, 64, 4)])
+def test_png_encoding_is_lossless_and_deterministic(shape):
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(sum(shape))
+    rgba = rng.integers(0, 256, shape, dtype=np.uint8)
+    rgba[: shape[0] // 2] = (0, 0, 0, 0)  # runs of background, as in real renders
+    for level in (0, 1, 9):
+        data = encode_png(rgba, level)
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.mode == "RGBA"
+            np.testing.assert_array_equal(np.asarray(image), rgba)
+        assert encode_png(rgba.copy(), level) == data
+    with pytest.raises(ValueError, match="uint8"):
+        encode_png(rgba[..., :3], 1)

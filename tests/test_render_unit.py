@@ -197,3 +197,10 @@ def test_settings_are_checked():
     for bad in (dict(size=4), dict(shading="cel"), dict(supersample=0), dict(msaa=3)):
         with pytest.raises(ValueError):
             RenderSettings(**bad)
+
+
+def test_sheet_title_uses_the_file_name_and_only_drawable_characters():
+    from render.preview import sheet_title
+
+    assert sheet_title(Path("models/初音ミクV3.pmx"), "toon") == "models/????V3.pmx  (toon)"
+    assert sheet_title(Path("Miku_Hatsune.pmd"), "phong") == "Miku_Hatsune.pmd  (phong)"

@@ -1,22 +1,21 @@
 #version 330
-// Box-filter u_factor × u_factor premultiplied samples into one output pixel, flip rows so the
+// Box-filter FACTOR × FACTOR premultiplied samples into one output pixel, flip rows so the
 // first row read back is the image top, and divide by coverage: straight alpha, and exactly
-// (0, 0, 0, 0) where nothing was drawn.
+// (0, 0, 0, 0) where nothing was drawn. FACTOR is a compile-time constant so the loops unroll
+// (a uniform loop bound costs llvmpipe more than the fetches themselves).
 uniform sampler2D u_source;
-uniform int u_factor;
 
 out vec4 f_color;
 
 void main() {
-    ivec2 size = textureSize(u_source, 0);
-    ivec2 o = ivec2(gl_FragCoord.xy);
+    int top = textureSize(u_source, 0).y - 1;
+    ivec2 o = ivec2(gl_FragCoord.xy) * FACTOR;
     vec4 sum = vec4(0.0);
-    for (int j = 0; j < u_factor; ++j) {
-        int y = size.y - 1 - (o.y * u_factor + j);
-        for (int i = 0; i < u_factor; ++i) {
-            sum += texelFetch(u_source, ivec2(o.x * u_factor + i, y), 0);
+    for (int j = 0; j < FACTOR; ++j) {
+        for (int i = 0; i < FACTOR; ++i) {
+            sum += texelFetch(u_source, ivec2(o.x + i, top - (o.y + j)), 0);
         }
     }
-    sum /= float(u_factor * u_factor);
+    sum /= float(FACTOR * FACTOR);
     f_color = sum.a > 0.0 ? vec4(clamp(sum.rgb / sum.a, 0.0, 1.0), sum.a) : vec4(0.0);
 }
