@@ -90,16 +90,19 @@ def summarize(model: Model, roles: FaceRoles, path: Path, member: str | None) ->
 
 
 def inspect_model(
-    path: Path, member: str | None = None, overrides: dict[str, FaceOverrides] | None = None
+    path: Path, member: str | None = None, overrides: FaceOverrides | None = None
 ) -> tuple[ModelReport, Model | None, FaceRoles | None]:
-    """Load and analyse one model; a load failure becomes an unusable report, never an exception."""
+    """Load and analyse one model; a load failure becomes an unusable report, never an exception.
+
+    `overrides` (see `overrides_for`) win over detection.
+    """
     from mmd_loader.loader import load
 
     try:
         model = load(path, member=member) if member else load(path)
     except ModelLoadError as error:
         return ModelReport(path=str(path), member=member, reasons=[str(error)]), None, None
-    roles = detect_face(model, overrides_for(model.path, overrides))
+    roles = detect_face(model, overrides)
     return summarize(model, roles, path, member), model, roles
 
 
@@ -113,5 +116,6 @@ def inspect_paths(
             reports.append(ModelReport(path=str(path), reasons=[f"{path}: no such file or folder"]))
             continue
         for file, member in find_models(Path(path)):
-            reports.append(inspect_model(file, member, overrides)[0])
+            label = file / member if member else file
+            reports.append(inspect_model(file, member, overrides_for(label, overrides))[0])
     return reports

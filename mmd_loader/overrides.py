@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fnmatch
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +73,15 @@ class FaceOverrides:
             else:
                 values[name] = str(value)
         return cls(**values)
+
+
+def table_to_json(table: dict[str, FaceOverrides]) -> dict[str, dict]:
+    """An overrides table as plain data (for configs and dataset.json); unset fields dropped."""
+    return {k: {f: v for f, v in asdict(o).items() if v is not None} for k, o in table.items()}
+
+
+def table_from_json(data: dict[str, dict], source: str = "overrides") -> dict[str, FaceOverrides]:
+    return {str(k): FaceOverrides.from_mapping(v, f"{source} [{k}]") for k, v in data.items()}
 
 
 def load_overrides(path: Path) -> dict[str, FaceOverrides]:

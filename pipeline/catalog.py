@@ -50,27 +50,34 @@ def find_files(root: str | Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
 
 
-def scan_file(path: str | Path) -> list[dict]:
-    """Catalog rows for one file: one row for a model, one per model inside a zip."""
+def scan_file(path: str | Path, overrides: dict[str, dict] | None = None) -> list[dict]:
+    """Catalog rows for one file: one row for a model, one per model inside a zip.
+
+    `overrides` is the face-overrides table as plain dicts (`GenerateConfig.overrides`)."""
     from mmd_loader import ModelLoadError
     from mmd_loader.archive import is_archive, iter_models
 
     path = Path(path)
     if not is_archive(path):
-        return [_inspect(path, None, path)]
+        return [_inspect(path, None, path, overrides)]
     try:
-        return [_inspect(path, member, extracted) for member, extracted in iter_models(path)]
+        return [
+            _inspect(path, member, extracted, overrides) for member, extracted in iter_models(path)
+        ]
     except ModelLoadError as error:
         row = _row(path, None, _sha256(path))
         return [{**row, "stage": "load", "reasons": [str(error)]}]
 
 
-def _inspect(path: Path, member: str | None, file: Path) -> dict:
+def _inspect(path: Path, member: str | None, file: Path, overrides: dict[str, dict] | None) -> dict:
     """Hash, load and inspect one model file (`file` is the extracted copy for zip members)."""
     from mmd_loader.inspection import inspect_model
+    from mmd_loader.overrides import overrides_for, table_from_json
 
     row = _row(path, member, _sha256(file))
-    report, model, _ = inspect_model(file)
+    table = table_from_json(overrides or {})
+    label = Path(path) / member if member else Path(path)
+    report, model, _ = inspect_model(file, overrides=overrides_for(label, table))
     if model is None:
         return {
             **row,
@@ -138,6 +145,7 @@ def scan(
     splits: SplitConfig | None = None,
     jobs: int = -1,
     progress: bool = True,
+    overrides: dict[str, dict] | None = None,
 ) -> pd.DataFrame:
     """Inspect every model under `roots` in parallel (joblib processes); one row per character."""
     from joblib import Parallel, delayed
@@ -145,7 +153,7 @@ def scan(
 
     files = sorted({f.resolve() for root in roots for f in find_files(root)})
     parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")
-    results = parallel(delayed(scan_file)(f) for f in files)
+    results = parallel(delayed(scan_file)(f, overrides) for f in files)
     rows = [
         row
         for part in tqdm(results, total=len(files), desc="scan", unit="file", disable=not progress)

@@ -16,6 +16,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     scan.add_argument("--out", "-o", type=Path, default=Path("catalog.parquet"))
     scan.add_argument("--jobs", type=int, default=-1, help="processes (default: all cores)")
     _split_args(scan)
+    _overrides_arg(scan)
     scan.set_defaults(handler=scan_command)
 
     gen = sub.add_parser("generate", help="render a dataset of WebDataset shards (resumable)")
@@ -89,8 +90,21 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
     parser.add_argument("--shard-index", type=int, default=None, help="render slice I of N")
     parser.add_argument("--num-shards", type=int, default=None, help="number of slices N")
     parser.add_argument("--no-progress", action="store_true")
+    _overrides_arg(parser)
     if splits:
         _split_args(parser)
+
+
+def _overrides_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overrides", type=Path, default=None, help="YAML/CSV of per-model face overrides"
+    )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict]:
+    from mmd_loader.overrides import load_overrides, table_to_json
+
+    return table_to_json(load_overrides(args.overrides)) if args.overrides else {}
 
 
 def _splits(args: argparse.Namespace):
@@ -120,13 +134,14 @@ def _config(args: argparse.Namespace, splits):
         shard_max_examples=args.shard_size,
         shard_max_bytes=args.shard_bytes,
         splits=splits,
+        overrides=_overrides(args),
     )
 
 
 def scan_command(args: argparse.Namespace) -> int:
     from pipeline.catalog import scan, write_catalog
 
-    table = scan(args.models, _splits(args), jobs=args.jobs)
+    table = scan(args.models, _splits(args), jobs=args.jobs, overrides=_overrides(args))
     write_catalog(table, args.out)
     usable = int(table["usable"].sum())
     print(
@@ -152,7 +167,9 @@ def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
     if catalog_path is not None:
         catalog = read_catalog(catalog_path)
     else:
-        catalog = scan(models, config.splits, progress=not args.no_progress)
+        catalog = scan(
+            models, config.splits, progress=not args.no_progress, overrides=config.overrides
+        )
     part = None
     if args.shard_index is not None or args.num_shards is not None:
         if args.shard_index is None or args.num_shards is None:

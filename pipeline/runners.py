@@ -57,9 +57,12 @@ class LocalRunner:
         return 0
 
     def submit(self, fn: Any, *args: Any) -> cf.Future:
-        from joblib.externals.loky import get_reusable_executor
+        """Submit to this runner's own pool (not loky's process-wide reusable one, which joblib's
+        `Parallel` also takes over); a pool broken by a dying worker is replaced."""
+        from joblib.externals.loky import ProcessPoolExecutor
 
-        self._executor = get_reusable_executor(max_workers=self.workers, timeout=60)
+        if self._executor is None or self._executor._flags.broken:
+            self._executor = ProcessPoolExecutor(max_workers=self.workers)
         return self._executor.submit(fn, *args)
 
     def wait_any(self, futures: Iterable[Any], timeout: float) -> set[Any]:
@@ -82,7 +85,9 @@ class LocalRunner:
             self._executor.shutdown(wait=False, kill_workers=True)
 
     def close(self) -> None:
-        pass
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
 class DaskRunner:
@@ -161,6 +166,7 @@ def generate(
     """Render every incomplete shard (of `part` only, if given) and, for a whole dataset, write
     its index. Returns `{"rendered", "skipped", "shards", "dataset"}` (dataset.json or None)."""
     out = Path(out)
+    own_runner = runner is None
     runner = runner or LocalRunner()
     state_dir(out).mkdir(parents=True, exist_ok=True)
     write_catalog(catalog, out / "catalog.parquet")
@@ -185,6 +191,9 @@ def generate(
             f"interrupted: complete shards are kept in {out}; run again to resume", file=sys.stderr
         )
         raise
+    finally:
+        if own_runner:
+            runner.close()
     bar.close()
     info = None
     if part is None:

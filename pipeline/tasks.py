@@ -57,6 +57,8 @@ class GenerateConfig:
     shard_max_examples: int = 1000
     shard_max_bytes: int = 1 << 30
     splits: SplitConfig = field(default_factory=SplitConfig)
+    # Face overrides (mmd_loader.overrides): model pattern -> fields; they decide roles and framing.
+    overrides: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.lighting not in LIGHTING_MODES:
@@ -332,7 +334,19 @@ def _model_file(row: dict) -> Iterator[Path]:
         yield Path(row["path"])
 
 
-def _bind(renderer: Any, row: dict) -> _Character:
+def config_overrides(config: GenerateConfig, row: dict):
+    """The face overrides that apply to a catalog row's model (sidecar file, then the table)."""
+    from mmd_loader.overrides import overrides_for, table_from_json
+
+    return overrides_for(model_label(row), table_from_json(config.overrides))
+
+
+def model_label(row: dict) -> Path:
+    """A catalog row's model as a path: the file, or `archive.zip/member`."""
+    return Path(row["path"]) / row["member"] if row.get("member") else Path(row["path"])
+
+
+def _bind(renderer: Any, row: dict, config: GenerateConfig) -> _Character:
     """Load, check and upload one character (raising CharacterError with the failing stage)."""
     from mmd_loader import ModelLoadError, detect_face, load
 
@@ -347,7 +361,7 @@ def _bind(renderer: Any, row: dict) -> _Character:
                 raise CharacterError(character, "load", "file changed since the catalog was made")
             model = load(file)
             model.path = Path(row["path"]) / row["member"] if row["member"] else model.path
-            roles = detect_face(model)
+            roles = detect_face(model, config_overrides(config, row))
             if not roles.usable:
                 raise CharacterError(character, "face", "; ".join(roles.problems))
             try:
@@ -460,7 +474,7 @@ def _write_shard(
             progress.start(character)
             if _STATE.current is None or _STATE.current.character != character:
                 _STATE.current = None
-                _STATE.current = _bind(renderer, rows[character])
+                _STATE.current = _bind(renderer, rows[character], config)
             bound = _STATE.current
             bound.use(config, schema)
             try:
