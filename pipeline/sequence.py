@@ -32,6 +32,31 @@ class SequenceError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+def parse_pose_text(
+    text: str, ranges: dict[str, tuple[float, float]] | None = None
+) -> dict[str, float]:
+    """A pose written on a command line: 'left_eye=1,head_y=-0.4' → {'left_eye': 1.0, ...}.
+
+    Names must be keys of `ranges` (default: the THA1 pose) and values inside their range."""
+    ranges = RANGES if ranges is None else ranges
+    pose: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or name not in ranges:
+            raise ValueError(
+                f"pose item {item!r}: expected NAME=VALUE, NAME in {', '.join(ranges)}"
+            )
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"pose item {item!r}: {value!r} is not a number") from None
+        lo, hi = ranges[name]
+        if not (lo <= number <= hi):
+            raise ValueError(f"pose item {item!r}: {name} must be in [{lo:g}, {hi:g}]")
+        pose[name] = number
+    return pose
+
+
 @dataclass(frozen=True)
 class PoseSequence:
     """``times`` (n,) seconds, ``tracked`` (n,) bool, ``values`` (n, 6) in ``POSE_NAMES`` order."""

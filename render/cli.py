@@ -123,21 +123,9 @@ def preview_command(args: argparse.Namespace) -> int:
 
 def parse_pose(text: str) -> dict[str, float]:
     """'left_eye=1,head_y=-0.4' → {'left_eye': 1.0, 'head_y': -0.4}; ranges are checked."""
-    pose: dict[str, float] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or name not in THA1_NAMES:
-            raise ValueError(f"{item!r}: expected NAME=VALUE with NAME in {', '.join(THA1_NAMES)}")
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"{item!r}: {value!r} is not a number") from None
-        lo = 0.0 if name in THA1_NAMES[:3] else -1.0
-        if not lo <= number <= 1.0:
-            raise ValueError(f"{item!r}: {name} must be in [{lo:g}, 1]")
-        pose[name] = number
-    return pose
+    from pipeline.sequence import parse_pose_text
+
+    return parse_pose_text(text)
 
 
 def _load(path: Path):
