@@ -25,6 +25,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     what.add_argument("--sequence", type=Path, help="pose CSV; the output is .gif or .mp4")
     p.add_argument("-o", "--output", type=Path, required=True, help=".png, or .gif/.mp4")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (--sequence)")
     _settings_arguments(p)
     p.set_defaults(handler=render_command)
 
@@ -60,6 +61,11 @@ def render_command(args: argparse.Namespace) -> int:
         pose = parse_pose(args.pose)
     except ValueError as error:
         return _fail(f"--pose: {error}")
+    suffix = args.output.suffix.lower()
+    if args.sequence is None and suffix != ".png":
+        return _fail(f"{args.output}: a single pose is written as .png")
+    if args.sequence is not None and suffix not in (".gif", ".mp4"):
+        return _fail(f"{args.output}: a pose sequence is written as .gif or .mp4")
     loaded = _load(args.model)
     if loaded is None:
         return 2
@@ -68,8 +74,6 @@ def render_command(args: argparse.Namespace) -> int:
         if (error := _set_model(renderer, *loaded)) is not None:
             return error
         if args.sequence is None:
-            if args.output.suffix.lower() != ".png":
-                return _fail(f"{args.output}: a single pose is written as .png")
             image = renderer.render(Pose.tha1(**pose), lighting)
             args.output.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image, "RGBA").save(args.output)
@@ -93,7 +97,7 @@ def _render_sequence(renderer, args: argparse.Namespace, lighting) -> int:
     fps = sequence.fps or 30.0
     frames = (
         renderer.render(Pose.tha1(**sequence.pose(i)), lighting)
-        for i in tqdm(range(len(sequence)), desc="render", unit="frame")
+        for i in tqdm(range(len(sequence)), desc="render", unit="frame", disable=args.no_progress)
     )
     try:
         write_video(args.output, frames, fps)
