@@ -39,8 +39,11 @@ dataset: setup
 bench: setup
 	$(PY) bench/run.py --mmd-dir $(MMD_DIR)
 
+# About 10 minutes on 2 cores: 28 procedural characters (4 val, 4 test, never trained on),
+# cpu-small morpher and rotator, evaluation against the identity baseline, runs/demo/report.html.
 train-demo: setup
-	$(THAGEN) train-demo --out runs/demo
+	$(THAGEN) dataset-default --out data/demo --characters 28 --held-out 4 --examples 100 --size 128 --no-progress
+	$(THAGEN) train-demo --data data/demo --out runs/demo --minutes 14
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -44,6 +44,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     default.add_argument("--out", "-o", type=Path, required=True)
     default.add_argument("--models", type=Path, default=None, help="real models instead")
     default.add_argument("--characters", type=int, default=DEFAULT_CHARACTERS)
+    default.add_argument(
+        "--held-out",
+        type=int,
+        default=DEFAULT_HELD_OUT,
+        help="procedural characters in each of val and test (default %(default)s)",
+    )
     _generate_args(default)
     default.set_defaults(handler=dataset_default_command)
 
@@ -218,8 +224,8 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def dataset_default_command(args: argparse.Namespace) -> int:
-    """Procedural characters (seeds 0..N-1; the last 2 are val, the 2 before test) unless
-    --models is given, then `generate` into --out."""
+    """Procedural characters (seeds 0..N-1; the last --held-out are val, the ones before them
+    test) unless --models is given, then `generate` into --out."""
     from pipeline.splits import SplitConfig
 
     models = args.models
@@ -233,7 +239,7 @@ def dataset_default_command(args: argparse.Namespace) -> int:
         for seed in range(args.characters):
             path = write_character(seed, models / f"character_{seed:03d}" / "character.pmx")
             ids.append(file_sha256(path))
-        held = DEFAULT_HELD_OUT if args.characters >= 4 * DEFAULT_HELD_OUT else 0
+        held = args.held_out if args.characters >= 4 * args.held_out else 0
         explicit = {}
         if held:
             explicit = {"val": tuple(ids[-held:]), "test": tuple(ids[-2 * held : -held])}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import pickle
 import tarfile
@@ -21,8 +22,17 @@ from tests.shardgen import write_dataset  # noqa: E402
 from thagen.cli import main  # noqa: E402
 from training import checkpoint as ckpt  # noqa: E402
 from training.configs import CONFIGS  # noqa: E402
+from training.demo import run_demo  # noqa: E402
 from training.evaluate import evaluate, metrics, psnr_value  # noqa: E402
-from training.losses import VGG16Features, WeightsFileError, load_vgg16  # noqa: E402
+from training.losses import (  # noqa: E402
+    CHANGE_DILATION,
+    Objective,
+    VGG16Features,
+    WeightsFileError,
+    change_mask,
+    changed_l1,
+    load_vgg16,
+)
 from training.trainer import train  # noqa: E402
 
 torch.set_num_threads(2)
@@ -37,6 +47,7 @@ TINY = replace(
     num_workers=0,
 )
 QUIET = {"log": lambda _: None}
+STEPS = 150  # of the overfitting test
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +68,43 @@ def test_cpu_small_morpher_overfits_four_examples(tmp_path):
         network=replace(SMALL.network, image_size=64, alpha_bias=0.0),
         batch_size=4,
         lr=2e-3,
+        change_weight=0.0,  # plain L1, so the loss is the image error itself
         log_every=1,
         sample_every=1000,
-        num_workers=0,
     )
-    result = train("morpher", data, tmp_path / "run", config, steps=150, **QUIET)
+    result = train("morpher", data, tmp_path / "run", config, steps=STEPS, **QUIET)
     losses = log_losses(tmp_path / "run")
-    assert len(losses) == 150 and result.step == 150
+    assert len(losses) == STEPS and result.step == STEPS
     assert losses[-1] <= losses[0] / 10, (losses[0], losses[-1])
-    grid = Image.open(tmp_path / "run" / "samples" / "step_000150.png")
+    grid = Image.open(tmp_path / "run" / "samples" / f"step_{STEPS:06d}.png")
     assert grid.size == (4 * 66 + 2, 3 * 66 + 2)  # input / output / target rows
+
+
+def test_changed_pixel_loss_counts_only_what_differs():
+    source = torch.zeros(2, 4, 16, 16)
+    target = source.clone()
+    target[0, :3, 8, 8] = 1.0  # one changed pixel in the first example, none in the second
+    mask = change_mask(source, target)
+    assert mask.shape == (2, 1, 16, 16)
+    assert mask[0].sum() == (2 * CHANGE_DILATION + 1) ** 2 and mask[1].sum() == 0
+    output = source + 0.5  # wrong by 0.5 everywhere, and by 0.5 or 1.0 inside the mask
+    inside = (mask * (output - target).abs()).sum() / (mask.sum() * 4)
+    assert float(changed_l1(output, target, mask)) == pytest.approx(float(inside))
+    plain, parts = Objective()([output], target, source)
+    weighted, parts = Objective(change_weight=2.0)([output], target, source)
+    assert float(weighted) == pytest.approx(float(plain) + 2 * float(parts["changed"]))
+    assert float(changed_l1(output, source, change_mask(source, source))) == 0.0
+
+
+def test_train_demo_writes_a_report(tmp_path, dataset, capsys):
+    summary = run_demo(dataset, tmp_path / "demo", 1.0, steps=2, **QUIET)
+    rows = [set(r["results"]) for r in summary["results"]]
+    assert rows == [{"identity", "morpher"}, {"identity", "rotator/change", "rotator/flow"}]
+    page = (tmp_path / "demo" / "report.html").read_text(encoding="utf-8")
+    assert "below identity" in page and "morpher_val.png" in page and "rotator_val.png" in page
+    assert json.loads((tmp_path / "demo" / "demo.json").read_text())["report"] == summary["report"]
+    assert main(["train-demo", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
+    assert "dataset.json: not found" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("network", ["rotator"])
@@ -185,8 +223,10 @@ def test_perceptual_loss_needs_a_local_weights_file(tmp_path, dataset):
     with (tmp_path / "p" / "log.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert float(rows[-1]["perceptual"]) > 0
+    parts = float(rows[-1]["l1"]) + TINY.change_weight * float(rows[-1]["changed"])
+    assert TINY.change_weight > 0 and float(rows[-1]["changed"]) > 0
     assert float(rows[-1]["loss"]) == pytest.approx(
-        float(rows[-1]["l1"]) + 0.5 * float(rows[-1]["perceptual"]), rel=1e-5
+        parts + 0.5 * float(rows[-1]["perceptual"]), rel=1e-5
     )
 
 

@@ -1,4 +1,4 @@
-"""`thagen train`, `thagen evaluate` and `thagen pose`. torch is imported inside the handlers."""
+"""`thagen train`, `evaluate`, `pose` and `train-demo`. torch is imported inside the handlers."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rotator-checkpoint", type=Path, help="trained rotator (for the combiner)")
     p.add_argument("--vgg16-weights", type=Path, help="VGG16 weights file: adds perceptual loss")
     p.add_argument("--perceptual-weight", type=float, help="weight of the perceptual loss")
+    p.add_argument("--change-weight", type=float, help="weight of the L1 on changed pixels")
     p.add_argument("--sample-every", type=int)
     p.add_argument("--checkpoint-every", type=int)
     p.set_defaults(handler=train_command)
@@ -51,6 +52,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.set_defaults(handler=pose_command)
 
+    p = sub.add_parser("train-demo", help="train cpu-small morpher + rotator, evaluate, report")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (train and val)")
+    p.add_argument("--out", type=Path, required=True, help="output folder, e.g. runs/demo")
+    p.add_argument("--minutes", type=float, default=14.0, help="training budget, both networks")
+    p.add_argument("--config", default="cpu-small", choices=CONFIG_NAMES)
+    p.set_defaults(handler=train_demo_command)
+
 
 def train_command(args: argparse.Namespace) -> int:
     from training.configs import get_config
@@ -62,6 +70,7 @@ def train_command(args: argparse.Namespace) -> int:
         sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every,
         perceptual_weight=args.perceptual_weight,
+        change_weight=args.change_weight,
     )
     try:
         result = train(
@@ -120,4 +129,16 @@ def pose_command(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {out}")
+    return 0
+
+
+def train_demo_command(args: argparse.Namespace) -> int:
+    from training.demo import run_demo
+
+    try:
+        summary = run_demo(args.data, args.out, args.minutes, config=args.config)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{summary['seconds'] / 60:.1f} min; report {summary['report']}")
     return 0

@@ -25,7 +25,17 @@ from training.images import grid, save_png
 from training.losses import Objective, PerceptualLoss, load_vgg16
 from training.networks import NETWORKS
 
-LOG_FIELDS = ("step", "epoch", "loss", "l1", "perceptual", "lr", "examples_per_s", "seconds")
+LOG_FIELDS = (
+    "step",
+    "epoch",
+    "loss",
+    "l1",
+    "changed",
+    "perceptual",
+    "lr",
+    "examples_per_s",
+    "seconds",
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,9 @@ class Trainer:
         perceptual = None
         if config.perceptual_weight > 0 or vgg16_weights is not None:
             perceptual = PerceptualLoss(load_vgg16(vgg16_weights)).to(self.device)
-        self.objective = Objective(perceptual, config.perceptual_weight or 1.0)
+        self.objective = Objective(
+            perceptual, config.perceptual_weight or 1.0, config.change_weight
+        )
         self.rotator, self.rotator_checkpoint = None, None
         if network == "combiner":
             if rotator_checkpoint is None:
@@ -137,7 +149,8 @@ class Trainer:
     def train_step(self, batch: dict) -> tuple[float, dict, list[torch.Tensor]]:
         self.model.train()
         outputs = self.outputs(batch)
-        loss, parts = self.objective(outputs, batch["target"].to(self.device))
+        target, source = batch["target"].to(self.device), batch["input"].to(self.device)
+        loss, parts = self.objective(outputs, target, source)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -185,6 +198,7 @@ class Trainer:
                         "epoch": batch.get("epoch", ""),
                         "loss": loss,
                         "l1": parts["l1"],
+                        "changed": parts.get("changed", ""),
                         "perceptual": parts.get("perceptual", ""),
                         "lr": self.optimizer.param_groups[0]["lr"],
                         "examples_per_s": seen / max(now - last, 1e-9),
@@ -237,7 +251,7 @@ class _Logger:
         self.csv.writerow(row)
         self.file.flush()
         if self.tb is not None:
-            for key in ("loss", "l1", "perceptual", "examples_per_s"):
+            for key in ("loss", "l1", "changed", "perceptual", "examples_per_s"):
                 if row[key] != "":
                     self.tb.add_scalar(f"train/{key}", row[key], row["step"])
 
