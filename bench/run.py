@@ -14,7 +14,9 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mmd-dir", type=Path, default=ROOT.parent / "shared" / "mmd")
-    parser.add_argument("--only", choices=["load", "render", "pipeline"], action="append")
+    parser.add_argument(
+        "--only", choices=["load", "render", "pipeline", "networks"], action="append"
+    )
     args = parser.parse_args()
     if not args.mmd_dir.is_dir():
         print(f"real models not found at {args.mmd_dir} (pass --mmd-dir)", file=sys.stderr)
@@ -24,6 +26,7 @@ def main() -> int:
         "load": ("bench.bench_load", "bench_load", (args.mmd_dir,)),
         "render": ("bench.bench_render", "bench_render", (miku,)),
         "pipeline": ("bench.bench_pipeline", "bench_pipeline", (miku,)),
+        "networks": ("bench.bench_networks", "bench_networks", ()),
     }
     for name, (module, function, call_args) in stages.items():
         if args.only and name not in args.only:
