@@ -47,7 +47,25 @@ def bench_load(mmd_dir: Path, runs: int = 5) -> list[dict]:
             f"{r['file']:<{width}}  {r['vertices']:>9}  {r['ms']:>8.1f}  "
             f"{r['vertices_per_s']:>12,.0f}{tail}"
         )
+    _compare_with_pymeshio(Path(mmd_dir), rows)
     return rows
+
+
+def _compare_with_pymeshio(mmd_dir: Path, rows: list[dict]) -> None:
+    """The same files through pymeshio's own readers (one run each), for scale."""
+    from pymeshio.pmd import reader as pmd_reader
+    from pymeshio.pmx import reader as pmx_reader
+
+    for name in ("animasa_miku_v2_3/miku_v2.pmd", "j3_animasa_miku_pmx/index.pmx"):
+        path = mmd_dir / name
+        ours = next((r["ms"] for r in rows if r["file"] == name), None)
+        if not path.is_file() or ours is None:
+            continue
+        reader = pmd_reader if path.suffix == ".pmd" else pmx_reader
+        start = time.perf_counter()
+        reader.read_from_file(str(path))
+        theirs = (time.perf_counter() - start) * 1000
+        print(f"pymeshio alone, {name}: {theirs:.0f} ms (thagen: {ours:.1f} ms)")
 
 
 def main() -> None:
