@@ -20,6 +20,9 @@ class Morpher(nn.Module):
         self.alpha = head(self.body.out_channels, 4, nn.Sigmoid(), config.alpha_bias)
 
     def forward(self, image: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-        features = self.body(with_pose([image], pose))
+        return self.by_change(image, self.body(with_pose([image], pose)))
+
+    def by_change(self, image: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """The change-image algorithm: alpha·input + (1 − alpha)·change."""
         alpha = self.alpha(features)
         return alpha * image + (1 - alpha) * self.change(features)

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.configs import NetworkConfig
-from training.networks.blocks import EncoderDecoder, conv7, head, with_pose
+from training.networks.blocks import conv7, with_pose
+from training.networks.morpher import Morpher
 
 
 def identity_grid(batch: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
@@ -34,22 +35,17 @@ def warp(image: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     return sampled * 2 - 1
 
 
-class Rotator(nn.Module):
-    """Returns (change-path output, appearance-flow output), both B×4×H×W in [-1, 1]."""
+class Rotator(Morpher):
+    """The morpher's body and change-image heads plus an appearance-flow head.
+
+    Returns (change-path output, appearance-flow output), both B×4×H×W in [-1, 1]."""
 
     def __init__(self, config: NetworkConfig, pose_size: int = 3) -> None:
-        super().__init__()
-        self.config, self.pose_size = config, pose_size
-        self.body = EncoderDecoder(4 + pose_size, config)
-        self.change = head(self.body.out_channels, 4, nn.Tanh())
-        self.alpha = head(self.body.out_channels, 4, nn.Sigmoid(), config.alpha_bias)
+        super().__init__(config, pose_size)
         self.flow = conv7(self.body.out_channels, 2)
         nn.init.zeros_(self.flow.weight)  # start as the identity warp
         nn.init.zeros_(self.flow.bias)
 
     def forward(self, image: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.body(with_pose([image], pose))
-        alpha = self.alpha(features)
-        by_change = alpha * image + (1 - alpha) * self.change(features)
-        by_flow = warp(image, self.flow(features))
-        return by_change, by_flow
+        return self.by_change(image, features), warp(image, self.flow(features))
