@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.fingerprint import code_fingerprint
 from pipeline.schema import Schema
 from pipeline.splits import SPLITS
 from pipeline.tasks import GenerateConfig, ShardSpec, read_done, shard_rows, spec_hash
@@ -89,6 +90,7 @@ def versions(dones: list[dict]) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             out[package] = None
     out["gl_renderer"] = sorted({d.get("gl_renderer", "") for d in dones} - {""})
+    out["code"] = code_fingerprint()
     return out
 
 

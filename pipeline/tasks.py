@@ -152,7 +152,10 @@ def plan_shards(config: GenerateConfig, catalog: pd.DataFrame) -> list[ShardSpec
 
 def spec_hash(config: GenerateConfig, rows: list[dict], spec: ShardSpec) -> str:
     """What a complete shard's sidecar must match to be reused on resume."""
+    from pipeline.fingerprint import code_fingerprint
+
     payload = {
+        "code": code_fingerprint(),
         "config": config.to_json(),
         "schema": config.load_schema().to_json(),
         "rows": [[r["character"], r["path"], r["member"]] for r in rows],

@@ -216,3 +216,22 @@ def test_png_encoding_is_lossless_and_deterministic(shape):
         assert encode_png(rgba.copy(), level) == data
     with pytest.raises(ValueError, match="uint8"):
         encode_png(rgba[..., :3], 1)
+
+
+def test_code_fingerprint_changes_with_any_source_file(tmp_path, monkeypatch):
+    """Resume must not reuse shards written by other code: the fingerprint covers the sources."""
+    import pipeline.fingerprint as fp
+
+    root = tmp_path / "repo"
+    for package in fp.PACKAGES:
+        (root / package).mkdir(parents=True)
+        (root / package / "a.py").write_text("x = 1\n")
+    (root / "pipeline" / "fingerprint.py").write_text("")
+    monkeypatch.setattr(fp, "__file__", str(root / "pipeline" / "fingerprint.py"))
+    fp.code_fingerprint.cache_clear()
+    first = fp.code_fingerprint()
+    (root / "render" / "a.py").write_text("x = 2\n")
+    fp.code_fingerprint.cache_clear()
+    second = fp.code_fingerprint()
+    fp.code_fingerprint.cache_clear()
+    assert first != second
