@@ -14,6 +14,7 @@ import concurrent.futures as cf
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -81,13 +82,28 @@ class LocalRunner:
                 return error
 
     def abort(self) -> None:
+        """Stop now (Ctrl-C): kill the workers without waiting for queued tasks."""
         if self._executor is not None:
+            _silence_loky_manager_thread()
             self._executor.shutdown(wait=False, kill_workers=True)
+            self._executor = None
 
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+def _silence_loky_manager_thread() -> None:
+    """After workers are killed mid-run, loky's manager thread can trip over work items that
+    were dropped with them (a KeyError) and print a traceback; the run is over, so drop it."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.thread is None or args.thread.name != "ExecutorManagerThread":
+            previous(args)
+
+    threading.excepthook = hook
 
 
 class DaskRunner:

@@ -145,6 +145,18 @@ def test_dataset_content_follows_the_contract(reference, models):
     assert all(len(r) == 1 for r in rests.values())  # one rest image per character
 
 
+def _group_gone(pgid: int, timeout: float) -> bool:
+    """Whether every process of a process group has exited within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def _cli(args: list[str], env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "thagen", *args],
@@ -200,6 +212,24 @@ def test_resume_after_sigkill_gives_every_example_once(
     assert_same_dataset(reference, tmp_path)
     manifest = pd.read_parquet(tmp_path / "manifest.parquet")
     assert manifest["key"].is_unique and len(manifest) == 3 * EXAMPLES
+
+
+def test_ctrl_c_stops_at_once_and_resume_completes(
+    reference, config, catalog_file, models, tmp_path
+):
+    process = _cli(_generate_args(catalog_file, tmp_path, models, workers=2))
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".state/*.done.json")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole group
+    start = time.monotonic()
+    output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 130, output
+    assert time.monotonic() - start < 10
+    assert "run again to resume" in output and "Traceback" not in output
+    assert _group_gone(process.pid, timeout=10), "worker processes outlived the interrupt"
+    generate(config, read_catalog(catalog_file), tmp_path, LocalRunner(2), progress=False)
+    assert_same_dataset(reference, tmp_path)
 
 
 def test_a_worker_that_segfaults_is_recorded_and_the_rest_completes(
