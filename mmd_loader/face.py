@@ -65,7 +65,7 @@ def detect_face(model: Model, overrides: FaceOverrides | None = None) -> FaceRol
     candidates = _movable_morphs(model)
     cx = _face_centre_x(model, roles.head)
     _assign_eyes(model, candidates, cx, overrides, roles)
-    _assign_mouth(model, candidates, overrides, roles)
+    _assign_mouth(model, candidates, cx, overrides, roles)
 
     head_mask = head_driven_mask(model, roles.head) if roles.head >= 0 else None
     if head_mask is not None and not head_mask.any():
@@ -186,11 +186,15 @@ def _split_blink(model: Model, blink: _Candidate, role: str, cx: float) -> RoleM
 
 
 def _assign_mouth(
-    model: Model, candidates: dict[int, _Candidate], overrides: FaceOverrides, roles: FaceRoles
+    model: Model,
+    candidates: dict[int, _Candidate],
+    cx: float,
+    overrides: FaceOverrides,
+    roles: FaceRoles,
 ) -> None:
     forced = overrides.morph_for("mouth")
     if forced is not None:
-        bound = _bind_override(model, "mouth", forced, 0.0, roles.problems)
+        bound = _bind_override(model, "mouth", forced, cx, roles.problems)
         if bound is not None:
             roles.morphs["mouth"] = bound
         return

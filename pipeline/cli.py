@@ -176,6 +176,7 @@ def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
         catalog = scan(
             models, config.splits, progress=not args.no_progress, overrides=config.overrides
         )
+    _warn_empty_splits(catalog, config.splits)
     part = None
     if args.shard_index is not None or args.num_shards is not None:
         if args.shard_index is None or args.num_shards is None:
@@ -193,6 +194,20 @@ def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
     else:
         _print_counts(info)
     return 0
+
+
+def _warn_empty_splits(catalog, splits) -> None:
+    """Say so when a split that should have characters got none (few models, hash-assigned)."""
+    usable = catalog[catalog["usable"]]
+    for split in ("val", "test"):
+        wanted = getattr(splits, split) > 0 or split in splits.explicit
+        if wanted and not (usable["split"] == split).any():
+            print(
+                f"warning: no usable character is in the {split} split ({len(usable)} usable;"
+                f" splits are drawn by hash of the character id); name some with"
+                f" --{split}-characters ID_PREFIX",
+                file=sys.stderr,
+            )
 
 
 def _print_counts(info: dict) -> None:

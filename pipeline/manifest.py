@@ -21,7 +21,14 @@ import pyarrow.parquet as pq
 from pipeline.fingerprint import code_fingerprint
 from pipeline.schema import Schema
 from pipeline.splits import SPLITS
-from pipeline.tasks import GenerateConfig, ShardSpec, read_done, shard_rows, spec_hash
+from pipeline.tasks import (
+    GenerateConfig,
+    ShardSpec,
+    done_path,
+    read_done,
+    shard_rows,
+    spec_hash,
+)
 
 FAILURE_COLUMNS = ("model", "character", "stage", "error")
 
@@ -129,7 +136,12 @@ def dataset_json(
 def write_index(
     out: Path, config: GenerateConfig, catalog: pd.DataFrame, dones: list[dict]
 ) -> dict:
-    """Write failures.parquet, dataset.json, then manifest.parquet; returns dataset.json."""
+    """Write failures.parquet, dataset.json, then manifest.parquet; returns dataset.json.
+
+    Shards of an earlier run into the same folder that this dataset does not contain (another
+    model set, shard size or split) are removed first, so the folder holds exactly one dataset.
+    """
+    remove_stray_shards(out, {d["shard"] for d in dones})
     schema = config.load_schema()
     failures = failures_table(dones, catalog)
     info = dataset_json(config, schema, catalog, dones, failures)
@@ -137,6 +149,19 @@ def write_index(
     _write_text(out / "dataset.json", json.dumps(info, ensure_ascii=False, indent=2) + "\n")
     _write_parquet(manifest_table(dones, schema), out / "manifest.parquet")
     return info
+
+
+def remove_stray_shards(out: Path, keep: set[str]) -> list[str]:
+    """Delete `{split}-*.tar(.tmp)` and their sidecars whose shard is not in `keep`."""
+    removed = []
+    for split in SPLITS:
+        for path in sorted(Path(out).glob(f"{split}-*.tar*")):
+            name = path.name.split(".", 1)[0]
+            if name not in keep and path.name in (f"{name}.tar", f"{name}.tar.tmp"):
+                path.unlink()
+                done_path(out, name).unlink(missing_ok=True)
+                removed.append(path.name)
+    return removed
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:

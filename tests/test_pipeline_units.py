@@ -235,3 +235,22 @@ def test_code_fingerprint_changes_with_any_source_file(tmp_path, monkeypatch):
     second = fp.code_fingerprint()
     fp.code_fingerprint.cache_clear()
     assert first != second
+
+
+def test_stray_shards_of_an_earlier_run_are_removed(tmp_path):
+    """A folder re-used for another dataset keeps only the shards this dataset contains."""
+    from pipeline.manifest import remove_stray_shards
+    from pipeline.tasks import done_path
+
+    done_path(tmp_path, "x").parent.mkdir(parents=True)
+    for name in ("train-000000", "train-000001", "val-000000", "test-000003"):
+        (tmp_path / f"{name}.tar").write_bytes(b"")
+        done_path(tmp_path, name).write_text("{}")
+    (tmp_path / "train-000002.tar.tmp").write_bytes(b"")
+    (tmp_path / "notes.tar").write_bytes(b"")
+    removed = remove_stray_shards(tmp_path, {"train-000000", "val-000000"})
+    assert removed == ["train-000001.tar", "train-000002.tar.tmp", "test-000003.tar"]
+    left = sorted(p.name for p in tmp_path.glob("*.tar*"))
+    assert left == ["notes.tar", "train-000000.tar", "val-000000.tar"]
+    assert not done_path(tmp_path, "test-000003").exists()
+    assert done_path(tmp_path, "val-000000").exists()
