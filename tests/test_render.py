@@ -92,6 +92,15 @@ def test_rest_pose_frames_the_head_in_the_middle(renderer, path):
         assert x0 >= 64 - 0.5 and x1 <= 192 + 0.5
     face = renderer.framing.project(np.array([box.center]), SIZE)[0].astype(int)
     assert alpha[face[1], face[0]] == 255  # the face is drawn, and opaque, at its centre
+    # Independent of the framing maths, in pixels: the drawn head reaches up to the box's top
+    # (hair above it, like an ahoge, is allowed), and the mouth opens between eyes and chin.
+    across = alpha[:, max(int(x0), 0) : int(x1) + 1] > 0
+    assert across.any(axis=1).argmax() <= 64 + 3
+    # ... and a little below the top it is already wide: skull or hair volume, not a strand.
+    assert across[64 + 8].sum() >= 0.25 * across.shape[1]
+    opened = renderer.render(Pose.tha1(mouth=1.0), Lighting())
+    rows = np.nonzero((opened != image).any(axis=(1, 2)))[0]
+    assert 64 + 128 * 0.3 < rows.mean() < 192
 
 
 @pytest.mark.parametrize("path", usable_models(), ids=model_id)
