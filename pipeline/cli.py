@@ -268,9 +268,7 @@ def dataset_default_command(args: argparse.Namespace) -> int:
 def track_command(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from pipeline.sequence import SequenceError
-    from pipeline.tracking.track import DEFAULT_SMOOTHING, TrackingError, track_video
-    from pipeline.video import VideoError
+    from pipeline.tracking.track import DEFAULT_SMOOTHING, track_video
 
     smoothing = None
     if not args.no_smoothing:
@@ -278,18 +276,14 @@ def track_command(args: argparse.Namespace) -> int:
         smoothing = replace(
             DEFAULT_SMOOTHING, **{k: v for k, v in changes.items() if v is not None}
         )
-    try:
-        result = track_video(
-            args.video,
-            args.out,
-            fps=args.fps,
-            neutral_frame=args.neutral,
-            smoothing=smoothing,
-            progress=not args.no_progress,
-        )
-    except (VideoError, TrackingError, SequenceError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    result = track_video(
+        args.video,
+        args.out,
+        fps=args.fps,
+        neutral_frame=args.neutral,
+        smoothing=smoothing,
+        progress=not args.no_progress,
+    )
     frames, tracked = len(result.sequence.times), int(result.sequence.tracked.sum())
     print(f"wrote {args.out}: {frames} frames at {result.fps:g} fps, {tracked} with a face")
     return 0

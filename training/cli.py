@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 NETWORK_NAMES = ("morpher", "rotator", "combiner")
@@ -72,23 +71,19 @@ def train_command(args: argparse.Namespace) -> int:
         perceptual_weight=args.perceptual_weight,
         change_weight=args.change_weight,
     )
-    try:
-        result = train(
-            args.network,
-            args.data,
-            args.out,
-            config,
-            steps=args.steps,
-            resume=args.resume,
-            seed=args.seed,
-            device=args.device,
-            rotator_checkpoint=args.rotator_checkpoint,
-            vgg16_weights=args.vgg16_weights,
-            num_workers=args.workers,
-        )
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    result = train(
+        args.network,
+        args.data,
+        args.out,
+        config,
+        steps=args.steps,
+        resume=args.resume,
+        seed=args.seed,
+        device=args.device,
+        rotator_checkpoint=args.rotator_checkpoint,
+        vgg16_weights=args.vgg16_weights,
+        num_workers=args.workers,
+    )
     print(f"{result.step} steps, last loss {result.loss:.5f}, checkpoint {result.checkpoint}")
     return 0
 
@@ -96,21 +91,17 @@ def train_command(args: argparse.Namespace) -> int:
 def evaluate_command(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate, format_table
 
-    try:
-        out = args.json or Path(args.checkpoint) / f"eval_{args.split}.json"
-        result = evaluate(
-            args.checkpoint,
-            args.data,
-            args.split,
-            batch_size=args.batch_size,
-            device=args.device,
-            rotator_checkpoint=args.rotator_checkpoint,
-            limit=args.limit,
-            out=out,
-        )
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    out = args.json or Path(args.checkpoint) / f"eval_{args.split}.json"
+    result = evaluate(
+        args.checkpoint,
+        args.data,
+        args.split,
+        batch_size=args.batch_size,
+        device=args.device,
+        rotator_checkpoint=args.rotator_checkpoint,
+        limit=args.limit,
+        out=out,
+    )
     print(format_table(result))
     print(f"wrote {out}")
     return 0
@@ -119,15 +110,11 @@ def evaluate_command(args: argparse.Namespace) -> int:
 def pose_command(args: argparse.Namespace) -> int:
     from training.posing import Poser, animate, pose_image
 
-    try:
-        poser = Poser.load(args.checkpoints, args.device)
-        if args.sequence is not None:
-            out = animate(poser, args.image, args.sequence, args.out)
-        else:
-            out = pose_image(poser, args.image, args.pose, args.out)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    poser = Poser.load(args.checkpoints, args.device)
+    if args.sequence is not None:
+        out = animate(poser, args.image, args.sequence, args.out)
+    else:
+        out = pose_image(poser, args.image, args.pose, args.out)
     print(f"wrote {out}")
     return 0
 
@@ -135,10 +122,6 @@ def pose_command(args: argparse.Namespace) -> int:
 def train_demo_command(args: argparse.Namespace) -> int:
     from training.demo import run_demo
 
-    try:
-        summary = run_demo(args.data, args.out, args.minutes, config=args.config)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    summary = run_demo(args.data, args.out, args.minutes, config=args.config)
     print(f"{summary['seconds'] / 60:.1f} min; report {summary['report']}")
     return 0
