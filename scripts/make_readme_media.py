@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from mmd_loader import detect_face, load
 from mmd_loader.procedural import write_character
 from pipeline.sequence import PoseSequence, read_sequence
+from pipeline.tracking import synthetic
 from pipeline.video import write_video
 from render import Pose, Renderer, RenderSettings
 from render.preview import FONT_PATHS
@@ -35,28 +36,16 @@ SEED = 3
 FPS = 12.0
 PANEL = 160  # px, each half of the GIF
 CAPTION = 20  # px under the panels
-FACE_CENTRE = (222, 125)  # (x, y) of the astronaut's face in the 512² photo
 BACKGROUND = (236, 240, 245)  # behind the character
 MAX_DEGREES = 15.0
 
 
 def person_angles(fps: float = FPS) -> np.ndarray:
-    """Degrees counter-clockwise on screen: 1 s still (calibration), then a 2 s sine of ±12°."""
-    t = np.arange(round(2 * fps)) / fps
-    return np.concatenate([np.zeros(round(fps)), 12.0 * np.sin(np.pi * t)])
+    return synthetic.person_angles(fps)
 
 
 def person_frame(angle: float, size: int = PANEL) -> np.ndarray:
-    """The astronaut turned ``angle`` degrees about her face, cropped to 256² and scaled."""
-    from skimage import data, transform
-
-    turned = transform.rotate(
-        data.astronaut(), angle, center=FACE_CENTRE, mode="edge", preserve_range=True
-    )
-    small = transform.resize(
-        turned[0:256, 94:350], (size, size), preserve_range=True, anti_aliasing=True
-    )
-    return np.rint(small).astype(np.uint8)
+    return synthetic.person_frame(angle, size)
 
 
 def make_preview(character: Path, out: Path) -> Path:
@@ -166,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     angles = person_angles()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        character = write_character(SEED, folder / f"seed{SEED}.pmx")
+        # A fixed folder name: the preview's title shows `folder/file`, and the media must be
+        # byte-identical from run to run.
+        character = write_character(SEED, folder / f"character_{SEED:03d}" / f"seed{SEED}.pmx")
         make_preview(character, args.out / "preview.png")
         people, sequence = track_clip(folder, angles)
         puppets = render_sequence(character, sequence)

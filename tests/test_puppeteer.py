@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
-from skimage import data, transform
 
 from mmd_loader import detect_face, load
 from mmd_loader.procedural import write_character
 from pipeline.sequence import PoseSequence, read_sequence
+from pipeline.tracking import synthetic
 from pipeline.video import read_frames, write_video
 from render import Pose, Renderer, RenderSettings
 from tests.conftest import require_mmd_dir
@@ -27,7 +27,6 @@ from thagen.cli import main
 FPS = 12.0
 CLIP_PX = 112  # the photo's upper half, scaled: the face is ~45 px wide
 RENDER_PX = 96
-FACE_CENTRE = (222, 125)  # (x, y) of the astronaut's face in the 512² photo: the rotation centre
 MAX_DEGREES = 15.0  # neck_z ±1 ↦ ±15° (the renderer's default)
 BANK = np.round(np.linspace(-1.0, 1.0, 21), 2)  # reference neck_z, 0.1 = 1.5° apart
 # The default one-euro smoothing lags about a frame: measured error up to 2.5° (rms 1.4°) on this
@@ -38,19 +37,11 @@ WHITE = (255, 255, 255)  # write_video's default background
 
 
 def person_angles(fps: float = FPS) -> np.ndarray:
-    """Degrees counter-clockwise on screen: 1 s at 0°, then one 2 s sine period of ±12°."""
-    t = np.arange(round(2 * fps)) / fps
-    return np.concatenate([np.zeros(round(fps)), 12.0 * np.sin(np.pi * t)])
+    return synthetic.person_angles(fps)
 
 
 def person_frame(angle: float, size: int = CLIP_PX) -> np.ndarray:
-    """The astronaut turned ``angle`` degrees about her face, cropped to 256² and scaled."""
-    turned = transform.rotate(
-        data.astronaut(), angle, center=FACE_CENTRE, mode="edge", preserve_range=True
-    )
-    crop = turned[0:256, 94:350]
-    small = transform.resize(crop, (size, size), preserve_range=True, anti_aliasing=True)
-    return np.rint(small).astype(np.uint8)
+    return synthetic.person_frame(angle, size)
 
 
 @pytest.fixture(scope="module")
