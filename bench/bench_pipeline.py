@@ -45,7 +45,7 @@ def _workers_cpu(runner) -> float:
 
 def _run(catalog, config, out: Path, runner) -> tuple[float, float]:
     """(wall seconds, worker CPU seconds) of one `generate`."""
-    from pipeline.runners import generate
+    from pipeline.generate import generate
 
     cpu, start = _workers_cpu(runner), time.perf_counter()
     generate(config, catalog, out, runner, progress=False)
@@ -61,9 +61,9 @@ def bench_pipeline(
 ) -> dict:
     """Print and return examples/s with 1 and 2 local workers, their ratio, and CPU/example."""
     from pipeline.catalog import scan
+    from pipeline.config import GenerateConfig
     from pipeline.runners import LocalRunner
     from pipeline.splits import SplitConfig
-    from pipeline.tasks import GenerateConfig
 
     splits = SplitConfig(train=1.0, val=0.0, test=0.0)
     catalog = scan([model_path], splits, jobs=1, progress=False)

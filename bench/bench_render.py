@@ -29,14 +29,16 @@ THREADS = (0, 2)  # llvmpipe raster threads: none (the pipeline's choice) and on
 GOAL_RATE, GOAL_RATIO = 60.0, 0.6
 
 
-def random_poses(count: int, seed: int = 0) -> list:
+def random_poses(binding, count: int, seed: int = 0) -> list:
     """THA1 poses: morphs uniform in [0, 1], rotations with density ∝ |x| on [-1, 1]."""
-    from render import Pose
-
     rng = np.random.default_rng(seed)
     morphs = rng.uniform(0.0, 1.0, (count, 3))
     rotations = np.sqrt(rng.uniform(0.0, 1.0, (count, 3))) * rng.choice([-1.0, 1.0], (count, 3))
-    return [Pose.tha1(*m, *r) for m, r in zip(morphs, rotations, strict=True)]
+    names = binding.schema.names
+    return [
+        binding.pose(dict(zip(names, [*m, *r], strict=True)))
+        for m, r in zip(morphs, rotations, strict=True)
+    ]
 
 
 def cpu_seconds() -> float:
@@ -56,16 +58,17 @@ def _timed(step, items: list) -> tuple[float, float]:
 def measure(model_path: str, size: int, supersample: int, msaa: int, threads: int) -> dict:
     """One process's figures for one setting (run it in a fresh process: see `bench_render`)."""
     from mmd_loader import detect_face, load
+    from poses import load_schema
     from render import Lighting, Renderer, RenderSettings
     from render.context import renderer_name
 
     model = load(model_path)
     roles = detect_face(model)
-    poses = random_poses(POSES * ROUNDS + WARMUP)
     lighting = Lighting()
     settings = RenderSettings(size=size, supersample=supersample, msaa=msaa, threads=threads)
     with Renderer(settings) as renderer:
         renderer.set_model(model, roles)
+        poses = random_poses(renderer.bind(load_schema("tha1")), POSES * ROUNDS + WARMUP)
         scene, targets, ctx = renderer.scene, renderer.targets, renderer.ctx
         mvp = scene.framing.matrix()
 
@@ -79,7 +82,7 @@ def measure(model_path: str, size: int, supersample: int, msaa: int, threads: in
             ctx.finish()
 
         def pose_only(pose) -> None:
-            scene.apply(pose, settings.max_degrees)
+            scene.apply(pose)
 
         steps = {"whole": whole, "bare": bare, "pose": pose_only}
         for step in steps.values():
@@ -93,7 +96,7 @@ def measure(model_path: str, size: int, supersample: int, msaa: int, threads: in
         result = {
             "threads": threads,
             "renderer": renderer_name(ctx),
-            "moving_vertices": len(scene.order) - scene.start,
+            "moving_vertices": len(scene.rig.order) - scene.rig.start,
             "vertices": len(model.positions),
             "triangles_drawn": sum(m.count for m in scene.materials) // 3,
             "triangles": len(model.triangles),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -23,17 +22,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def inspect_command(args: argparse.Namespace) -> int:
     from mmd_loader.inspection import inspect_paths
-    from mmd_loader.overrides import OverridesError, load_overrides
+    from mmd_loader.overrides import load_overrides
 
-    try:
-        overrides = load_overrides(args.overrides) if args.overrides else None
-    except OverridesError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    overrides = load_overrides(args.overrides) if args.overrides else None
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
-        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
-        return 2
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
     reports = inspect_paths(args.paths, overrides)
     if args.json:
         for report in reports:
@@ -45,6 +39,8 @@ def inspect_command(args: argparse.Namespace) -> int:
 
 def format_table(reports: list) -> str:
     """A human-readable block per model."""
+    from poses.roles import BONE_ROLES, MORPH_ROLES
+
     lines = []
     for r in reports:
         where = f"{r.path}!{r.member}" if r.member else r.path
@@ -54,7 +50,7 @@ def format_table(reports: list) -> str:
                 f"  {r.format}  {r.vertices} vertices  {r.faces} faces  {r.materials} materials"
                 f"  {r.bones} bones  {r.morphs} morphs"
             )
-        for role in ("left_eye", "right_eye", "mouth", "neck", "head"):
+        for role in (*MORPH_ROLES, *BONE_ROLES):
             if role in r.roles:
                 lines.append(f"  {role:<9} {r.roles[role]}")
         if r.head_box:

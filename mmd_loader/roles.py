@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-EYE_ROLES = ("left_eye", "right_eye")
-MORPH_ROLES = ("left_eye", "right_eye", "mouth")
+from poses.roles import EYE_ROLES, MORPH_ROLES
+
+__all__ = ["EYE_ROLES", "MORPH_ROLES", "FaceRoles", "HeadBox", "RoleMorph"]
 
 
 @dataclass

@@ -12,10 +12,14 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from pipeline.splits import SplitConfig, assign_splits
+
+if TYPE_CHECKING:
+    from pipeline.runners import Runner
 
 COLUMNS = [
     "character",
@@ -146,20 +150,38 @@ def scan(
     jobs: int = -1,
     progress: bool = True,
     overrides: dict[str, dict] | None = None,
+    runner: Runner | None = None,
 ) -> pd.DataFrame:
-    """Inspect every model under `roots` in parallel (joblib processes); one row per character."""
-    from joblib import Parallel, delayed
+    """Inspect every model under `roots` on `runner` (default: `jobs` local processes, all
+    cores for -1); one row per character. A file whose task fails (even a worker that dies on
+    it) becomes an unusable row naming the failure."""
     from tqdm import tqdm
 
+    from pipeline.runners import LocalRunner
+
     files = sorted({f.resolve() for root in roots for f in find_files(root)})
-    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")
-    results = parallel(delayed(scan_file)(f, overrides) for f in files)
-    rows = [
-        row
-        for part in tqdm(results, total=len(files), desc="scan", unit="file", disable=not progress)
-        for row in part
-    ]
-    return build_catalog(rows, splits)
+    own = runner is None
+    runner = runner or LocalRunner(max(jobs, 0))
+    parts: list[list[dict]] = [[] for _ in files]
+    try:
+        bar = tqdm(total=len(files), desc="scan", unit="file", disable=not progress)
+        for index, outcome in runner.map(scan_task, [(f, overrides) for f in files]):
+            if isinstance(outcome, BaseException):
+                row = _row(files[index], None, _sha256(files[index]))
+                reason = f"{files[index]}: scan failed: {outcome}"
+                outcome = [{**row, "stage": "load", "reasons": [reason]}]
+            parts[index] = outcome
+            bar.update(1)
+        bar.close()
+    finally:
+        if own:
+            runner.close()
+    return build_catalog([row for part in parts for row in part], splits)
+
+
+def scan_task(item: tuple[Path, dict[str, dict] | None]) -> list[dict]:
+    """`scan_file` on one (path, overrides) pair, as the runner submits it."""
+    return scan_file(*item)
 
 
 def build_catalog(rows: list[dict], splits: SplitConfig | None = None) -> pd.DataFrame:

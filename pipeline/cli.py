@@ -1,4 +1,4 @@
-"""Subcommands of the dataset pipeline: scan, generate, merge, report, dataset-default, track."""
+"""Subcommands of the dataset pipeline: scan, generate, merge, report, dataset-default."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     scan.add_argument("models", nargs="+", type=Path, help="model folders, files or zips")
     scan.add_argument("--out", "-o", type=Path, default=Path("catalog.parquet"))
     scan.add_argument("--jobs", type=int, default=-1, help="processes (default: all cores)")
+    _runner_args(scan)
     _split_args(scan)
     _overrides_arg(scan)
     scan.set_defaults(handler=scan_command)
@@ -53,17 +54,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _generate_args(default)
     default.set_defaults(handler=dataset_default_command)
 
-    track = sub.add_parser("track", help="track a face in a video: a pose-sequence CSV")
-    track.add_argument("video", type=Path, help="a video file or a folder of frames")
-    track.add_argument("--out", "-o", type=Path, required=True, help="the CSV to write")
-    track.add_argument("--neutral", type=int, default=None, help="frame of the neutral face")
-    track.add_argument("--min-cutoff", type=float, default=None, help="one-euro min cutoff (Hz)")
-    track.add_argument("--beta", type=float, default=None, help="one-euro speed coefficient")
-    track.add_argument("--fps", type=float, default=None, help="frame rate of an image folder")
-    track.add_argument("--no-smoothing", action="store_true")
-    track.add_argument("--no-progress", action="store_true")
-    track.set_defaults(handler=track_command)
-
 
 def _split_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("splits (by character, stable when models are added)")
@@ -92,13 +82,29 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
     parser.add_argument("--shard-size", type=int, default=1000, help="max examples per shard")
     parser.add_argument("--shard-bytes", type=int, default=1 << 30, help="max bytes per shard")
     parser.add_argument("--workers", type=int, default=0, help="local processes (default: cores)")
-    parser.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT")
+    _runner_args(parser)
     parser.add_argument("--shard-index", type=int, default=None, help="render slice I of N")
     parser.add_argument("--num-shards", type=int, default=None, help="number of slices N")
     parser.add_argument("--no-progress", action="store_true")
     _overrides_arg(parser)
     if splits:
         _split_args(parser)
+
+
+def _runner_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runner", default=None, choices=("local", "dask"), help="backend (default: local)"
+    )
+    parser.add_argument(
+        "--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT (implies --runner dask)"
+    )
+
+
+def _runner(args: argparse.Namespace, workers: int):
+    from pipeline.runners import make_runner
+
+    name = args.runner or ("dask" if args.scheduler else "local")
+    return make_runner(name, workers=workers, scheduler=args.scheduler)
 
 
 def _overrides_arg(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +131,7 @@ def _splits(args: argparse.Namespace):
 
 
 def _config(args: argparse.Namespace, splits):
-    from pipeline.tasks import GenerateConfig
+    from pipeline.config import GenerateConfig
 
     return GenerateConfig(
         schema=args.schema,
@@ -147,7 +153,8 @@ def _config(args: argparse.Namespace, splits):
 def scan_command(args: argparse.Namespace) -> int:
     from pipeline.catalog import scan, write_catalog
 
-    table = scan(args.models, _splits(args), jobs=args.jobs, overrides=_overrides(args))
+    with _runner(args, max(args.jobs, 0)) as runner:
+        table = scan(args.models, _splits(args), overrides=_overrides(args), runner=runner)
     write_catalog(table, args.out)
     usable = int(table["usable"].sum())
     print(
@@ -168,25 +175,26 @@ def generate_command(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
     from pipeline.catalog import read_catalog, scan
-    from pipeline.runners import DaskRunner, LocalRunner, Slice, generate
+    from pipeline.generate import Slice, generate
 
-    if catalog_path is not None:
-        catalog = read_catalog(catalog_path)
-    else:
-        catalog = scan(
-            models, config.splits, progress=not args.no_progress, overrides=config.overrides
-        )
-    _warn_empty_splits(catalog, config.splits)
     part = None
     if args.shard_index is not None or args.num_shards is not None:
         if args.shard_index is None or args.num_shards is None:
-            raise SystemExit("--shard-index and --num-shards go together")
+            raise ValueError("--shard-index and --num-shards go together")
         part = Slice(args.shard_index, args.num_shards)
-    runner = DaskRunner(args.scheduler) if args.scheduler else LocalRunner(args.workers)
-    try:
+    with _runner(args, args.workers) as runner:
+        if catalog_path is not None:
+            catalog = read_catalog(catalog_path)
+        else:
+            catalog = scan(
+                models,
+                config.splits,
+                progress=not args.no_progress,
+                overrides=config.overrides,
+                runner=runner,
+            )
+        _warn_empty_splits(catalog, config.splits)
         result = generate(config, catalog, args.out, runner, part, progress=not args.no_progress)
-    finally:
-        runner.close()
     info = result["dataset"]
     print(f"{args.out}: rendered {result['rendered']} shards, {result['skipped']} already complete")
     if info is None:
@@ -263,27 +271,3 @@ def dataset_default_command(args: argparse.Namespace) -> int:
     code = _generate(args, _config(args, splits), [models], None)
     print(f"dataset in {args.out} (report: thagen report {args.out})")
     return code
-
-
-def track_command(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from pipeline.tracking.track import DEFAULT_SMOOTHING, track_video
-
-    smoothing = None
-    if not args.no_smoothing:
-        changes = {"min_cutoff": args.min_cutoff, "beta": args.beta}
-        smoothing = replace(
-            DEFAULT_SMOOTHING, **{k: v for k, v in changes.items() if v is not None}
-        )
-    result = track_video(
-        args.video,
-        args.out,
-        fps=args.fps,
-        neutral_frame=args.neutral,
-        smoothing=smoothing,
-        progress=not args.no_progress,
-    )
-    frames, tracked = len(result.sequence.times), int(result.sequence.tracked.sum())
-    print(f"wrote {args.out}: {frames} frames at {result.fps:g} fps, {tracked} with a face")
-    return 0

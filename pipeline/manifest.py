@@ -18,17 +18,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.config import GenerateConfig
 from pipeline.fingerprint import code_fingerprint
-from pipeline.schema import Schema
+from pipeline.plan import ShardSpec, shard_rows, spec_hash
 from pipeline.splits import SPLITS
-from pipeline.tasks import (
-    GenerateConfig,
-    ShardSpec,
-    done_path,
-    read_done,
-    shard_rows,
-    spec_hash,
-)
+from pipeline.state import done_path, read_done
+from poses.schema import Schema
 
 FAILURE_COLUMNS = ("model", "character", "stage", "error")
 
@@ -56,7 +51,7 @@ def manifest_table(dones: list[dict], schema: Schema) -> pa.Table:
         "character": pa.array([r["character"] for r in records], pa.string()),
         "split": pa.array([r["split"] for r in records], pa.string()),
         "example": pa.array([r["example"] for r in records], pa.int64()),
-        "seed": pa.array([r["seed"] for r in records], pa.uint64()),
+        "seed": pa.array([str(r["seed"]) for r in records], pa.string()),  # 64 bits, as text
     }
     for name in [*schema.names, "ambient", "directional"]:
         columns[name] = pa.array([r[name] for r in records], pa.float64())

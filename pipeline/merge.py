@@ -16,8 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.catalog import read_catalog, write_catalog
+from pipeline.config import GenerateConfig
 from pipeline.manifest import collect_done, write_index
-from pipeline.tasks import GenerateConfig, plan_shards, state_dir, write_json_atomic
+from pipeline.plan import plan_shards
+from pipeline.state import state_dir, write_json_atomic
 
 
 class MergeError(ValueError):

@@ -1,20 +1,29 @@
 """Writing WebDataset tar shards reproducibly and atomically.
 
-Members get fixed headers (USTAR, mtime 0, uid/gid 0, empty user/group names, mode 0644), each
-example's members are adjacent and sorted by extension, and a shard is written to `NAME.tar.tmp`
-then renamed, so a `.tar` on disk is always complete. Its size and sha256 go into a sidecar
-(`ShardWriter.digest`) that resume checks.
+Like webdataset's `TarWriter`, the writer encodes members by their extension: a numpy image for
+`*.png` becomes a PNG (`pipeline.png`), a mapping for `json` becomes sorted, compact UTF-8 JSON;
+bytes are stored as they are. Members get fixed headers (USTAR, mtime 0, uid/gid 0, empty
+user/group names, mode 0644), each example's members are adjacent and sorted by extension, and a
+shard is written to `NAME.tar.tmp` then renamed, so a `.tar` on disk is always complete. Its size
+and sha256 go into a sidecar (`ShardWriter.digest`) that resume checks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from pipeline.png import encode_png
 
 KEY_PATTERN = re.compile(r"^[0-9a-z_]+$")
 MAX_JSON_BYTES = 16384  # per-example record, for the byte bound of a shard
@@ -36,14 +45,16 @@ class _HashingFile:
 
 
 class ShardWriter:
-    """`with ShardWriter(path) as w: w.add(key, {"json": b, "rest.png": b, ...})`.
+    """`with ShardWriter(path) as w: w.add(key, {"json": {...}, "rest.png": rgba, ...})`.
 
     On a clean exit the temporary file is flushed, fsynced and renamed to `path`; on an exception
-    it is removed. `digest` is `{"bytes", "sha256", "examples"}` after the rename.
+    it is removed. `digest` is `{"bytes", "sha256", "examples"}` after the rename. `png_level` is
+    the zlib level of the PNGs it encodes.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, png_level: int = 1) -> None:
         self.path = Path(path)
+        self.png_level = png_level
         self.tmp = self.path.with_name(self.path.name + ".tmp")
         self.count = 0
         self.digest: dict | None = None
@@ -55,18 +66,29 @@ class ShardWriter:
         self._tar = tarfile.open(fileobj=self._hashing, mode="w", format=tarfile.USTAR_FORMAT)
         return self
 
-    def add(self, key: str, members: dict[str, bytes]) -> None:
-        """Append one example: `members` maps an extension (`json`, `rest.png`, …) to bytes."""
+    def add(self, key: str, members: Mapping[str, Any]) -> None:
+        """Append one example: `members` maps an extension (`json`, `rest.png`, …) to bytes or
+        to what `encode` turns into bytes."""
         if not KEY_PATTERN.match(key):
             raise ValueError(f"example key {key!r} must match [0-9a-z_]+")
         for ext in sorted(members):
-            data = members[ext]
+            data = self.encode(ext, members[ext])
             info = tarfile.TarInfo(f"{key}.{ext}")
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             self._tar.addfile(info, io.BytesIO(data))
         self.count += 1
+
+    def encode(self, ext: str, value: Any) -> bytes:
+        """A member's bytes: PNG for an image array under `*.png`, JSON for a mapping."""
+        if isinstance(value, bytes):
+            return value
+        if ext.endswith("png") and isinstance(value, np.ndarray):
+            return encode_png(value, self.png_level)
+        if ext.endswith("json") and isinstance(value, Mapping):
+            return json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        raise TypeError(f"cannot encode {type(value).__name__} as .{ext}")
 
     def __exit__(
         self,

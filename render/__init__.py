@@ -1,6 +1,6 @@
 """Headless MMD face rendering for THA1 data: pose a model, draw it offscreen (moderngl, EGL)."""
 
-from render.context import RenderError
+from render.errors import RenderError
 from render.framing import Framing
 from render.pose import Lighting, Pose
 from render.renderer import Renderer, RenderSettings

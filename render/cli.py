@@ -1,27 +1,30 @@
-"""`thagen render` (one pose or a pose sequence) and `thagen preview` (a contact sheet)."""
+"""`thagen render` (one pose or a pose sequence) and `thagen preview` (a contact sheet).
+
+Pose names, ranges and degrees come from the schema (`--schema`, default tha1); user errors are
+raised and reported once, by `thagen.cli.main`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-
-THA1_NAMES = ("left_eye", "right_eye", "mouth", "head_x", "head_y", "neck_z")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "render",
-        help="render an MMD model in a THA1 pose (or a pose sequence) to PNG / GIF / MP4",
-        description="Render MODEL (.pmd, .pmx or .zip) in one THA1 pose to a PNG, or animate it "
-        "from a pose CSV (frame,time,tracked,left_eye,...,neck_z) to a GIF or MP4.",
+        help="render an MMD model in a pose (or a pose sequence) to PNG / GIF / MP4",
+        description="Render MODEL (.pmd, .pmx or .zip) in one pose of a schema (default tha1) "
+        "to a PNG, or animate it from a pose CSV (frame,time,tracked,<the schema's parameters>) "
+        "to a GIF or MP4.",
     )
     p.add_argument("model", type=Path, help="a .pmd/.pmx file or a .zip holding one model")
     what = p.add_mutually_exclusive_group()
     what.add_argument(
         "--pose",
         default="",
-        help="comma-separated NAME=VALUE, NAME in " + ", ".join(THA1_NAMES) + " (others 0)",
+        help="comma-separated NAME=VALUE of the schema's parameters, e.g. left_eye=1,head_y=-0.4 "
+        "(others neutral)",
     )
     what.add_argument("--sequence", type=Path, help="pose CSV; the output is .gif or .mp4")
     p.add_argument("-o", "--output", type=Path, required=True, help=".png, or .gif/.mp4")
@@ -40,6 +43,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--schema", default="tha1", help="tha1, tha2, … or a schema YAML file")
     p.add_argument("--shading", choices=("phong", "toon"), default="phong")
     p.add_argument("--size", type=int, default=256, help="output width = height (default 256)")
     p.add_argument("--head-fraction", type=float, default=0.5, help="head height / image height")
@@ -47,105 +51,110 @@ def _settings_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--msaa", type=int, default=0, help="multisample count (0 = off)")
     p.add_argument("--ambient", type=float, default=0.5)
     p.add_argument("--directional", type=float, default=0.5)
-    p.add_argument("--max-degrees", type=float, default=15.0, help="rotation ±1 ↦ ±degrees")
     p.add_argument("--outline", action="store_true", help="draw MMD's edge outline")
     p.add_argument("--specular", action="store_true", help="add material specular highlights")
+    p.add_argument(
+        "--overrides", type=Path, default=None, help="YAML/CSV of per-model face overrides"
+    )
 
 
 def render_command(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from render.pose import Lighting, Pose
+    from poses.schema import load_schema
+    from poses.text import parse_pose_text
 
+    schema = load_schema(args.schema)
     try:
-        pose = parse_pose(args.pose)
+        values = parse_pose_text(args.pose, schema.ranges)
     except ValueError as error:
-        return _fail(f"--pose: {error}")
+        raise ValueError(f"--pose: {error}") from None
     suffix = args.output.suffix.lower()
     if args.sequence is None and suffix != ".png":
-        return _fail(f"{args.output}: a single pose is written as .png")
+        raise ValueError(f"{args.output}: a single pose is written as .png")
     if args.sequence is not None and suffix not in (".gif", ".mp4"):
-        return _fail(f"{args.output}: a pose sequence is written as .gif or .mp4")
-    loaded = _load(args.model)
-    if loaded is None:
-        return 2
-    lighting = Lighting(args.ambient, args.directional)
+        raise ValueError(f"{args.output}: a pose sequence is written as .gif or .mp4")
+    lighting = _lighting(args)
+    reader = None
+    if args.sequence is not None:
+        from poses.sequence import SequenceReader
+
+        reader = SequenceReader(args.sequence, schema)  # checked before the model is loaded
+    model, roles = _load(args)
     with _renderer(args) as renderer:
-        if (error := _set_model(renderer, *loaded)) is not None:
-            return error
-        if args.sequence is None:
-            image = renderer.render(Pose.tha1(**pose), lighting)
+        renderer.set_model(model, roles)
+        binding = _binding(schema, model, roles)
+        if reader is None:
+            image = renderer.render(binding.pose(values), lighting)
             args.output.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image, "RGBA").save(args.output)
-        else:
-            return _render_sequence(renderer, args, lighting)
-    print(f"wrote {args.output}")
-    return 0
+            print(f"wrote {args.output}")
+            return 0
+        return _render_sequence(renderer, binding, reader, args, lighting)
 
 
-def _render_sequence(renderer, args: argparse.Namespace, lighting) -> int:
+def _render_sequence(renderer, binding, reader, args: argparse.Namespace, lighting) -> int:
     from tqdm import tqdm
 
-    from pipeline.sequence import SequenceError, read_sequence
-    from pipeline.video import VideoError, write_video
-    from render.pose import Pose
+    from media.video import write_video
 
-    try:
-        sequence = read_sequence(args.sequence)
-    except SequenceError as error:
-        return _fail(str(error))
-    fps = sequence.fps or 30.0
-    frames = (
-        renderer.render(Pose.tha1(**sequence.pose(i)), lighting)
-        for i in tqdm(range(len(sequence)), desc="render", unit="frame", disable=args.no_progress)
-    )
-    try:
-        write_video(args.output, frames, fps)
-    except VideoError as error:
-        return _fail(str(error))
-    print(f"wrote {args.output} ({len(sequence)} frames at {fps:.3g} fps)")
+    fps = reader.fps or 30.0
+    count = 0
+
+    def frames():
+        nonlocal count
+        for frame in tqdm(reader, desc="render", unit="frame", disable=args.no_progress):
+            count += 1
+            yield renderer.render(binding.pose(frame.values), lighting)
+
+    write_video(args.output, frames(), fps)
+    print(f"wrote {args.output} ({count} frames at {fps:.3g} fps)")
     return 0
 
 
 def preview_command(args: argparse.Namespace) -> int:
+    from poses.schema import load_schema
     from render.preview import contact_sheet, sheet_title
 
-    loaded = _load(args.model)
-    if loaded is None:
-        return 2
-    model, roles = loaded
+    schema = load_schema(args.schema)
+    model, roles = _load(args)
     with _renderer(args) as renderer:
-        if (error := _set_model(renderer, model, roles)) is not None:
-            return error
+        renderer.set_model(model, roles)
         title = sheet_title(Path(args.model), args.shading)
-        sheet = contact_sheet(renderer, title)
+        sheet = contact_sheet(renderer, title, _binding(schema, model, roles))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.output)
     print(f"wrote {args.output}")
     return 0
 
 
-def parse_pose(text: str) -> dict[str, float]:
-    """'left_eye=1,head_y=-0.4' → {'left_eye': 1.0, 'head_y': -0.4}; ranges are checked."""
-    from pipeline.sequence import parse_pose_text
-
-    return parse_pose_text(text)
-
-
-def _load(path: Path):
-    """(model, roles), or None after printing why the model cannot be used."""
-    from mmd_loader import ModelLoadError, detect_face, load
+def _lighting(args: argparse.Namespace):
+    from render.pose import Lighting
 
     try:
-        model = load(path)
-    except ModelLoadError as error:
-        _fail(str(error))
-        return None
-    roles = detect_face(model)
+        return Lighting(args.ambient, args.directional)
+    except ValueError as error:
+        raise ValueError(f"--ambient/--directional: {error}") from None
+
+
+def _load(args: argparse.Namespace):
+    """(model, roles), honouring the model's sidecar and `--overrides`; raises when the model
+    cannot be used."""
+    from mmd_loader import detect_face, load
+    from mmd_loader.overrides import load_overrides, overrides_for
+
+    table = load_overrides(args.overrides) if args.overrides else None
+    model = load(args.model)
+    roles = detect_face(model, overrides_for(Path(args.model), table))
     if roles.problems:
-        _fail(f"{path}: not usable for the THA1 pose:\n  " + "\n  ".join(roles.problems))
-        return None
+        raise ValueError(f"{args.model}: not usable:\n  " + "\n  ".join(roles.problems))
     return model, roles
+
+
+def _binding(schema, model, roles):
+    from render.binding import SchemaBinding
+
+    return SchemaBinding(schema, model, roles)
 
 
 def _renderer(args: argparse.Namespace):
@@ -157,23 +166,7 @@ def _renderer(args: argparse.Namespace):
         shading=args.shading,
         supersample=args.supersample,
         msaa=args.msaa,
-        max_degrees=args.max_degrees,
         specular=args.specular,
         outline=args.outline,
     )
     return Renderer(settings)
-
-
-def _set_model(renderer, model, roles) -> int | None:
-    from render.context import RenderError
-
-    try:
-        renderer.set_model(model, roles)
-    except RenderError as error:
-        return _fail(str(error))
-    return None
-
-
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2

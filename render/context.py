@@ -16,11 +16,9 @@ import os
 
 import moderngl
 
+from render.errors import RenderError
+
 GL_VERSION = 330
-
-
-class RenderError(RuntimeError):
-    """The renderer cannot do what was asked (no GL context, an unusable model, a bad pose)."""
 
 
 def create_context(threads: int | None = None) -> moderngl.Context:

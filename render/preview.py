@@ -7,23 +7,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from render.pose import Pose
+from poses.schema import Schema
+from render.binding import SchemaBinding
 from render.renderer import Renderer
 
-SHEET_POSES: tuple[tuple[str, Pose], ...] = (
-    ("rest", Pose.tha1()),
-    ("left_eye 1", Pose.tha1(left_eye=1.0)),
-    ("right_eye 1", Pose.tha1(right_eye=1.0)),
-    ("mouth 1", Pose.tha1(mouth=1.0)),
-    ("all morphs 1", Pose.tha1(left_eye=1.0, right_eye=1.0, mouth=1.0)),
-    ("head_x +1", Pose.tha1(head_x=1.0)),
-    ("head_x -1", Pose.tha1(head_x=-1.0)),
-    ("head_y +1", Pose.tha1(head_y=1.0)),
-    ("head_y -1", Pose.tha1(head_y=-1.0)),
-    ("neck_z +1", Pose.tha1(neck_z=1.0)),
-    ("neck_z -1", Pose.tha1(neck_z=-1.0)),
-    ("all rotations", Pose.tha1(head_x=1.0, head_y=1.0, neck_z=1.0)),
-)
 COLUMNS = 4
 LABEL_PX = 22
 CHECKER_PX = 8
@@ -34,11 +21,34 @@ FONT_PATHS = (
 )
 
 
-def contact_sheet(renderer: Renderer, title: str, columns: int = COLUMNS) -> Image.Image:
-    """Render `SHEET_POSES` with the renderer's current model; tiles over a checkerboard, each
-    labelled, the target head box (the middle `head_fraction` of the tile) outlined."""
+def sheet_poses(schema: Schema) -> list[tuple[str, dict[str, float]]]:
+    """The sheet's poses: rest; each morph parameter at its top; all morphs at once; each
+    rotation at both ends; all rotations at their top. Parameters the model lacks stay in (they
+    render as rest, which shows that they are missing)."""
+    morphs = [p for p in schema.parameters if p.kind == "morph"]
+    rotations = [p for p in schema.parameters if p.kind == "rotation"]
+    poses: list[tuple[str, dict[str, float]]] = [("rest", {})]
+    poses += [(f"{p.name} {p.range[1]:g}", {p.name: p.range[1]}) for p in morphs]
+    if len(morphs) > 1:
+        poses.append(("all morphs 1", {p.name: p.range[1] for p in morphs}))
+    for p in rotations:
+        poses += [(f"{p.name} +1", {p.name: p.range[1]}), (f"{p.name} -1", {p.name: p.range[0]})]
+    if len(rotations) > 1:
+        poses.append(("all rotations", {p.name: p.range[1] for p in rotations}))
+    return poses
+
+
+def contact_sheet(
+    renderer: Renderer, title: str, binding: SchemaBinding, columns: int = COLUMNS
+) -> Image.Image:
+    """Render `sheet_poses` of the binding's schema with the renderer's current model; tiles
+    over a checkerboard, each labelled, the target head box (the middle `head_fraction` of the
+    tile) outlined."""
     size = renderer.settings.size
-    tiles = [(label, renderer.render(pose)) for label, pose in SHEET_POSES]
+    tiles = [
+        (label, renderer.render(binding.pose(values)))
+        for label, values in sheet_poses(binding.schema)
+    ]
     rows = -(-len(tiles) // columns)
     header = LABEL_PX + 6
     sheet = Image.new("RGB", (columns * size, header + rows * (size + LABEL_PX)), (32, 32, 32))

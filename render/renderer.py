@@ -9,7 +9,10 @@ import numpy as np
 
 from mmd_loader.model import Model
 from mmd_loader.roles import FaceRoles
-from render.context import RenderError, create_context
+from poses.schema import Schema
+from render.binding import SchemaBinding
+from render.context import create_context
+from render.errors import RenderError
 from render.framing import Framing
 from render.materials import SharedTextures
 from render.pose import Lighting, Pose
@@ -30,8 +33,10 @@ class RenderSettings:
       `outline` draws MMD's edge (back-face hull, `outline_width` px per unit of edge size).
     - Anti-aliasing: `supersample` k renders at k × size and box-filters; `msaa` samples
       (0 = off) multisamples the (supersampled) buffer.
-    - `max_degrees`: THA1 rotation ±1 ↦ ±max_degrees. `threads`: llvmpipe's LP_NUM_THREADS
-      (0: rasterise in the calling thread, the least CPU per image; None: Mesa's default).
+    - `threads`: llvmpipe's LP_NUM_THREADS (0: rasterise in the calling thread, the least CPU
+      per image; None: Mesa's default).
+
+    How far a schema parameter turns a bone is the schema's (`degrees`), not a setting here.
     """
 
     size: int = 256
@@ -39,7 +44,6 @@ class RenderSettings:
     shading: str = "phong"
     supersample: int = 2
     msaa: int = 0
-    max_degrees: float = 15.0
     specular: bool = False
     outline: bool = False
     outline_width: float = 1.0
@@ -146,6 +150,12 @@ class Renderer:
         """The current model's camera (see `Framing.project` to map model points to pixels)."""
         return self._require().framing
 
+    def bind(self, schema: Schema) -> SchemaBinding:
+        """`schema` bound to the current model: `bind(schema).pose(values)` is the `Pose` of
+        schema values (see `render.binding`)."""
+        scene = self._require()
+        return SchemaBinding(schema, scene.model, scene.roles)
+
     @property
     def warnings(self) -> list[str]:
         """Problems met while uploading the current model (unreadable textures, …)."""
@@ -156,7 +166,7 @@ class Renderer:
         the top, background exactly (0, 0, 0, 0)."""
         scene = self._require()
         lighting = lighting or Lighting()
-        scene.apply(pose or Pose(), self.settings.max_degrees)
+        scene.apply(pose or Pose())
         self.targets.begin()
         light = MMD_LIGHT * (lighting.ambient + lighting.directional)
         scene.draw(self._mvp, lighting, light, self.settings.outline)

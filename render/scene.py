@@ -1,10 +1,7 @@
 """One model on the GPU: buffers uploaded once, the moving vertex slice re-uploaded per pose.
 
-Vertices are reordered so those a THA1 pose can move (weighted to the neck/head subtree or in a
-face-role morph) come last: a pose rewrites only that tail of the vertex buffer. Static triangles
-that fall outside the fixed camera's view are left out of the index buffer (MMD's file order of
-materials and of triangles within a material is kept). A pose that moves other bones or morphs
-switches to a full-model path (every vertex, every triangle).
+The posing itself (vertex order, deformers, culling) is `render.rig.Rig`'s, without GL; this
+module owns the buffers, textures and draw calls.
 """
 
 from __future__ import annotations
@@ -16,12 +13,11 @@ import numpy as np
 
 from mmd_loader.model import Model
 from mmd_loader.roles import FaceRoles
-from render.context import RenderError
+from render.errors import RenderError
 from render.framing import Framing
-from render.kinematics import Skeleton
 from render.materials import DrawMaterial, SharedTextures, TextureCache, draw_material
-from render.pose import ROLE_NAMES, ROTATION_ROLES, Lighting, Pose, euler_matrix
-from render.skinning import Deformer
+from render.pose import Lighting, Pose
+from render.rig import Rig
 
 CULL_MARGIN_PX = 2.0
 
@@ -71,34 +67,15 @@ class Scene:
         self.pixel = 2.0 * self.framing.half_extent / size  # model units per output pixel
         self.outline_width = outline_width
         self.front_face = front_face(model)
-        self.skeleton = Skeleton(model)
-        self.pose_bones = [b for b in (roles.neck, roles.head) if b >= 0]
-        self.posable = set(self.skeleton.affected(self.pose_bones))
-
-        # Vertex order: static first, then the slice a THA1 pose moves.
-        moving = np.zeros(len(model.positions), bool)
-        if self.posable:
-            hits = np.isin(model.bone_indices, list(self.posable)) & (model.bone_weights > 0)
-            moving |= hits.any(axis=1)
-        for role in roles.morphs.values():
-            moving[role.indices] = True
-        self.order = np.concatenate([np.flatnonzero(~moving), np.flatnonzero(moving)])
-        self.new_index = np.empty(len(self.order), np.int64)
-        self.new_index[self.order] = np.arange(len(self.order))
-        self.start = int((~moving).sum())
-        self.partial = Deformer(model, self.skeleton, self.order[self.start :])
-        for name, role in roles.morphs.items():
-            self.partial.add_morph(name, role.indices, role.offsets)
-        self.full: Deformer | None = None
+        self.rig = Rig(model, roles)
         self.dirty_static = False  # the static part holds a non-rest pose
 
         self._objects: list = []
         self.textures = TextureCache(ctx)
-        rest = np.concatenate([model.positions, model.normals], axis=1).astype(np.float32)
-        self.rest = np.ascontiguousarray(rest[self.order])
-        self.vbo_pose = self._keep(ctx.buffer(self.rest.tobytes(), dynamic=True))
+        self.vbo_pose = self._keep(ctx.buffer(self.rig.rest.tobytes(), dynamic=True))
         statics = np.concatenate([model.uvs, model.edge_scale[:, None]], axis=1)
-        self.vbo_static = self._keep(ctx.buffer(statics[self.order].astype(np.float32).tobytes()))
+        order = self.rig.order
+        self.vbo_static = self._keep(ctx.buffer(statics[order].astype(np.float32).tobytes()))
         self.culled = True
         self.ibo: moderngl.Buffer | None = None
         self.materials: list[DrawMaterial] = []
@@ -131,22 +108,11 @@ class Scene:
 
     def _build_indices(self, shared: SharedTextures, cull: bool) -> None:
         """Fill the IBO (materials in file order) and the draw records."""
-        model = self.model
-        triangles = self.new_index[model.triangles.astype(np.int64)]
-        keep = np.ones(len(triangles), bool)
-        if cull:
-            pixels = self.framing.project(model.positions[self.order], self.size)
-            lo = pixels[triangles].min(axis=1)
-            hi = pixels[triangles].max(axis=1)
-            margin = CULL_MARGIN_PX + self._max_edge_px()
-            inside = (hi >= -margin).all(axis=1) & (lo <= self.size + margin).all(axis=1)
-            keep = inside | (triangles >= self.start).any(axis=1)
+        framing = self.framing if cull else None
+        margin = CULL_MARGIN_PX + self._max_edge_px()
         parts, draws, first = [], [], 0
-        for i, material in enumerate(model.materials):
-            lo, hi = material.face_start, material.face_start + material.face_count
-            tris = triangles[lo:hi][keep[lo:hi]]
-            if len(tris) == 0 or float(material.diffuse[3]) <= 0.0:
-                continue  # MMD does not draw a material whose alpha is 0
+        for i, tris in self.rig.triangles(framing, self.size, margin):
+            material = self.model.materials[i]
             draws.append(draw_material(material, i, first, 3 * len(tris), self.textures, shared))
             parts.append(tris)
             first += 3 * len(tris)
@@ -167,67 +133,17 @@ class Scene:
 
     # --- posing -------------------------------------------------------------------------------
 
-    def apply(self, pose: Pose, max_degrees: float) -> None:
+    def apply(self, pose: Pose) -> None:
         """Write the posed vertices for `pose` into the vertex buffer."""
-        morphs = {name: float(w) for name, w in pose.morphs.items() if float(w) != 0.0}
-        rotations = {}
-        for key, degrees in pose.degrees(max_degrees).items():
-            if not any(degrees):
-                continue
-            rotations[self._bone(key)] = euler_matrix(degrees)
-        for name in morphs:
-            self._register(self.partial, name)
-        needs_full = not set(rotations) <= self.posable or not all(
-            self.partial.can_apply(n) for n in morphs
-        )
-        if needs_full:
-            deformer, start = self._full_deformer(), 0
+        posed = self.rig.deform(pose)
+        if posed.full:
             if self.culled:
                 self._build_indices(self.shared, cull=False)
-            for name in morphs:
-                self._register(deformer, name)
             self.dirty_static = True
-        else:
-            deformer, start = self.partial, self.start
-            if self.dirty_static:  # undo a full-model pose: the static part back to rest
-                self.vbo_pose.write(self.rest[: self.start])
-                self.dirty_static = False
-        for b in self.pose_bones:
-            rotations.setdefault(b, np.eye(3))
-        data = deformer.deform(morphs, rotations)
-        self.vbo_pose.write(data, offset=start * 24)
-
-    def _bone(self, key: str) -> int:
-        if key in ROTATION_ROLES:
-            bone = self.roles.head if key == "head" else self.roles.neck
-            if bone < 0:
-                raise RenderError(f"{self.model.path}: the model has no {key} bone to rotate")
-            return bone
-        bone = self.model.bone_index(key)
-        if bone < 0:
-            raise RenderError(f"{self.model.path}: no bone named {key!r} (or 'head', 'neck')")
-        return bone
-
-    def _register(self, deformer: Deformer, name: str) -> None:
-        if deformer.knows(name):
-            return
-        if name in self.roles.morphs:
-            role = self.roles.morphs[name]
-            deformer.add_morph(name, role.indices, role.offsets)
-            return
-        if name in ROLE_NAMES:
-            raise RenderError(f"{self.model.path}: the model has no {name} morph")
-        index = self.model.morph_index(name)
-        if index < 0:
-            raise RenderError(
-                f"{self.model.path}: no morph named {name!r} (roles: {', '.join(ROLE_NAMES)})"
-            )
-        deformer.add_morph(name, *self.model.vertex_offsets(index))
-
-    def _full_deformer(self) -> Deformer:
-        if self.full is None:
-            self.full = Deformer(self.model, self.skeleton, self.order)
-        return self.full
+        elif self.dirty_static:  # undo a full-model pose: the static part back to rest
+            self.vbo_pose.write(self.rig.rest[: self.rig.start])
+            self.dirty_static = False
+        self.vbo_pose.write(posed.data, offset=posed.start * 24)
 
     # --- drawing ------------------------------------------------------------------------------
 

@@ -22,14 +22,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from media.video import write_video
 from mmd_loader import detect_face, load
 from mmd_loader.procedural import write_character
-from pipeline.sequence import PoseSequence, read_sequence
-from pipeline.tracking import synthetic
-from pipeline.video import write_video
-from render import Pose, Renderer, RenderSettings
+from poses.schema import load_schema
+from poses.sequence import PoseSequence, read_sequence
+from render import Renderer, RenderSettings
 from render.preview import FONT_PATHS
 from thagen.cli import main as thagen
+from tracking import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 3
@@ -37,7 +38,7 @@ FPS = 12.0
 PANEL = 160  # px, each half of the GIF
 CAPTION = 20  # px under the panels
 BACKGROUND = (236, 240, 245)  # behind the character
-MAX_DEGREES = 15.0
+MAX_DEGREES = load_schema("tha1").parameter("neck_z").degrees
 
 
 def person_angles(fps: float = FPS) -> np.ndarray:
@@ -69,10 +70,11 @@ def track_clip(folder: Path, angles: np.ndarray) -> tuple[list[np.ndarray], Pose
 def render_sequence(character: Path, sequence: PoseSequence) -> list[np.ndarray]:
     """The character in each pose (what ``thagen render --sequence`` draws), over BACKGROUND."""
     model = load(character)
-    settings = RenderSettings(size=PANEL, max_degrees=MAX_DEGREES)  # the CLI's defaults
+    settings = RenderSettings(size=PANEL)  # the CLI's defaults
     with Renderer(settings) as renderer:
         renderer.set_model(model, detect_face(model))
-        images = [renderer.render(Pose.tha1(**sequence.pose(i))) for i in range(len(sequence))]
+        binding = renderer.bind(load_schema("tha1"))
+        images = [renderer.render(binding.pose(frame.values)) for frame in sequence.frames()]
     back = Image.new("RGB", (PANEL, PANEL), BACKGROUND)
     out = []
     for rgba in images:

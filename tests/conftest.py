@@ -39,3 +39,10 @@ def all_model_files() -> list[Path]:
     if not MMD_DIR.is_dir():
         return []
     return sorted(p for p in MMD_DIR.rglob("*") if p.suffix.lower() in (".pmd", ".pmx"))
+
+
+def tha1(renderer, **values: float):
+    """The renderer's `Pose` for THA1 schema values on its current model (the schema's road)."""
+    from poses import load_schema
+
+    return renderer.bind(load_schema("tha1")).pose(values)

@@ -21,9 +21,11 @@ import pytest
 from PIL import Image
 
 from pipeline.catalog import read_catalog, scan, write_catalog
-from pipeline.runners import DaskRunner, LocalRunner, Slice, generate
+from pipeline.config import GenerateConfig
+from pipeline.generate import Slice, generate
+from pipeline.runners import LocalRunner
 from pipeline.splits import SplitConfig
-from pipeline.tasks import FAULT_ENV, GenerateConfig
+from pipeline.worker import FAULT_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = (0, 1, 2)  # characters c0, c1 (val) and c2 (zipped)
@@ -258,6 +260,8 @@ def test_dask_local_cluster_output_equals_local(reference, config, catalog_file,
     ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         with distributed.Client(cluster) as client:
+            from pipeline.runners.dask import DaskRunner
+
             runner = DaskRunner(client)
             generate(config, read_catalog(catalog_file), tmp_path, runner, progress=False)
     assert_same_dataset(reference, tmp_path)

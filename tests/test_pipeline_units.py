@@ -11,12 +11,14 @@ import pytest
 from scipy import stats
 
 from pipeline.catalog import COLUMNS, build_catalog
-from pipeline.sampling import sample_lighting, sample_pose
-from pipeline.schema import SchemaError, load_schema, parse_schema, to_pose
+from pipeline.config import GenerateConfig
+from pipeline.plan import plan_shards
+from pipeline.png import encode_png
 from pipeline.seeds import example_rng, example_seed
 from pipeline.shards import ShardWriter, example_bound, read_keys
 from pipeline.splits import SplitConfig, assign_splits, split_of
-from pipeline.tasks import GenerateConfig, encode_png, plan_shards
+from poses.sampling import sample_lighting, sample_pose
+from poses.schema import SchemaError, load_schema, parse_schema
 
 IDS = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)]
 
@@ -104,28 +106,24 @@ def test_tha1_order_and_pose_mapping():
     schema = load_schema("tha1")
     assert schema.names == ["left_eye", "right_eye", "mouth", "head_x", "head_y", "neck_z"]
     assert [p["kind"] for p in schema.to_json()["parameters"]] == ["morph"] * 3 + ["rotation"] * 3
-    from pipeline.schema import Binding
+    from mmd_loader.roles import FaceRoles, RoleMorph
+    from render.binding import SchemaBinding
+    from tests.test_render_unit import quad_model
 
-    bindings = {
-        p.name: (
-            Binding("morph", p.name)
-            if p.kind == "morph"
-            else Binding("rotation", p.bone, "xyz".index(p.axis), p.degrees)
-        )
-        for p in schema.parameters
+    empty = RoleMorph("x", "x", np.zeros(0, np.int32), np.zeros((0, 3), np.float32))
+    roles = FaceRoles(morphs={"left_eye": empty, "mouth": empty}, neck=0, head=0)
+    binding = SchemaBinding(schema, quad_model(-1, 1, -1, 1), roles)  # no right_eye
+    values = {
+        "left_eye": 0.5,
+        "right_eye": 1.0,
+        "mouth": 0.2,
+        "head_x": 1.0,
+        "head_y": -0.5,
+        "neck_z": 0.1,
     }
-    bindings["right_eye"] = None
-    morphs, rotations = to_pose(
-        {
-            "left_eye": 0.5,
-            "right_eye": 1.0,
-            "mouth": 0.2,
-            "head_x": 1.0,
-            "head_y": -0.5,
-            "neck_z": 0.1,
-        },
-        bindings,
-    )
+    pose = binding.pose(values)
+    morphs, rotations = pose.morphs, pose.rotations
+    assert binding.record(values)["right_eye"] is None
     assert morphs == {"left_eye": 0.5, "mouth": 0.2}
     assert rotations == {"head": (15.0, -7.5, 0.0), "neck": (0.0, 0.0, pytest.approx(1.5))}
 
@@ -218,29 +216,61 @@ def test_png_encoding_is_lossless_and_deterministic(shape):
         encode_png(rgba[..., :3], 1)
 
 
-def test_code_fingerprint_changes_with_any_source_file(tmp_path, monkeypatch):
-    """Resume must not reuse shards written by other code: the fingerprint covers the sources."""
+def test_code_fingerprint_covers_what_decides_bytes_and_nothing_else(tmp_path, monkeypatch):
+    """Resume must not reuse shards written by other code, and editing the report, the tracker
+    or a CLI's help text must not invalidate them: the fingerprint hashes the import closure of
+    the shard worker."""
     import pipeline.fingerprint as fp
 
     root = tmp_path / "repo"
-    for package in fp.PACKAGES:
-        (root / package).mkdir(parents=True)
-        (root / package / "a.py").write_text("x = 1\n")
-    (root / "pipeline" / "fingerprint.py").write_text("")
-    monkeypatch.setattr(fp, "__file__", str(root / "pipeline" / "fingerprint.py"))
+    files = {
+        "pipeline/__init__.py": "",
+        "pipeline/worker.py": "import render.a\n\ndef f():\n    from poses import b\n",
+        "pipeline/report.py": "import render.a\n",
+        "render/__init__.py": "",
+        "render/a.py": "x = 1\n",
+        "render/cli.py": "HELP = 'x'\n",
+        "render/shaders/model.frag": "void main() {}\n",
+        "poses/__init__.py": "",
+        "poses/b.py": "",
+        "tracking/__init__.py": "",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    monkeypatch.setattr(fp, "ROOT", root)
+
+    def fingerprint() -> str:
+        fp.code_fingerprint.cache_clear()
+        return fp.code_fingerprint()
+
+    first = fingerprint()
+    assert "poses.b" in fp.closure() and "pipeline.report" not in fp.closure()
+    for unrelated in ("pipeline/report.py", "render/cli.py", "tracking/__init__.py"):
+        (root / unrelated).write_text("# edited\n")
+        assert fingerprint() == first, unrelated
+    for decisive in ("render/a.py", "poses/b.py", "render/shaders/model.frag"):
+        (root / decisive).write_text("# edited\n")
+        assert fingerprint() != first, decisive
+        first = fingerprint()
     fp.code_fingerprint.cache_clear()
-    first = fp.code_fingerprint()
-    (root / "render" / "a.py").write_text("x = 2\n")
-    fp.code_fingerprint.cache_clear()
-    second = fp.code_fingerprint()
-    fp.code_fingerprint.cache_clear()
-    assert first != second
+
+
+def test_real_fingerprint_leaves_out_reports_trackers_and_clis():
+    from pipeline.fingerprint import closure
+
+    modules = set(closure())
+    assert {"pipeline.worker", "render.renderer", "render.binding", "poses.schema"} <= modules
+    assert {"mmd_loader.face", "render.rig", "pipeline.shards", "pipeline.png"} <= modules
+    for name in modules:
+        assert name.split(".")[0] not in ("tracking", "training", "thagen"), name
+        assert not name.endswith((".cli", ".report", ".preview", ".procedural")), name
 
 
 def test_stray_shards_of_an_earlier_run_are_removed(tmp_path):
     """A folder re-used for another dataset keeps only the shards this dataset contains."""
     from pipeline.manifest import remove_stray_shards
-    from pipeline.tasks import done_path
+    from pipeline.state import done_path
 
     done_path(tmp_path, "x").parent.mkdir(parents=True)
     for name in ("train-000000", "train-000001", "val-000000", "test-000003"):

@@ -15,19 +15,20 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from media.video import read_frames, write_video
 from mmd_loader import detect_face, load
 from mmd_loader.procedural import write_character
-from pipeline.sequence import PoseSequence, read_sequence
-from pipeline.tracking import synthetic
-from pipeline.video import read_frames, write_video
-from render import Pose, Renderer, RenderSettings
-from tests.conftest import require_mmd_dir
+from poses.schema import load_schema
+from poses.sequence import PoseSequence, read_sequence
+from render import Renderer, RenderSettings
+from tests.conftest import require_mmd_dir, tha1
 from thagen.cli import main
+from tracking import synthetic
 
 FPS = 12.0
 CLIP_PX = 112  # the photo's upper half, scaled: the face is ~45 px wide
 RENDER_PX = 96
-MAX_DEGREES = 15.0  # neck_z ±1 ↦ ±15° (the renderer's default)
+MAX_DEGREES = load_schema("tha1").parameter("neck_z").degrees  # neck_z ±1 ↦ ±15°
 BANK = np.round(np.linspace(-1.0, 1.0, 21), 2)  # reference neck_z, 0.1 = 1.5° apart
 # The default one-euro smoothing lags about a frame: measured error up to 2.5° (rms 1.4°) on this
 # sweep, so the sign is required where the person is turned at least 6°; Pearson and Spearman
@@ -102,9 +103,9 @@ def test_rendered_head_roll_follows_the_person(tracked: dict, which: str, tmp_pa
 def _bank(model_path: Path) -> np.ndarray:
     """(21, size, size, 3) float renders at ``BANK``'s neck_z, flattened over white."""
     model = load(model_path)
-    with Renderer(RenderSettings(size=RENDER_PX, max_degrees=MAX_DEGREES)) as renderer:
+    with Renderer(RenderSettings(size=RENDER_PX)) as renderer:
         renderer.set_model(model, detect_face(model))
-        images = [renderer.render(Pose.tha1(neck_z=float(z))) for z in BANK]
+        images = [renderer.render(tha1(renderer, neck_z=float(z))) for z in BANK]
     return np.stack([_over(image, WHITE) for image in images])
 
 

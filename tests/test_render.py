@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from render import Lighting, Pose, Renderer, RenderSettings
-from tests.conftest import MMD_DIR, all_model_files, require_mmd_dir
+from tests.conftest import MMD_DIR, all_model_files, require_mmd_dir, tha1
 
 SIZE = 256
 CHANGED = 8  # a pixel "changed" when some channel moved by more than this (of 255)
@@ -78,7 +78,7 @@ def test_all_usable_models_are_tested(mmd_dir):
 @pytest.mark.parametrize("path", usable_models(), ids=model_id)
 def test_rest_pose_frames_the_head_in_the_middle(renderer, path):
     _model, roles = use(renderer, path)
-    image = renderer.render(Pose.tha1(), Lighting())
+    image = renderer.render(Pose(), Lighting())
     alpha = image[:, :, 3]
     assert not image[alpha == 0].any()  # background exactly (0, 0, 0, 0)
     assert not alpha[0].any() and (alpha == 0).sum() > SIZE * SIZE // 10
@@ -98,7 +98,7 @@ def test_rest_pose_frames_the_head_in_the_middle(renderer, path):
     assert across.any(axis=1).argmax() <= 64 + 3
     # ... and a little below the top it is already wide: skull or hair volume, not a strand.
     assert across[64 + 8].sum() >= 0.25 * across.shape[1]
-    opened = renderer.render(Pose.tha1(mouth=1.0), Lighting())
+    opened = renderer.render(tha1(renderer, mouth=1.0), Lighting())
     rows = np.nonzero((opened != image).any(axis=(1, 2)))[0]
     assert 64 + 128 * 0.3 < rows.mean() < 192
 
@@ -106,18 +106,18 @@ def test_rest_pose_frames_the_head_in_the_middle(renderer, path):
 @pytest.mark.parametrize("path", usable_models(), ids=model_id)
 def test_eyes_close_on_their_own_side_and_mouth_below_the_eyes(renderer, path):
     _model, roles = use(renderer, path)
-    rest = renderer.render(Pose.tha1())
+    rest = renderer.render(Pose())
     middle = face_center_px(renderer, roles)
     eye_rows, eyelids = [], np.zeros((SIZE, SIZE), bool)
     for role, sign in (("left_eye", +1), ("right_eye", -1)):
-        diff = changed(rest, renderer.render(Pose.tha1(**{role: 1.0})))
+        diff = changed(rest, renderer.render(tha1(renderer, **{role: 1.0})))
         ys, xs = np.nonzero(diff)
         assert len(xs) >= 10, f"{role} changes only {len(xs)} pixels"
         # the character's left eye is on the image's right
         assert np.all(sign * (xs - middle) > -1.5), f"{role} changes pixels on the wrong side"
         eye_rows.append(ys)
         eyelids |= diff
-    mouth = renderer.render(Pose.tha1(mouth=1.0))
+    mouth = renderer.render(tha1(renderer, mouth=1.0))
     ys, xs = np.nonzero(changed(rest, mouth))
     assert len(ys) >= 10
     above = ys <= min(rows.mean() for rows in eye_rows)
@@ -133,8 +133,8 @@ def test_eyes_close_on_their_own_side_and_mouth_below_the_eyes(renderer, path):
 
 def eye_centroid_x(renderer: Renderer, **rotation: float) -> float:
     """Mean x of the pixels that change when both eyes close, with the head posed."""
-    open_ = renderer.render(Pose.tha1(**rotation))
-    shut = renderer.render(Pose.tha1(left_eye=1.0, right_eye=1.0, **rotation))
+    open_ = renderer.render(tha1(renderer, **rotation))
+    shut = renderer.render(tha1(renderer, left_eye=1.0, right_eye=1.0, **rotation))
     _, xs = np.nonzero(changed(open_, shut))
     return float(xs.mean())
 
@@ -154,30 +154,30 @@ def test_procedural_character(renderer, character):
     roles = detect_face(model)
     assert roles.usable, roles.problems
     renderer.set_model(model, roles)
-    rest = renderer.render(Pose.tha1())
+    rest = renderer.render(Pose())
     middle = face_center_px(renderer, roles)
-    _, xs = np.nonzero(changed(rest, renderer.render(Pose.tha1(left_eye=1.0))))
+    _, xs = np.nonzero(changed(rest, renderer.render(tha1(renderer, left_eye=1.0))))
     assert len(xs) > 10 and xs.min() > middle - 1.5
     assert eye_centroid_x(renderer, head_y=1.0) > eye_centroid_x(renderer, head_y=-1.0) + 4
 
 
 def test_pmd_and_pmx_miku_render_alike(renderer, mmd_dir):
-    pose = Pose.tha1(left_eye=0.5, mouth=0.7, head_x=0.3, head_y=-0.6, neck_z=0.4)
+    values = dict(left_eye=0.5, mouth=0.7, head_x=0.3, head_y=-0.6, neck_z=0.4)
     use(renderer, mmd_dir / MIKU_PMD)
-    pmd = renderer.render(pose).astype(float)
+    pmd = renderer.render(tha1(renderer, **values)).astype(float)
     use(renderer, mmd_dir / MIKU_PMX)
-    pmx = renderer.render(pose).astype(float)
+    pmx = renderer.render(tha1(renderer, **values)).astype(float)
     # Measured 0.0 on this machine: the files hold the same mesh, so anything above rounding
     # noise (texture decoding, float order) means the two loaders or the renderer disagree.
     assert np.abs(pmd - pmx).mean() < 0.5
 
 
 def test_same_pose_gives_identical_bytes(renderer, mmd_dir):
-    pose = Pose.tha1(right_eye=0.3, mouth=0.2, head_x=-0.7, head_y=0.1, neck_z=-0.9)
     use(renderer, mmd_dir / MIKU_PMD)
+    pose = tha1(renderer, right_eye=0.3, mouth=0.2, head_x=-0.7, head_y=0.1, neck_z=-0.9)
     first = renderer.render(pose).tobytes()
     assert renderer.render(pose).tobytes() == first
-    renderer.render(Pose.tha1(left_eye=1.0, head_y=1.0))
+    renderer.render(tha1(renderer, left_eye=1.0, head_y=1.0))
     assert renderer.render(pose).tobytes() == first
     use(renderer, mmd_dir / MIKU_PMX)
     use(renderer, mmd_dir / MIKU_PMD)  # a fresh upload of the same model
@@ -196,11 +196,11 @@ def test_toon_shading_with_outline(mmd_dir):
     settings = RenderSettings(size=SIZE, shading="toon", outline=True)
     with Renderer(settings) as r:
         use(r, mmd_dir / MIKU_PMD)
-        toon = r.render(Pose.tha1())
+        toon = r.render(Pose())
     assert not toon[toon[:, :, 3] == 0].any()
     with Renderer(RenderSettings(size=SIZE, shading="toon")) as r:
         use(r, mmd_dir / MIKU_PMD)
-        plain = r.render(Pose.tha1())
+        plain = r.render(Pose())
     outline = changed(toon, plain)
     assert outline.sum() > 200  # the outline draws dark pixels along the silhouette
     assert toon[outline][:, :3].mean() < plain[outline][:, :3].mean()
@@ -225,7 +225,7 @@ def test_switching_models_does_not_grow_memory(tmp_path):
     with Renderer(RenderSettings(size=128)) as r:
         for i in range(200):
             r.set_model(*models[i % len(models)])
-            r.render(Pose.tha1(left_eye=(i % 5) / 4))
+            r.render(tha1(r, left_eye=(i % 5) / 4))
             if i == 40:
                 start = rss_mb()
         growth = rss_mb() - start

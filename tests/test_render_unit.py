@@ -9,8 +9,10 @@ import pytest
 
 from mmd_loader.model import Bone, BoneFlag, Material, MaterialFlag, Model, SphereMode
 from mmd_loader.roles import FaceRoles, HeadBox
+from poses.schema import load_schema, parse_schema
+from poses.text import parse_pose_text
 from render import Lighting, Pose, Renderer, RenderError, RenderSettings
-from render.cli import parse_pose
+from render.binding import SchemaBinding
 from render.framing import Framing
 from render.kinematics import Skeleton, rotation_power
 from render.pose import euler_matrix
@@ -84,10 +86,17 @@ def test_euler_sign_turns_face_to_its_left():
     assert (euler_matrix((0, 0, 15)) @ np.array([0.0, 1.0, 0.0]))[0] < -0.2  # neck_z > 0: CCW
 
 
-def test_pose_tha1_scales_by_the_renderer_max_degrees():
-    pose = Pose.tha1(head_x=0.5, head_y=-1.0, neck_z=1.0)
-    assert pose.degrees(15.0) == {"head": (7.5, -15.0, 0.0), "neck": (0.0, 0.0, 15.0)}
-    assert Pose.tha1(head_y=1.0, max_degrees=10.0).degrees(15.0)["head"] == (0.0, 10.0, 0.0)
+def test_tha1_rotations_scale_by_the_schema_degrees():
+    model, roles = quad_model(-1, 1, -1, 1), FaceRoles(neck=0, head=0)
+    tha1 = load_schema("tha1")
+    pose = SchemaBinding(tha1, model, roles).pose({"head_x": 0.5, "head_y": -1.0, "neck_z": 1.0})
+    assert pose.rotations == {"head": (7.5, -15.0, 0.0), "neck": (0.0, 0.0, 15.0)}
+    data = tha1.to_data()
+    for p in data["parameters"]:
+        if p["kind"] == "rotation":
+            p["degrees"] = 10.0
+    ten = parse_schema(data)
+    assert SchemaBinding(ten, model, roles).pose({"head_y": 1.0}).rotations["head"] == (0, 10, 0)
 
 
 def test_skeleton_orders_parents_first_and_follows_append_bones():
@@ -160,12 +169,13 @@ def test_lighting_scales_phong_colour(renderer):
 def test_pose_errors_are_clear(renderer):
     renderer.set_model(quad_model(-1, 1, -1, 1), UNIT_BOX)
     with pytest.raises(RenderError, match="no left_eye morph"):
-        renderer.render(Pose.tha1(left_eye=1.0))
+        renderer.render(Pose(morphs={"left_eye": 1.0}))
     with pytest.raises(RenderError, match="no head bone"):
-        renderer.render(Pose.tha1(head_y=0.5))
+        renderer.render(Pose(rotations={"head": (0.0, 7.5, 0.0)}))
     with pytest.raises(RenderError, match="no bone named"):
         renderer.render(Pose(rotations={"腕": (0.0, 0.0, 10.0)}))
-    assert renderer.render(Pose.tha1()).any()  # zero weights of absent parts are fine
+    zeros = Pose({"left_eye": 0.0, "mouth": 0.0}, {"head": (0.0, 0.0, 0.0)})
+    assert renderer.render(zeros).any()  # zero weights of absent parts are fine
 
 
 def test_model_without_head_box_is_refused(renderer):
@@ -179,6 +189,10 @@ def test_default_toons_are_white_on_top():
         assert ramp.shape == (32, 32, 4) and ramp.dtype == np.uint8
         assert np.all(ramp[:, :, 3] == 255)
     assert np.all(default_toon(0)[0, :, :3] == 255) and np.all(default_toon(0)[-1, :, :3] == 205)
+
+
+def parse_pose(text: str) -> dict[str, float]:
+    return parse_pose_text(text, load_schema("tha1").ranges)
 
 
 def test_parse_pose():

@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.sequence import HEADER, PoseSequence, SequenceError, read_sequence, write_sequence
+from poses.schema import load_schema
+from poses.sequence import PoseSequence, SequenceError, header_for, read_sequence, write_sequence
+
+HEADER = header_for(load_schema("tha1"))
 
 GOOD = (
     "frame,time,tracked,left_eye,right_eye,mouth,head_x,head_y,neck_z\n"

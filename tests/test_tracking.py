@@ -14,10 +14,12 @@ import pytest
 from PIL import Image
 from skimage import data, draw, transform
 
-from pipeline.sequence import read_sequence
-from pipeline.tracking import OneEuroSettings, TrackingError, track_frames, track_video
-from pipeline.tracking.calibrate import calibrated_pose, neutral_from
-from pipeline.tracking.geometry import (
+from media.video import open_frames, write_video
+from poses.schema import load_schema
+from poses.sequence import read_sequence
+from tracking import OneEuroSettings, TrackingError, track_frames, track_video
+from tracking.calibrate import measure, neutral_from
+from tracking.geometry import (
     LEFT_EYE,
     RIGHT_EYE,
     euler_angles,
@@ -25,10 +27,10 @@ from pipeline.tracking.geometry import (
     rotation_from_euler,
     to_model_frame,
 )
-from pipeline.tracking.landmarks import NUM_LANDMARKS, FaceLandmarker
-from pipeline.tracking.smoothing import smooth
-from pipeline.tracking.track import measure_frames, poses_from_features
-from pipeline.video import open_frames, write_video
+from tracking.landmarks import NUM_LANDMARKS, FaceLandmarker
+from tracking.mapping import PoseMapper
+from tracking.smoothing import smooth
+from tracking.track import measure_frames, poses_from_features
 
 FPS = 6.0
 FACE_CENTRE = (222, 125)  # (x, y) of the astronaut's face, the rotation centre
@@ -159,7 +161,7 @@ def test_geometry_signs_on_rotated_landmarks(
     turn = r0 @ rotation_from_euler(pitch, yaw, roll) @ r0.T
     moved = to_model_frame((points - centre) @ turn.T + centre)  # back to pixels (self-inverse)
     neutral = neutral_from([neutral_features], [0.0])
-    pose = calibrated_pose(face_features(moved), neutral)
+    pose = PoseMapper(load_schema("tha1"))(measure(face_features(moved), neutral))
     np.testing.assert_allclose(pose[3:] * 15.0, [pitch, yaw, roll], atol=1e-6)
     np.testing.assert_allclose(pose[:3], 0.0, atol=1e-9)  # rigid motion: eyes, mouth unchanged
     # What the signs mean on screen (pixels: y grows downwards).
@@ -198,7 +200,7 @@ def test_closing_one_eye_raises_that_side(landmarks: np.ndarray, tmp_path: Path)
     eyes = poses_from_features(features, FPS, neutral_frame=0, smoothing=None).raw.values[:, :2]
     mirrored_photo = measure_frames([photo[:, ::-1].copy()], static_image_mode=True)
     # The mirrored frame is compared with the mirrored photo's own neutral.
-    mirrored = calibrated_pose(features[3], neutral_from(mirrored_photo, [0.0]))[:2]
+    mirrored = measure(features[3], neutral_from(mirrored_photo, [0.0]))[:2]
     left, right = 0, 1
     assert eyes[1, left] > 0.7 and eyes[1, right] < 0.2, eyes[1]
     assert eyes[2, right] > 0.7 and eyes[2, left] < 0.2, eyes[2]

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from pipeline.video import VideoError, open_frames, read_frames, write_video
+from media.video import VideoError, open_frames, read_frames, write_video
 
 
 def _frames(count: int, height: int = 96, width: int = 128) -> list[np.ndarray]:

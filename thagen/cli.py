@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
 # Packages whose `cli` module contributes subcommands, in help order.
-COMMAND_MODULES = ("mmd_loader.cli", "render.cli", "pipeline.cli", "training.cli")
+COMMAND_MODULES = ("mmd_loader.cli", "render.cli", "pipeline.cli", "tracking.cli", "training.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,23 +34,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand. A user error (bad path, bad value, unloadable model) prints one line
-    and exits 2; set THAGEN_DEBUG=1 to see the traceback instead."""
-    from mmd_loader.errors import ModelLoadError
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "the input or the request is wrong", reported as one line.
 
+    Every package raises its own (all `ValueError`s but these two); their modules import
+    nothing heavy."""
+    from mmd_loader.errors import ModelLoadError
+    from render.errors import RenderError
+
+    return (OSError, ValueError, ModelLoadError, RenderError)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends a command the way Ctrl-C does: workers stopped, complete work kept."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand: the one place user errors are handled. A user error (bad path, bad
+    value, unloadable model) prints one line and exits 2; set THAGEN_DEBUG=1 to see the
+    traceback instead. Ctrl-C and SIGTERM exit 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError, ModelLoadError) as error:
+    except user_errors() as error:
         if os.environ.get("THAGEN_DEBUG"):
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

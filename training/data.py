@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,7 @@ class DatasetInfo:
     image_size: int
     parameters: tuple[tuple[str, str], ...]  # (name, kind) in schema order
     splits: dict
+    schema: dict = field(default_factory=dict)  # as dataset.json records it (Schema.to_json)
 
     @classmethod
     def load(cls, root: Path) -> DatasetInfo:
@@ -72,7 +73,7 @@ class DatasetInfo:
         for name, kind in params:
             if kind not in ("morph", "rotation"):
                 raise DatasetError(f"{path}: parameter {name!r} has kind {kind!r}")
-        return cls(Path(root), size, params, dict(info.get("splits", {})))
+        return cls(Path(root), size, params, dict(info.get("splits", {})), info["schema"])
 
     def pose_names(self, view: str) -> list[str]:
         """The parameters a network's view takes, in schema order."""

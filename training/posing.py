@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from poses.schema import Schema, schema_from_json
+from poses.text import parse_pose_text
 from training import checkpoint as ckpt
-from training.images import composite, load_user_image, save_png, tensor_to_array
+from training.images import load_user_image, save_png, tensor_to_array
 
 
 class PoseError(ValueError):
@@ -55,6 +56,7 @@ class Poser:
     combiner: nn.Module | None = None
     size: int = 256
     device: str | torch.device = "cpu"
+    schema: dict | None = None  # the training data's schema (Schema.to_json), when recorded
 
     @classmethod
     def load(cls, paths: list[Path], device: str | torch.device = "cpu") -> Poser:
@@ -82,25 +84,32 @@ class Poser:
             combiner,
             size,
             torch.device(device),
+            mstate.get("schema"),
         )
 
     @property
     def names(self) -> list[str]:
         return self.morph_names + (self.rotation_names or [])
 
+    def pose_schema(self) -> Schema:
+        """The schema the networks were trained on (names, ranges), from the checkpoint; an old
+        checkpoint without one gets its networks' names with unbounded ranges."""
+        if self.schema is not None:
+            return schema_from_json(self.schema, "checkpoint")
+        unbounded = [{"name": n, "kind": "morph", "range": [-1e5, 1e5]} for n in self.names]
+        return schema_from_json({"name": "checkpoint", "parameters": unbounded}, "checkpoint")
+
     def parse(self, text: str) -> dict[str, float]:
-        """``"left_eye=1,head_y=0.5"`` → values; unnamed parameters are 0."""
-        values = dict.fromkeys(self.names, 0.0)
-        for item in filter(None, (part.strip() for part in text.split(","))):
-            name, sep, value = item.partition("=")
-            name = name.strip()
-            if not sep or name not in values:
-                raise PoseError(f"pose item {item!r}: expected NAME=VALUE, NAME in {self.names}")
-            try:
-                values[name] = float(value)
-            except ValueError:
-                raise PoseError(f"pose item {item!r}: {value.strip()!r} is not a number") from None
-        return values
+        """``"left_eye=1,head_y=0.5"`` → values (checked against the schema's ranges); unnamed
+        parameters are neutral."""
+        schema = self.pose_schema()
+        ranges = {n: r for n, r in schema.ranges.items() if n in self.names}
+        try:
+            given = parse_pose_text(text, ranges)
+        except ValueError as error:
+            raise PoseError(str(error)) from None
+        neutral = schema.neutral()
+        return {n: given.get(n, neutral.get(n, 0.0)) for n in self.names}
 
     @torch.no_grad()
     def pose(self, image: torch.Tensor, values: dict[str, float]) -> torch.Tensor:
@@ -125,28 +134,13 @@ def pose_image(poser: Poser, image_path: Path, pose: str, out: Path) -> Path:
 
 def animate(poser: Poser, image_path: Path, sequence_path: Path, out: Path) -> Path:
     """Render every frame of a pose CSV and write a GIF or MP4 (by ``out``'s suffix)."""
-    import imageio.v3 as iio
-
-    from pipeline.sequence import read_sequence  # numpy-only reader of the shared CSV format
+    from media.video import write_video
+    from poses.sequence import SequenceReader
 
     suffix = Path(out).suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise PoseError(f"{out}: animations are .gif or .mp4")
     image = load_user_image(image_path, poser.size)
-    sequence = read_sequence(sequence_path)
-    white = np.full((poser.size, poser.size, 3), 255, np.uint8)
-    frames = np.stack(
-        [
-            composite(tensor_to_array(poser.pose(image, sequence.pose(i))), white)
-            for i in range(len(sequence))
-        ]
-    )
-    fps = sequence.fps or 25.0
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".gif":
-        iio.imwrite(out, frames, duration=1000.0 / fps, loop=0)
-    else:
-        import imageio.v2 as iio2  # the ffmpeg plugin (imageio-ffmpeg)
-
-        iio2.mimwrite(out, list(frames), fps=fps, macro_block_size=1)
-    return Path(out)
+    reader = SequenceReader(sequence_path, poser.pose_schema())
+    frames = (tensor_to_array(poser.pose(image, frame.values)) for frame in reader)
+    return write_video(out, frames, reader.fps or 25.0)

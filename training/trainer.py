@@ -110,6 +110,7 @@ class Trainer:
             "network": self.network,
             "config": self.config.to_dict(),
             "pose_names": self.pose_names,
+            "schema": self.info.schema,
             "seed": self.seed,
             "data": str(self.data),
             "rotator_checkpoint": self.rotator_checkpoint,

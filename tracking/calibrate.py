@@ -1,11 +1,11 @@
-"""Per-video calibration: a neutral face, and raw measurements → the THA1 schema's ranges.
+"""Per-video calibration: a neutral face, and raw measurements relative to it.
 
 The neutral is the median of the tracked frames in the first second (or one chosen frame).
 Relative to it: an eye is 0 (open) at the neutral aspect ratio and 1 (closed) at
 ``eye_closed_fraction`` of it; the mouth is 0 at the neutral opening and 1 when it is
 ``mouth_open_span`` eye-corner spans wider; the head's rotation relative to the neutral is split
-into (pitch, yaw, roll) and divided by ``max_degrees`` (15°, THA1's range). All are clipped to the
-schema's ranges.
+into (pitch, yaw, roll) in degrees. `tracking.mapping` turns these into a schema's parameters
+(the angles divided by each parameter's `degrees`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.tracking.geometry import FaceFeatures, euler_angles, mean_rotation
+from tracking.geometry import FaceFeatures, euler_angles, mean_rotation
 
 
 @dataclass(frozen=True)
 class CalibrationSettings:
-    max_degrees: float = 15.0
     eye_closed_fraction: float = 0.3
     mouth_open_span: float = 0.35
     neutral_seconds: float = 1.0
@@ -73,21 +72,24 @@ def neutral_from(
     )
 
 
-def calibrated_pose(
+MEASUREMENTS = ("left_eye", "right_eye", "mouth", "pitch", "yaw", "roll")
+
+
+def measure(
     features: FaceFeatures, neutral: Neutral, settings: CalibrationSettings = CalibrationSettings()
 ) -> np.ndarray:
-    """``[left_eye, right_eye, mouth, head_x, head_y, neck_z]`` in the schema's ranges."""
-    relative = neutral.rotation.T @ features.rotation  # the head in the neutral head's frame
+    """``MEASUREMENTS`` relative to the neutral: closures and opening in [0, 1], angles in
+    degrees (the head in the neutral head's frame)."""
+    relative = neutral.rotation.T @ features.rotation
     pitch, yaw, roll = euler_angles(relative)
-    angles = np.clip(np.array([pitch, yaw, roll]) / settings.max_degrees, -1.0, 1.0)
-    return np.concatenate(
+    return np.array(
         [
-            [
-                eye_closure(features.left_eye, neutral.left_eye, settings.eye_closed_fraction),
-                eye_closure(features.right_eye, neutral.right_eye, settings.eye_closed_fraction),
-                float(np.clip((features.mouth - neutral.mouth) / settings.mouth_open_span, 0, 1)),
-            ],
-            angles,
+            eye_closure(features.left_eye, neutral.left_eye, settings.eye_closed_fraction),
+            eye_closure(features.right_eye, neutral.right_eye, settings.eye_closed_fraction),
+            float(np.clip((features.mouth - neutral.mouth) / settings.mouth_open_span, 0, 1)),
+            pitch,
+            yaw,
+            roll,
         ]
     )
 

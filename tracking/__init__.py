@@ -3,9 +3,9 @@
 MediaPipe is imported only when frames are tracked, so importing this package is cheap.
 """
 
-from pipeline.tracking.calibrate import CalibrationSettings, Neutral
-from pipeline.tracking.smoothing import OneEuroFilter, OneEuroSettings
-from pipeline.tracking.track import TrackingError, TrackResult, track_frames, track_video
+from tracking.calibrate import CalibrationSettings, Neutral
+from tracking.smoothing import OneEuroFilter, OneEuroSettings
+from tracking.track import TrackingError, TrackResult, track_frames, track_video
 
 __all__ = [
     "CalibrationSettings",

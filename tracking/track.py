@@ -1,9 +1,10 @@
-"""The frame loop: video → landmarks → calibrated, smoothed THA1 poses → pose CSV.
+"""The frame loop: video → landmarks → calibrated, smoothed poses of a schema → pose CSV.
 
 Two passes: every frame's face is measured first (the calibration needs the first second, or a
 chosen neutral frame), then each tracked frame is calibrated and one-euro filtered. A frame without
 a face is marked ``tracked = 0`` and holds the previous frame's (filtered) pose; frames before the
-first face hold the neutral pose (all zeros).
+first face hold the schema's neutral pose. Which parameters the tracker drives, and how angles
+scale, comes from the schema (`tracking.mapping`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.sequence import POSE_NAMES, PoseSequence, write_sequence
-from pipeline.tracking.calibrate import CalibrationSettings, Neutral, calibrated_pose, neutral_from
-from pipeline.tracking.geometry import FaceFeatures, face_features
-from pipeline.tracking.smoothing import OneEuroFilter, OneEuroSettings
+from poses.schema import DEFAULT_SCHEMA, Schema, load_schema
+from poses.sequence import PoseSequence, write_sequence
+from tracking.calibrate import CalibrationSettings, Neutral, measure, neutral_from
+from tracking.geometry import FaceFeatures, face_features
+from tracking.mapping import PoseMapper
+from tracking.smoothing import OneEuroFilter, OneEuroSettings
 
 DEFAULT_SMOOTHING = OneEuroSettings()
 DEFAULT_CALIBRATION = CalibrationSettings()
@@ -63,15 +66,18 @@ def track_video(
     calibration: CalibrationSettings = DEFAULT_CALIBRATION,
     static_image_mode: bool = False,
     progress: bool = True,
+    schema: Schema | None = None,
 ) -> TrackResult:
     """Track a video file or image folder; write the pose CSV to ``out_csv`` when given.
 
     ``fps`` overrides the video's rate (a folder defaults to 30); ``smoothing=None`` turns the
-    filter off. Raises ``pipeline.video.VideoError`` for unreadable input, ``TrackingError`` when
-    no face is found or ``neutral_frame`` is unusable.
+    filter off; ``schema`` (default tha1) names the parameters written. Raises
+    ``media.video.VideoError`` for unreadable input, ``TrackingError`` when no face is found or
+    ``neutral_frame`` is unusable.
     """
-    from pipeline.video import open_frames
+    from media.video import open_frames
 
+    schema = schema or load_schema(DEFAULT_SCHEMA)
     frames = open_frames(source, fps)
     result = track_frames(
         frames,
@@ -83,8 +89,9 @@ def track_video(
         progress=progress,
         total=frames.count,
         name=str(source),
+        schema=schema,
     )
-    out = None if out_csv is None else write_sequence(out_csv, result.sequence)
+    out = None if out_csv is None else write_sequence(out_csv, result.sequence, schema)
     return TrackResult(result.sequence, result.raw, result.neutral, result.fps, Path(source), out)
 
 
@@ -99,6 +106,7 @@ def track_frames(
     progress: bool = False,
     total: int | None = None,
     name: str = "frames",
+    schema: Schema | None = None,
 ) -> TrackResult:
     """Track RGB frames sampled at ``fps`` (see ``track_video``)."""
     features = measure_frames(
@@ -111,6 +119,7 @@ def track_frames(
         smoothing=smoothing,
         calibration=calibration,
         name=name,
+        schema=schema,
     )
 
 
@@ -122,8 +131,10 @@ def poses_from_features(
     smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING,
     calibration: CalibrationSettings = DEFAULT_CALIBRATION,
     name: str = "frames",
+    schema: Schema | None = None,
 ) -> TrackResult:
-    """The second pass: calibrate, filter and fill per-frame measurements (None = no face)."""
+    """The second pass: calibrate, map to the schema (default tha1), filter, and fill frames
+    without a face (None)."""
     if not features:
         raise TrackingError(name, "no frames")
     times = np.arange(len(features)) / float(fps)
@@ -133,20 +144,21 @@ def poses_from_features(
         )
     except ValueError as e:
         raise TrackingError(name, str(e)) from e
+    mapper = PoseMapper(schema or load_schema(DEFAULT_SCHEMA))
     tracked = np.array([f is not None for f in features])
-    raw = np.zeros((len(features), len(POSE_NAMES)))
+    raw = np.zeros((len(features), len(mapper.names)))
     smoothed = np.zeros_like(raw)
     filter_ = OneEuroFilter(smoothing) if smoothing is not None else None
     for i, f in enumerate(features):
         if f is None:  # hold the last pose (the neutral before the first face)
-            raw[i] = raw[i - 1] if i else 0.0
-            smoothed[i] = smoothed[i - 1] if i else 0.0
+            raw[i] = raw[i - 1] if i else mapper.neutral
+            smoothed[i] = smoothed[i - 1] if i else mapper.neutral
             continue
-        raw[i] = calibrated_pose(f, neutral, calibration)
+        raw[i] = mapper(measure(f, neutral, calibration))
         smoothed[i] = raw[i] if filter_ is None else filter_(times[i], raw[i])
     return TrackResult(
-        sequence=PoseSequence(times, tracked, smoothed),
-        raw=PoseSequence(times, tracked, raw),
+        sequence=PoseSequence(times, tracked, smoothed, mapper.names),
+        raw=PoseSequence(times, tracked, raw, mapper.names),
         neutral=neutral,
         fps=float(fps),
     )
@@ -160,7 +172,7 @@ def measure_frames(
     total: int | None = None,
 ) -> list[FaceFeatures | None]:
     """Each frame's face measurements, None where no face is found."""
-    from pipeline.tracking.landmarks import FaceLandmarker
+    from tracking.landmarks import FaceLandmarker
 
     features: list[FaceFeatures | None] = []
     with FaceLandmarker(static_image_mode=static_image_mode) as landmarker:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.schema import Parameter, Schema
+from poses.schema import Parameter, Schema
 
 DECIMALS = 6
 

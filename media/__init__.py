@@ -1,0 +1,1 @@
+"""Files in and out, for every package: regular-file checks, videos and animations."""

@@ -1,0 +1,86 @@
+"""What decides a dataset's bytes: `GenerateConfig` (runtime choices like the worker count or the
+scheduler are not in it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from pipeline.shards import example_bound
+from pipeline.splits import SplitConfig
+from poses.schema import Schema, load_schema
+
+LIGHTING_MODES = ("character", "example")
+MAX_IMAGE_SIZE = 4096
+MAX_EXAMPLES_PER_CHARACTER = 10_000_000
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Everything that decides a dataset's bytes.
+
+    `lighting="character"` draws the lighting once per character, so the rest image (rendered
+    once, identical in all of a character's examples) is lit like its expression and posed
+    images; `"example"` draws it per example and renders the rest image per example too.
+    """
+
+    schema: str = "tha1"
+    seed: int = 0
+    examples_per_character: int = 100
+    image_size: int = 256
+    head_fraction: float = 0.5
+    shading: str = "phong"
+    supersample: int = 2
+    lighting: str = "character"
+    png_compress_level: int = 1
+    shard_max_examples: int = 1000
+    shard_max_bytes: int = 1 << 30
+    splits: SplitConfig = field(default_factory=SplitConfig)
+    # Face overrides (mmd_loader.overrides): model pattern -> fields; they decide roles and framing.
+    overrides: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.lighting not in LIGHTING_MODES:
+            raise ValueError(f"lighting must be one of {LIGHTING_MODES}, got {self.lighting!r}")
+        if not 1 <= self.examples_per_character <= MAX_EXAMPLES_PER_CHARACTER:
+            raise ValueError(
+                f"examples per character must be in 1..{MAX_EXAMPLES_PER_CHARACTER}, "
+                f"got {self.examples_per_character}"
+            )
+        if self.shard_max_examples < 1:
+            raise ValueError(f"examples per shard must be >= 1, got {self.shard_max_examples}")
+        if not 8 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"image size must be in 8..{MAX_IMAGE_SIZE}, got {self.image_size}")
+        if not 0.0 < self.head_fraction <= 1.0:
+            raise ValueError(f"head fraction must be in (0, 1], got {self.head_fraction}")
+        if not 0 <= self.png_compress_level <= 9:
+            raise ValueError(f"png_compress_level must be in 0..9, got {self.png_compress_level}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["splits"] = self.splits.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GenerateConfig:
+        data = dict(data)
+        splits = dict(data.pop("splits", {}))
+        explicit = {k: tuple(v) for k, v in splits.pop("explicit", {}).items()}
+        return cls(**data, splits=SplitConfig(**splits, explicit=explicit))
+
+    def load_schema(self) -> Schema:
+        """The pose schema (parsed once per process while its file is unchanged)."""
+        return load_schema(self.schema)
+
+    @property
+    def examples_per_shard(self) -> int:
+        """Examples per shard: the count limit, lowered so the byte limit holds for any image."""
+        bound = example_bound(self.image_size, images=3)
+        return max(1, min(self.shard_max_examples, self.shard_max_bytes // bound))
+
+
+def with_overrides(config: GenerateConfig, **changes: Any) -> GenerateConfig:
+    """A copy of `config` with some fields changed (None values are ignored)."""
+    return replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,90 @@
+"""A dataset folder's run state under `.state/`: a sidecar per complete shard
+(`NAME.done.json`: its digest, records and failures) and per running shard
+(`NAME.progress.json`: the character being rendered and the examples written so far)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.shards import read_keys
+
+STATE_DIR = ".state"
+
+
+def state_dir(out: str | Path) -> Path:
+    return Path(out) / STATE_DIR
+
+
+def done_path(out: str | Path, name: str) -> Path:
+    return state_dir(out) / f"{name}.done.json"
+
+
+def progress_path(out: str | Path, name: str) -> Path:
+    return state_dir(out) / f"{name}.progress.json"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1), "utf-8")
+    os.replace(tmp, path)
+
+
+def read_done(out: str | Path, name: str, expected_hash: str | None = None) -> dict | None:
+    """A complete shard's sidecar, or None when the shard must be (re)done.
+
+    Complete means: the sidecar parses, matches `expected_hash`, and the tar exists with the
+    recorded size and the recorded example keys in order.
+    """
+    try:
+        done = json.loads(done_path(out, name).read_text("utf-8"))
+        tar = Path(out) / f"{name}.tar"
+        if expected_hash is not None and done["spec_hash"] != expected_hash:
+            return None
+        if tar.stat().st_size != done["digest"]["bytes"]:
+            return None
+        if read_keys(tar) != [r["key"] for r in done["records"]]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    except Exception:  # tarfile.TarError and anything else a damaged file raises
+        return None
+    return done
+
+
+def read_progress(out: str | Path, name: str) -> tuple[str, int]:
+    """(character, examples written) from a running shard's progress sidecar."""
+    try:
+        data = json.loads(progress_path(out, name).read_text("utf-8"))
+        return str(data["character"]), int(data["examples"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "", 0
+
+
+class Progress:
+    """Writes NAME.progress.json: the character being worked on (the culprit if the process dies)
+    and the examples written so far (for the progress bar), at most every `interval` seconds."""
+
+    def __init__(self, out: Path, name: str, interval: float = 0.5) -> None:
+        self.path, self.interval, self.last = progress_path(out, name), interval, 0.0
+        self.character, self.examples = "", 0
+
+    def start(self, character: str) -> None:
+        self.character = character
+        self.write()
+
+    def example(self) -> None:
+        self.examples += 1
+        if time.monotonic() - self.last > self.interval:
+            self.write()
+
+    def write(self) -> None:
+        write_json_atomic(self.path, {"character": self.character, "examples": self.examples})
+        self.last = time.monotonic()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)

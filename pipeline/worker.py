@@ -1,0 +1,307 @@
+"""Rendering one shard, in a worker process: load each character, bind the schema, draw its
+examples and write the tar and its sidecar.
+
+A worker keeps one renderer (one EGL context, created on first use, after fork/spawn) and the
+current character across tasks, so consecutive shards of one character load it once. Every
+example's draws come from its own generator (`pipeline.seeds`), never from worker state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import GenerateConfig
+from pipeline.plan import ShardSpec, example_key, spec_hash
+from pipeline.seeds import example_rng, example_seed
+from pipeline.shards import ShardWriter
+from pipeline.state import Progress, done_path, write_json_atomic
+from poses.sampling import sample_lighting, sample_pose
+from poses.schema import Schema
+
+LIGHTING_INDEX = 1 << 40  # the example index whose generator draws a character's lighting
+# Fault injection for the tests of worker death: a worker reaching a character whose id starts
+# with this value kills itself with SIGSEGV, as a crashing GL driver would.
+FAULT_ENV = "THAGEN_FAULT_CHARACTER"
+
+
+class CharacterError(Exception):
+    """A character that cannot be rendered; `stage` says where it failed."""
+
+    def __init__(self, character: str, stage: str, message: str) -> None:
+        super().__init__(f"{stage}: {message}")
+        self.character, self.stage, self.message = character, stage, message
+
+
+@dataclass
+class BoundCharacter:
+    """The model currently uploaded in this worker's renderer, and what a config derived from
+    it (the schema binding, the encoded rest image)."""
+
+    character: str
+    model: Any
+    roles: Any
+    config: GenerateConfig | None = None
+    binding: Any = None
+    rest_png: bytes | None = None
+
+    def use(self, config: GenerateConfig, schema: Schema) -> None:
+        """Re-bind the schema and forget the rest image when the config changes."""
+        from render.binding import SchemaBinding
+
+        if self.config != config:
+            self.config = config
+            self.binding = SchemaBinding(schema, self.model, self.roles)
+            self.rest_png = None
+
+
+@dataclass
+class WorkerState:
+    """What a worker process keeps between tasks."""
+
+    renderer: Any = None
+    settings: Any = None
+    current: BoundCharacter | None = None
+    gl_renderer: str = ""
+
+    def renderer_for(self, config: GenerateConfig, threads: int | None) -> Any:
+        """This process's renderer for `config`, created on first use and kept. `threads`:
+        llvmpipe raster threads (0: none, rasterise in this thread; None: Mesa's default)."""
+        from render import Renderer, RenderSettings
+        from render.context import renderer_name
+
+        settings = RenderSettings(
+            size=config.image_size,
+            head_fraction=config.head_fraction,
+            shading=config.shading,
+            supersample=config.supersample,
+            threads=threads,
+        )
+        if self.renderer is not None and self.settings == settings:
+            return self.renderer
+        if self.renderer is not None:
+            self.renderer.close()
+        self.renderer, self.settings, self.current = Renderer(settings), settings, None
+        self.gl_renderer = renderer_name(self.renderer.ctx)
+        return self.renderer
+
+    def bind(self, renderer: Any, row: dict, config: GenerateConfig) -> BoundCharacter:
+        """The character of `row`, uploaded (kept when it already is)."""
+        if self.current is None or self.current.character != row["character"]:
+            self.current = None
+            self.current = load_character(renderer, row, config)
+        return self.current
+
+
+STATE = WorkerState()
+
+
+@contextmanager
+def _model_file(row: dict) -> Iterator[Path]:
+    """The model's file on disk (a zip member is extracted while the context lasts)."""
+    if row["member"]:
+        from mmd_loader.archive import extracted_model
+
+        with extracted_model(Path(row["path"]), row["member"]) as file:
+            yield file
+    else:
+        yield Path(row["path"])
+
+
+def config_overrides(config: GenerateConfig, row: dict):
+    """The face overrides that apply to a catalog row's model (sidecar file, then the table)."""
+    from mmd_loader.overrides import overrides_for, table_from_json
+
+    return overrides_for(model_label(row), table_from_json(config.overrides))
+
+
+def model_label(row: dict) -> Path:
+    """A catalog row's model as a path: the file, or `archive.zip/member`."""
+    return Path(row["path"]) / row["member"] if row.get("member") else Path(row["path"])
+
+
+def load_character(renderer: Any, row: dict, config: GenerateConfig) -> BoundCharacter:
+    """Load, check and upload one character (raising CharacterError with the failing stage)."""
+    from mmd_loader import ModelLoadError, detect_face, load
+
+    character = row["character"]
+    fault = os.environ.get(FAULT_ENV)
+    if fault and character.startswith(fault):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    try:
+        with _model_file(row) as file:
+            data = file.read_bytes()
+            if hashlib.sha256(data).hexdigest() != character:
+                raise CharacterError(character, "load", "file changed since the catalog was made")
+            model = load(file)
+            model.path = Path(row["path"]) / row["member"] if row["member"] else model.path
+            roles = detect_face(model, config_overrides(config, row))
+            if not roles.usable:
+                raise CharacterError(character, "face", "; ".join(roles.problems))
+            try:
+                renderer.set_model(model, roles)
+            except Exception as error:
+                message = f"{type(error).__name__}: {error}"
+                raise CharacterError(character, "upload", message) from error
+    except ModelLoadError as error:
+        raise CharacterError(character, "load", str(error)) from None
+    except OSError as error:
+        raise CharacterError(character, "load", f"cannot read: {error}") from None
+    return BoundCharacter(character, model, roles)
+
+
+def failure_row(row: dict, stage: str, error: str) -> dict:
+    model = f"{row['path']}/{row['member']}" if row.get("member") else str(row["path"])
+    return {"model": model, "character": row["character"], "stage": stage, "error": error}
+
+
+def run_shard(
+    config: GenerateConfig,
+    rows: list[dict],
+    spec: ShardSpec,
+    out: str,
+    threads: int | None = None,
+    skip: dict[str, dict] | None = None,
+) -> dict:
+    """Render one shard into `out/NAME.tar` and write its sidecar; returns the sidecar.
+
+    `skip` maps characters to failure rows recorded by the caller (a worker died on them); they
+    are left out. A character that fails here is recorded and the shard is rewritten without it.
+    """
+    out_path, skip = Path(out), dict(skip or {})
+    schema = config.load_schema()
+    by_character = {r["character"]: r for r in rows}
+    failures = [skip[c] for c in sorted(skip)]
+    progress = Progress(out_path, spec.name)
+    try:
+        while True:
+            try:
+                records, digest = _write_shard(
+                    config, schema, spec, out_path, by_character, skip, threads, progress
+                )
+                break
+            except CharacterError as error:
+                row = by_character[error.character]
+                skip[error.character] = failure_row(row, error.stage, error.message)
+                failures.append(skip[error.character])
+                progress.examples = 0
+        done = {
+            "shard": spec.name,
+            "split": spec.split,
+            "spec_hash": spec_hash(config, rows, spec),
+            "digest": digest,
+            "records": records,
+            "failures": failures,
+            "gl_renderer": STATE.gl_renderer,
+        }
+        write_json_atomic(done_path(out_path, spec.name), done)
+    finally:
+        progress.clear()
+    return done
+
+
+def _write_shard(
+    config: GenerateConfig,
+    schema: Schema,
+    spec: ShardSpec,
+    out: Path,
+    rows: dict[str, dict],
+    skip: dict[str, dict],
+    threads: int | None,
+    progress: Progress,
+) -> tuple[list[dict], dict]:
+    """Write the shard's tar; returns its manifest records and the tar's digest."""
+    from render import Lighting, Pose
+
+    renderer = STATE.renderer_for(config, threads)
+    records: list[dict] = []
+    progress.examples = 0
+    with ShardWriter(out / f"{spec.name}.tar", png_level=config.png_compress_level) as writer:
+        for character, start, stop in spec.ranges:
+            if character in skip:
+                continue
+            progress.start(character)
+            bound = STATE.bind(renderer, rows[character], config)
+            bound.use(config, schema)
+            try:
+                lighting = None
+                if config.lighting == "character":
+                    lighting = sample_lighting(
+                        schema, example_rng(config.seed, character, LIGHTING_INDEX)
+                    )
+                    if bound.rest_png is None:
+                        rest = renderer.render(Pose(), Lighting(**lighting))
+                        bound.rest_png = writer.encode("rest.png", rest)
+                for index in range(start, stop):
+                    record, members = _example(
+                        config, schema, spec, renderer, bound, index, lighting
+                    )
+                    writer.add(record["key"], members)
+                    records.append(_manifest_record(record, spec.name, schema))
+                    progress.example()
+            except CharacterError:
+                raise
+            except Exception as error:
+                STATE.current = None
+                message = f"{type(error).__name__}: {error}"
+                raise CharacterError(character, "render", message) from error
+    assert writer.digest is not None
+    return records, writer.digest
+
+
+def _example(
+    config: GenerateConfig,
+    schema: Schema,
+    spec: ShardSpec,
+    renderer: Any,
+    bound: BoundCharacter,
+    index: int,
+    lighting: dict[str, float] | None,
+) -> tuple[dict, dict[str, Any]]:
+    """One example's record and members (images as arrays, encoded by the shard writer)."""
+    from render import Lighting, Pose
+
+    character = bound.character
+    seed = example_seed(config.seed, character, index)
+    rng = example_rng(config.seed, character, index)
+    values = sample_pose(schema, rng)
+    if config.lighting == "example":
+        lighting = sample_lighting(schema, rng)
+    assert lighting is not None
+    light = Lighting(**lighting)
+    pose = bound.binding.pose(values)
+    members: dict[str, Any] = {
+        "expression.png": renderer.render(Pose(morphs=pose.morphs), light),
+        "posed.png": renderer.render(pose, light),
+        "rest.png": bound.rest_png
+        if config.lighting == "character"
+        else renderer.render(Pose(), light),
+    }
+    record = {
+        "key": example_key(character, index),
+        "character": character,
+        "split": spec.split,
+        "example": index,
+        "seed": str(seed),  # 64 bits: a string, since JSON readers and Arrow stop at 2^63
+        "schema": schema.name,
+        "pose": bound.binding.record(values),
+        "lighting": lighting,
+    }
+    members["json"] = record
+    return record, members
+
+
+def _manifest_record(record: dict, shard: str, schema: Schema) -> dict:
+    row = {k: record[k] for k in ("key", "character", "split", "example", "seed")}
+    row["shard"] = shard
+    for name in schema.names:
+        row[name] = record["pose"][name]
+    row["ambient"] = record["lighting"]["ambient"]
+    row["directional"] = record["lighting"]["directional"]
+    return row
