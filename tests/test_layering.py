@@ -58,3 +58,13 @@ def test_rendering_and_cli_help_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_readme_diagram_is_generated_from_the_imports():
+    out = subprocess.run(
+        [sys.executable, "scripts/import_graph.py", "--check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -307,3 +307,87 @@ def test_report_is_self_contained_and_shows_models_failures_histograms(reference
 
     strip = Image.open(io.BytesIO(base64.b64decode(images[0].split(",", 1)[1].split('"')[0])))
     assert strip.size == (3 * SIZE, SIZE)
+
+
+def _int64_safe(value, where: str) -> None:
+    """Every integer in a JSON-like value fits a signed 64-bit integer."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        assert -(2**63) <= value < 2**63, where
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _int64_safe(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _int64_safe(v, f"{where}[{i}]")
+
+
+def test_every_integer_fits_int64(reference):
+    """Arrow and most JSON readers stop at 2^63: the 64-bit seeds are written as strings."""
+    _int64_safe(json.loads((reference / "dataset.json").read_text()), "dataset.json")
+    for shard in sorted(reference.glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar:
+                if member.name.endswith(".json"):
+                    record = json.loads(tar.extractfile(member).read())
+                    _int64_safe(record, f"{shard.name}:{member.name}")
+                    assert int(record["seed"]) >= 0
+    manifest = pd.read_parquet(reference / "manifest.parquet")
+    assert manifest["seed"].map(int).ge(0).all()
+    for name, dtype in manifest.dtypes.items():
+        assert str(dtype) != "uint64", name
+
+
+def _thagen_examples(dataset: Path) -> dict[str, dict]:
+    """Every example as thagen's own reader sees it: key → members (bytes / record)."""
+    from training.data import list_shards, read_shard
+
+    out = {}
+    for split in ("train", "val", "test"):
+        shards = sorted(dataset.glob(f"{split}-*.tar"))
+        for shard in shards if shards else []:
+            for record in read_shard(shard):
+                out[record["__key__"]] = record
+    assert out and list_shards(dataset, "train")
+    return out
+
+
+def test_shards_load_in_hugging_face_datasets(reference, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import datasets
+    files = {s: sorted(map(str, reference.glob(f"{s}-*.tar"))) for s in ("train", "val")}
+    loaded = datasets.load_dataset(
+        "webdataset", data_files=files, cache_dir=str(tmp_path / "hf"), num_proc=None
+    )
+    ours = _thagen_examples(reference)
+    manifest = pd.read_parquet(reference / "manifest.parquet").set_index("key")
+    assert sum(len(loaded[s]) for s in loaded) == len(ours) == len(manifest)
+    for split in loaded:
+        for row in loaded[split]:
+            key = row["__key__"]
+            for image in ("rest.png", "expression.png", "posed.png"):
+                assert row[image].mode == "RGBA"
+                expected = Image.open(io.BytesIO(ours[key][image]))
+                assert np.array_equal(np.asarray(row[image]), np.asarray(expected)), key
+            record = row["json"]
+            assert record["seed"] == manifest.loc[key, "seed"] and record["split"] == split
+            for name, value in record["pose"].items():
+                assert value == pytest.approx(manifest.loc[key, name]), (key, name)
+
+
+def test_shards_load_in_webdataset_with_alpha(reference):
+    import webdataset as wds
+    files = sorted(map(str, reference.glob("*.tar")))
+    ours = _thagen_examples(reference)
+    seen = 0
+    for sample in wds.WebDataset(files, shardshuffle=False).decode("pilrgba"):
+        key = sample["__key__"]
+        for image in ("rest.png", "expression.png", "posed.png"):
+            assert sample[image].mode == "RGBA"
+            expected = Image.open(io.BytesIO(ours[key][image]))
+            assert np.array_equal(np.asarray(sample[image]), np.asarray(expected)), key
+        assert sample["json"]["pose"] == json.loads(ours[key]["json"])["pose"]
+        seen += 1
+    assert seen == len(ours)
