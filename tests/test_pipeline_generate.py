@@ -357,6 +357,7 @@ def test_shards_load_in_hugging_face_datasets(reference, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     import datasets
+
     files = {s: sorted(map(str, reference.glob(f"{s}-*.tar"))) for s in ("train", "val")}
     loaded = datasets.load_dataset(
         "webdataset", data_files=files, cache_dir=str(tmp_path / "hf"), num_proc=None
@@ -379,6 +380,7 @@ def test_shards_load_in_hugging_face_datasets(reference, tmp_path, monkeypatch):
 
 def test_shards_load_in_webdataset_with_alpha(reference):
     import webdataset as wds
+
     files = sorted(map(str, reference.glob("*.tar")))
     ours = _thagen_examples(reference)
     seen = 0
