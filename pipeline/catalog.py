@@ -40,6 +40,7 @@ COLUMNS = [
     "morphs",
     "split",
     "duplicates",
+    "flags",
 ]
 
 
@@ -81,7 +82,7 @@ def _inspect(path: Path, member: str | None, file: Path, overrides: dict[str, di
     row = _row(path, member, _sha256(file))
     table = table_from_json(overrides or {})
     label = Path(path) / member if member else Path(path)
-    report, model, _ = inspect_model(file, overrides=overrides_for(label, table))
+    report, model, roles = inspect_model(file, overrides=overrides_for(label, table))
     if model is None:
         return {
             **row,
@@ -96,6 +97,7 @@ def _inspect(path: Path, member: str | None, file: Path, overrides: dict[str, di
         "usable": report.usable,
         "reasons": list(report.reasons),
         "roles": json.dumps(report.roles, ensure_ascii=False, sort_keys=True),
+        "flags": json.dumps(model_flags(model, roles), ensure_ascii=False, sort_keys=True),
         "head_top": box.get("top"),
         "head_chin": box.get("chin"),
         "head_center_x": box.get("center_x"),
@@ -104,6 +106,35 @@ def _inspect(path: Path, member: str | None, file: Path, overrides: dict[str, di
         "faces": report.faces,
         "morphs": report.morphs,
     }
+
+
+def model_flags(model, roles) -> list[dict]:
+    """Face detection's flags and, for a usable model, the flags of its own renders
+    (`pipeline.quality`), rendered in this process's renderer."""
+    from pipeline.quality import flag, quality_settings, render_flags
+    from pipeline.worker import STATE
+
+    flags = [dict(f) if isinstance(f, dict) else _as_dict(f) for f in getattr(roles, "flags", [])]
+    if roles is None or not roles.usable:
+        return flags
+    try:
+        renderer = STATE.renderer_with(quality_settings())
+        STATE.current = None  # the renderer's model is no longer a shard's character
+        renderer.set_model(model, roles)
+        flags += render_flags(renderer, model, roles)
+    except Exception as error:  # the model will fail at generate too; say so here
+        flags.append(flag("render_failed", f"{type(error).__name__}: {error}"[:300]))
+    return flags
+
+
+def _as_dict(item) -> dict:
+    return {k: getattr(item, k, None) for k in ("code", "role", "value", "message")}
+
+
+def read_flags(row) -> list[dict]:
+    """A catalog row's flags as a list of dicts."""
+    text = row.get("flags")
+    return json.loads(text) if isinstance(text, str) and text else []
 
 
 def _row(path: Path, member: str | None, character: str) -> dict:
@@ -126,6 +157,7 @@ def _row(path: Path, member: str | None, character: str) -> dict:
         "morphs": 0,
         "split": None,
         "duplicates": [],
+        "flags": "[]",
     }
 
 

@@ -1,4 +1,4 @@
-"""Subcommands of the dataset pipeline: scan, generate, merge, report, dataset-default."""
+"""Subcommands of the dataset pipeline: scan, generate, merge, report, review, dataset-default."""
 
 from __future__ import annotations
 
@@ -38,6 +38,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--out", "-o", type=Path, default=None, help="default: DATASET/report.html")
     report.add_argument("--samples", type=int, default=12, help="example triples shown")
     report.set_defaults(handler=report_command)
+
+    review = sub.add_parser(
+        "review", help="an HTML page of every model, flagged ones first, to review by eye"
+    )
+    review.add_argument("models", nargs="+", type=Path, help="model folders/files, or a catalog")
+    review.add_argument("--out", "-o", type=Path, default=Path("review.html"))
+    review.add_argument("--workers", type=int, default=0, help="local processes (default: cores)")
+    review.add_argument("--no-progress", action="store_true")
+    _runner_args(review)
+    _overrides_arg(review)
+    review.set_defaults(handler=review_command)
 
     default = sub.add_parser(
         "dataset-default", help="the default dataset (procedural characters unless --models)"
@@ -86,6 +97,12 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
     parser.add_argument("--shard-index", type=int, default=None, help="render slice I of N")
     parser.add_argument("--num-shards", type=int, default=None, help="number of slices N")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--exclude-flags",
+        default="",
+        help="leave out models carrying any of these quality flags (CODE,CODE,...; see "
+        "thagen review)",
+    )
     _overrides_arg(parser)
     if splits:
         _split_args(parser)
@@ -147,7 +164,20 @@ def _config(args: argparse.Namespace, splits):
         shard_max_bytes=args.shard_bytes,
         splits=splits,
         overrides=_overrides(args),
+        exclude_flags=_flag_codes(args.exclude_flags),
     )
+
+
+def _flag_codes(text: str) -> tuple[str, ...]:
+    from pipeline.quality import FLAG_CODES
+
+    codes = tuple(sorted({c.strip() for c in text.split(",") if c.strip()}))
+    unknown = [c for c in codes if c not in FLAG_CODES]
+    if unknown:
+        raise ValueError(
+            f"--exclude-flags: unknown flag(s) {unknown}; flags: {', '.join(FLAG_CODES)}"
+        )
+    return codes
 
 
 def scan_command(args: argparse.Namespace) -> int:
@@ -234,6 +264,27 @@ def merge_command(args: argparse.Namespace) -> int:
     info = merge(args.out, args.parts)
     print(f"{args.out}: merged")
     _print_counts(info)
+    return 0
+
+
+def review_command(args: argparse.Namespace) -> int:
+    from pipeline.catalog import read_catalog, scan
+    from pipeline.review import write_review
+
+    overrides = _overrides(args)
+    with _runner(args, args.workers) as runner:
+        if len(args.models) == 1 and args.models[0].suffix == ".parquet":
+            catalog = read_catalog(args.models[0])
+        else:
+            progress = not args.no_progress
+            catalog = scan(args.models, overrides=overrides, progress=progress, runner=runner)
+        summary = write_review(catalog, args.out, runner, overrides, not args.no_progress)
+    print(
+        f"wrote {args.out}: {summary['models']} models, {summary['usable']} usable, "
+        f"{summary['flagged']} flagged"
+    )
+    for code, value in summary["flags"].items():
+        print(f"  {code:24} {value['models']:5} models  {value['share']:.0%}")
     return 0
 
 

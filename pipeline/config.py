@@ -38,6 +38,8 @@ class GenerateConfig:
     splits: SplitConfig = field(default_factory=SplitConfig)
     # Face overrides (mmd_loader.overrides): model pattern -> fields; they decide roles and framing.
     overrides: dict[str, dict] = field(default_factory=dict)
+    # Quality-flag codes (pipeline.quality) whose models are left out of the dataset.
+    exclude_flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.lighting not in LIGHTING_MODES:
@@ -68,6 +70,7 @@ class GenerateConfig:
         data = dict(data)
         splits = dict(data.pop("splits", {}))
         explicit = {k: tuple(v) for k, v in splits.pop("explicit", {}).items()}
+        data["exclude_flags"] = tuple(data.get("exclude_flags", ()))
         return cls(**data, splits=SplitConfig(**splits, explicit=explicit))
 
     def load_schema(self) -> Schema:

@@ -38,14 +38,31 @@ def example_key(character: str, index: int) -> str:
     return f"{character[:32]}_{index:06d}"
 
 
-def usable_rows(catalog: pd.DataFrame) -> pd.DataFrame:
-    return catalog[catalog["usable"].astype(bool)].sort_values("character")
+def excluded_by_flags(catalog: pd.DataFrame, codes: tuple[str, ...]) -> pd.Series:
+    """Per catalog row: the excluded flag codes it carries (empty when none)."""
+    wanted = set(codes)
+
+    def hits(text) -> list[str]:
+        if not wanted or not isinstance(text, str) or not text:
+            return []
+        return sorted({f["code"] for f in json.loads(text)} & wanted)
+
+    column = catalog["flags"] if "flags" in catalog else pd.Series([None] * len(catalog))
+    return pd.Series([hits(t) for t in column], index=catalog.index)
+
+
+def usable_rows(catalog: pd.DataFrame, exclude_flags: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The usable characters, minus those carrying an excluded quality flag."""
+    keep = catalog["usable"].astype(bool)
+    if exclude_flags:
+        keep &= excluded_by_flags(catalog, exclude_flags).map(len) == 0
+    return catalog[keep].sort_values("character")
 
 
 def plan_shards(config: GenerateConfig, catalog: pd.DataFrame) -> list[ShardSpec]:
     """Every shard of the dataset: per split, the usable characters' examples ordered by
     (character id, example index), cut every `examples_per_shard` examples."""
-    rows = usable_rows(catalog)
+    rows = usable_rows(catalog, config.exclude_flags)
     split = assign_splits(rows["character"], config.splits)
     per_shard, n = config.examples_per_shard, config.examples_per_character
     specs = []

@@ -42,6 +42,7 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
         splits=_splits_table(info),
         models_summary=_models_summary(info, catalog),
         unusable=_unusable_table(catalog),
+        flags=_flags_table(catalog, tuple(info["config"].get("exclude_flags", ()))),
         failures=_table(failures, ["model", "stage", "error"]) if len(failures) else "<p>None.</p>",
         histograms="".join(_histogram(manifest, p) for p in info["schema"]["parameters"])
         + "".join(
@@ -95,6 +96,29 @@ def _unusable_table(catalog: pd.DataFrame | None) -> str:
         for r in bad.itertuples()
     )
     return f"<table><tr><th>unusable model</th><th>name</th><th>reasons</th></tr>{rows}</table>"
+
+
+def _flags_table(catalog: pd.DataFrame | None, excluded: tuple[str, ...]) -> str:
+    """Usable models with quality flags, and which of them `--exclude-flags` left out."""
+    if catalog is None or "flags" not in catalog:
+        return ""
+    rows = []
+    for r in catalog[catalog["usable"].astype(bool)].itertuples():
+        flags = json.loads(r.flags) if isinstance(r.flags, str) and r.flags else []
+        if not flags:
+            continue
+        codes = sorted({f["code"] for f in flags})
+        verdict = "left out" if set(codes) & set(excluded) else "kept"
+        text = "; ".join(f"{f['code']}: {f['message']}" for f in flags)
+        rows.append(
+            f"<tr><td>{html.escape(_label(r))}</td><td>{verdict}</td>"
+            f"<td>{html.escape(text)}</td></tr>"
+        )
+    note = f"<p>--exclude-flags: {html.escape(', '.join(excluded) or 'none')}</p>"
+    if not rows:
+        return note + "<p>No usable model carries a quality flag.</p>"
+    head = "<tr><th>flagged model</th><th>dataset</th><th>flags</th></tr>"
+    return note + f"<table>{head}{''.join(rows)}</table>"
 
 
 def _label(row) -> str:

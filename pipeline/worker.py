@@ -73,8 +73,7 @@ class WorkerState:
     def renderer_for(self, config: GenerateConfig, threads: int | None) -> Any:
         """This process's renderer for `config`, created on first use and kept. `threads`:
         llvmpipe raster threads (0: none, rasterise in this thread; None: Mesa's default)."""
-        from render import Renderer, RenderSettings
-        from render.context import renderer_name
+        from render import RenderSettings
 
         settings = RenderSettings(
             size=config.image_size,
@@ -83,6 +82,14 @@ class WorkerState:
             supersample=config.supersample,
             threads=threads,
         )
+        return self.renderer_with(settings)
+
+    def renderer_with(self, settings: Any) -> Any:
+        """This process's renderer with `settings`: the one context is replaced, never a second
+        one made, when another task needs other settings."""
+        from render import Renderer
+        from render.context import renderer_name
+
         if self.renderer is not None and self.settings == settings:
             return self.renderer
         if self.renderer is not None:

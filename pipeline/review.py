@@ -1,0 +1,202 @@
+"""`thagen review`: one HTML page to review a model collection in minutes, not months.
+
+Flagged models come first (`pipeline.quality`'s and face detection's flags), then unusable
+models with their reasons, then the rest. A flagged or usable model shows its contact sheet (the
+poses of `render.preview`, with the head box the framing came from), its flags, and a ready
+overrides line — the roles and head box that were detected, as YAML to paste into an overrides
+file (`--overrides`) and correct. The sheets are rendered on a `Runner`, in parallel.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SHEET_SIZE = 128  # tile size of the contact sheets
+THUMB_LIMIT = 400  # unflagged models shown with a sheet, at most (the rest are listed)
+
+
+def review_sheet(row: dict, overrides: dict[str, dict] | None = None) -> bytes:
+    """A catalog row's contact sheet as PNG bytes (rendered in this worker's renderer)."""
+    from pipeline.config import GenerateConfig
+    from pipeline.worker import STATE, load_character
+    from poses import load_schema
+    from render import RenderSettings
+    from render.preview import contact_sheet, sheet_title
+
+    config = GenerateConfig(overrides=overrides or {})
+    renderer = STATE.renderer_with(RenderSettings(size=SHEET_SIZE, threads=0))
+    STATE.current = None
+    bound = load_character(renderer, row, config)
+    label = Path(row["path"]) / row["member"] if row.get("member") else Path(row["path"])
+    sheet = contact_sheet(renderer, sheet_title(label, "phong"), renderer.bind(load_schema("tha1")))
+    del bound
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def overrides_line(row: Any) -> str:
+    """The detected roles and head box of a catalog row as one overrides YAML entry, keyed by
+    the model's full path (which matches it alone)."""
+    roles = json.loads(row["roles"]) if isinstance(row["roles"], str) else {}
+    fields = {}
+    for role in ("left_eye", "right_eye", "mouth", "neck", "head"):
+        value = roles.get(role)
+        if value:
+            fields[role] = value.rsplit(" (", 1)[0]
+    for key, column in (("head_top", "head_top"), ("chin", "head_chin")):
+        value = row[column]
+        if value is not None and value == value:
+            fields[key] = round(float(value), 4)
+    member = row.get("member")
+    name = f"{row['path']}/{member}" if isinstance(member, str) else str(row["path"])
+    body = ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in fields.items())
+    return f"{json.dumps(name, ensure_ascii=False)}: {{{body}}}"
+
+
+def write_review(
+    catalog: pd.DataFrame,
+    out: str | Path,
+    runner: Any,
+    overrides: dict[str, dict] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Render the sheets and write the page; returns the summary (counts, flag shares)."""
+    from tqdm import tqdm
+
+    rows = catalog.to_dict("records")
+    flags = [_flags(r) for r in rows]
+    usable = [bool(r["usable"]) for r in rows]
+    flagged = [i for i, f in enumerate(flags) if f and usable[i]]
+    unusable = [i for i in range(len(rows)) if not usable[i]]
+    clean = [i for i in range(len(rows)) if usable[i] and not flags[i]]
+    drawn = flagged + clean[:THUMB_LIMIT]
+    sheets: dict[int, bytes | str] = {}
+    bar = tqdm(total=len(drawn), desc="review", unit="model", disable=not progress)
+    items = [(_task_row(rows[i]), overrides) for i in drawn]
+    for k, outcome in runner.map(_sheet_task, items):
+        sheets[drawn[k]] = outcome if isinstance(outcome, bytes) else f"{outcome}"
+        bar.update(1)
+    bar.close()
+    summary = _summary(rows, flags, usable)
+    sections = [
+        _section("Flagged models", [_card(rows[i], flags[i], sheets.get(i)) for i in flagged]),
+        _section("Unusable models", [_card(rows[i], [], None) for i in unusable]),
+        _section("Models without flags", [_card(rows[i], [], sheets.get(i)) for i in clean]),
+    ]
+    page = PAGE.format(summary=_summary_html(summary), sections="".join(sections))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, "utf-8")
+    return summary
+
+
+def _sheet_task(item: tuple[dict, dict | None]) -> bytes:
+    return review_sheet(*item)
+
+
+def _task_row(row: dict) -> dict:
+    member = row["member"] if isinstance(row.get("member"), str) else None
+    return {
+        "character": row["character"],
+        "path": row["path"],
+        "member": member,
+        "name": row["name"],
+    }
+
+
+def _flags(row: dict) -> list[dict]:
+    text = row.get("flags")
+    return json.loads(text) if isinstance(text, str) and text else []
+
+
+def _summary(rows: list[dict], flags: list[list[dict]], usable: list[bool]) -> dict:
+    count = Counter(code for f in flags for code in {x["code"] for x in f})
+    models = len(rows)
+    return {
+        "models": models,
+        "usable": sum(usable),
+        "flagged": sum(1 for f, u in zip(flags, usable, strict=True) if f and u),
+        "flags": {
+            code: {"models": n, "share": n / models if models else 0.0}
+            for code, n in sorted(count.items())
+        },
+    }
+
+
+def _summary_html(summary: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(code)}</td><td class=n>{v['models']}</td>"
+        f"<td class=n>{v['share']:.0%}</td></tr>"
+        for code, v in summary["flags"].items()
+    )
+    table = (
+        f"<table><tr><th>flag</th><th>models</th><th>share</th></tr>{rows}</table>"
+        if rows
+        else "<p>No model carries a flag.</p>"
+    )
+    return (
+        f"<p>{summary['models']} models, {summary['usable']} usable, "
+        f"{summary['flagged']} usable with flags (listed first).</p>{table}"
+    )
+
+
+def _section(title: str, cards: list[str]) -> str:
+    if not cards:
+        return ""
+    return f"<h2>{html.escape(title)} ({len(cards)})</h2>" + "".join(cards)
+
+
+def _card(row: dict, flags: list[dict], sheet: bytes | str | None) -> str:
+    label = f"{row['path']}/{row['member']}" if isinstance(row.get("member"), str) else row["path"]
+    parts = [f"<div class=card><h3>{html.escape(str(label))}</h3>"]
+    if row.get("name"):
+        parts.append(f"<p class=muted>{html.escape(str(row['name']))}</p>")
+    if flags:
+        items = "".join(
+            f"<li><b>{html.escape(f['code'])}</b>"
+            + (f" ({html.escape(str(f['role']))})" if f.get("role") else "")
+            + f": {html.escape(str(f['message']))}</li>"
+            for f in flags
+        )
+        parts.append(f"<ul class=flags>{items}</ul>")
+    reasons = list(row.get("reasons") or [])
+    if reasons:
+        parts.append(
+            "<ul class=reasons>" + "".join(f"<li>{html.escape(r)}</li>" for r in reasons) + "</ul>"
+        )
+    if isinstance(sheet, bytes):
+        data = base64.b64encode(sheet).decode()
+        parts.append(f'<img alt="contact sheet" src="data:image/png;base64,{data}">')
+    elif isinstance(sheet, str):
+        parts.append(f"<p class=reasons>no sheet: {html.escape(sheet)}</p>")
+    parts.append(f"<pre>{html.escape(overrides_line(row))}</pre></div>")
+    return "".join(parts)
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>thagen review</title>
+<style>
+body {{ font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+h2 {{ border-bottom: 1px solid #ddd; margin-top: 2em; }} h3 {{ margin: .2em 0; font-size: 1em; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ddd; padding: .2em .6em; }}
+td.n {{ text-align: right; }} .card {{ border: 1px solid #ddd; padding: .6em; margin: .8em 0; }}
+.flags li {{ color: #a40; }} .reasons li, p.reasons {{ color: #a00; }} .muted {{ color: #777; }}
+pre {{ background: #f6f6f6; padding: .4em; white-space: pre-wrap; font-size: 12px; }}
+</style></head><body>
+<h1>thagen review</h1>
+<p class=muted>Each card: the contact sheet (rest, each eye, the mouth, each rotation; red: the
+head box the framing uses), the flags, and the detected roles and head box as an overrides line
+to correct and pass with <code>--overrides</code>.</p>
+{summary}
+{sections}
+</body></html>
+"""
