@@ -52,6 +52,8 @@ def overrides_line(row: Any) -> str:
         value = roles.get(role)
         if value:
             fields[role] = value.rsplit(" (", 1)[0]
+        elif row.get("format"):  # loaded, but detection found nothing: a blank to fill in
+            fields[role] = "BONE?" if role in ("neck", "head") else "MORPH?"
     for key, column in (("head_top", "head_top"), ("chin", "head_chin")):
         value = row[column]
         if value is not None and value == value:
