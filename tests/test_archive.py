@@ -25,6 +25,9 @@ from mmd_loader.archive import (
     split_archive_path,
 )
 from mmd_loader.errors import ModelLoadError
+from tests.test_loader import tiny_pmx
+
+TINY = tiny_pmx()
 
 
 class WindowsZipInfo(zipfile.ZipInfo):
@@ -226,26 +229,32 @@ def test_several_models_are_listed_and_iterated(tmp_path: Path) -> None:
         [
             ("readme.txt", b"r"),
             ("b/B.PMD", b"pmd"),
-            ("a\\a.pmx", b"pmx"),  # backslash separator from a Windows archiver
+            ("a\\a.pmx", TINY),  # backslash separator from a Windows archiver
             (cp932_info("c/ミク.pmx"), b"jp"),
             ("__MACOSX/a/._a.pmx", b"resource fork"),
-            ("a/tex/face.png", b"png"),
+            ("a/TEX/Body.png", b"png"),  # TINY's material names "tex\\body.png"
+            ("a/tex2/face.png", b"unused"),
         ],
     )
     assert list_models(archive) == ["a/a.pmx", "b/B.PMD", "c/ミク.pmx"]
     seen = []
     for name, path in iter_models(archive):
         seen.append((name, path.read_bytes()))
-        assert (path.parent / "tex" / "face.png").exists() or name != "a/a.pmx"
-        assert not (path.parents[len(name.split("/")) - 1] / "__MACOSX").exists()
-    assert seen == [("a/a.pmx", b"pmx"), ("b/B.PMD", b"pmd"), ("c/ミク.pmx", b"jp")]
+        top = path.parents[len(name.split("/")) - 2]
+        if name == "a/a.pmx":
+            assert (path.parent / "TEX" / "Body.png").read_bytes() == b"png"
+        assert not (top / "__MACOSX").exists() and not (top / "readme.txt").exists()
+        assert not (top / "a" / "tex2").exists()  # referenced by nothing: never extracted
+    assert seen == [("a/a.pmx", TINY), ("b/B.PMD", b"pmd"), ("c/ミク.pmx", b"jp")]
     assert not path.exists()  # the extraction is gone once the iteration ends
 
 
 def test_extracted_model_picks_one(tmp_path: Path) -> None:
-    single = make_zip(tmp_path / "one.zip", [("Model/Miku.pmx", b"m"), ("Model/t.png", b"t")])
+    entries = [("Model/Miku.pmx", TINY), ("Model/tex/body.png", b"t"), ("Model/t.png", b"t")]
+    single = make_zip(tmp_path / "one.zip", entries)
     with extracted_model(single) as path:
-        assert path.name == "Miku.pmx" and (path.parent / "t.png").exists()
+        assert path.name == "Miku.pmx" and (path.parent / "tex" / "body.png").exists()
+        assert not (path.parent / "t.png").exists()
     pack = make_zip(tmp_path / "two.zip", [("a/x.pmx", b"x"), ("b/y.pmd", b"y")])
     with extracted_model(pack, "B\\Y.PMD") as path:
         assert path.read_bytes() == b"y"
@@ -269,7 +278,8 @@ def test_extract_model_to_checks_the_member_before_writing(tmp_path: Path) -> No
         assert list(dest.iterdir()) == []
     path = extract_model_to(pack, "b\\y.PMD", dest)
     assert path == dest / "B" / "Y.pmd" and path.read_bytes() == b"y"
-    assert (dest / "B" / "t.png").exists() and (dest / "a" / "x.pmx").exists()
+    # only the model: b"y" does not parse, so it references nothing; the other model stays packed
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == ["B", "B/Y.pmd"]
 
 
 def test_not_a_zip_and_paths_into_archives(tmp_path: Path) -> None:
