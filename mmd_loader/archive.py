@@ -407,7 +407,7 @@ class _Tree:
         for part in parts[:-1]:
             key = self.fold(part)
             folders = [
-                folder + (child,)
+                (*folder, child)
                 for folder in folders
                 for child in sorted(self.dirs.get(folder, {}).get(key, ()))
             ][:_MAX_SIBLINGS]
