@@ -69,13 +69,15 @@ def parse(data: bytes, path: Path) -> Model:
     else:
         raise ModelLoadError(path, f"not a PMD/PMX model (starts with {data[:4]!r})", 0)
     try:
-        return parser(data, path)
+        model = parser(data, path)
     except FormatError as e:
         raise ModelLoadError(path, e.message, e.offset) from None
     except common.ParseException as e:
         raise ModelLoadError(path, str(e.message), _offset(e)) from e
     except Exception as e:  # any other failure inside a parser is malformed input
         raise ModelLoadError(path, f"malformed data ({type(e).__name__}: {e})", _offset(e)) from e
+    model.check_group_morphs()  # bounds nested group morphs once; skipped ones become warnings
+    return model
 
 
 def _offset(error: BaseException) -> int | None:
