@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,15 +40,15 @@ COLUMNS = [
 ]
 
 
-def find_files(root: str | Path) -> list[Path]:
-    """Model files and zips under `root` (a folder or a single file), sorted."""
-    root = Path(root)
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: no such file or folder")
-    if root.is_file():
-        return [root]
-    suffixes = (".pmd", ".pmx", ".zip")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+def find_files(root: str | Path) -> tuple[list[Path], list]:
+    """(model files and zips, skipped entries) under `root` (a folder or a single file), sorted.
+
+    The walk and its symlink rule are `mmd_loader.walk.walk_models`'s; skipped entries
+    (`Skipped`: path and reason) are what it did not follow, for the caller to report.
+    """
+    from mmd_loader.walk import walk_models
+
+    return walk_models(root)
 
 
 def scan_file(path: str | Path, overrides: dict[str, dict] | None = None) -> list[dict]:
@@ -151,7 +152,11 @@ def scan(
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    files = sorted({f.resolve() for root in roots for f in find_files(root)})
+    found = [find_files(root) for root in roots]
+    files = sorted({f.resolve() for part, _ in found for f in part})
+    skipped = [str(s) for _, part in found for s in part]
+    for line in skipped:  # every entry the walk did not follow is reported
+        print(f"skipped {line}", file=sys.stderr)
     parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")
     results = parallel(delayed(scan_file)(f, overrides) for f in files)
     rows = [
@@ -159,7 +164,9 @@ def scan(
         for part in tqdm(results, total=len(files), desc="scan", unit="file", disable=not progress)
         for row in part
     ]
-    return build_catalog(rows, splits)
+    table = build_catalog(rows, splits)
+    table.attrs["skipped"] = skipped
+    return table
 
 
 def build_catalog(rows: list[dict], splits: SplitConfig | None = None) -> pd.DataFrame:
