@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mmd_loader.errors import ModelLoadError, quote
-from mmd_loader.files import open_regular
+from mmd_loader.files import open_regular, read_regular
 from mmd_loader.model import Model
 
 MODEL_SUFFIXES = (".pmd", ".pmx")
@@ -233,7 +233,10 @@ def _open(archive: Path) -> Iterator[zipfile.ZipFile]:
     archive = Path(archive)
     with open_regular(archive, "zip archive", error=ArchiveError) as raw:
         try:
+            _check_single_disk(archive, raw)
             zf = zipfile.ZipFile(raw)
+        except ArchiveError:
+            raise
         except NotImplementedError as error:  # e.g. a "version needed to extract" above 6.3
             message = f"uses a zip feature that is not supported ({error})"
             raise ArchiveError(archive, message) from error
@@ -241,6 +244,18 @@ def _open(archive: Path) -> Iterator[zipfile.ZipFile]:
             raise ArchiveError(archive, f"not a readable zip archive: {error}") from error
         with zf:
             yield zf
+
+
+def _check_single_disk(archive: Path, raw) -> None:
+    """Refuse a split archive, whose end record names another disk (Python reads it as if it
+    were whole, from offsets that belong to other files)."""
+    end = zipfile._EndRecData(raw)  # the standard library's own end-record reader
+    if end is not None and (end[zipfile._ECD_DISK_NUMBER] or end[zipfile._ECD_DISK_START]):
+        disk = end[zipfile._ECD_DISK_NUMBER] or end[zipfile._ECD_DISK_START]
+        raise ArchiveError(
+            archive, f"multi-disk archives are not supported (the end record names disk {disk})"
+        )
+    raw.seek(0)
 
 
 def _members(archive: Path, zf: zipfile.ZipFile, limits: ArchiveLimits) -> list[Member]:
@@ -430,10 +445,9 @@ def _extract_model(
     path = writer.write(chosen)
     label = zip_path.joinpath(*chosen.parts)
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            raise ModelLoadError(label, f"file is over the {MAX_FILE_BYTES} byte limit")
+        data = read_regular(
+            path, "model", MAX_FILE_BYTES, lambda _, why: ModelLoadError(label, why)
+        )
         model = parse(data, label)
     except ModelLoadError as error:
         return path, error
