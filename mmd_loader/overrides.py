@@ -43,7 +43,7 @@ MAX_ENTRIES = 100_000  # models in one table
 MAX_NAME = 256  # characters of a morph or bone name
 MAX_COORDINATE = 1e6  # |head_top|, |chin| in model units (models are ~20 units tall)
 MAX_BOX_SCALE = 10.0  # an overridden box is within 1/10..10 times the detected head's height
-_MAX_YAML_DEPTH = 3  # table -> model entry -> value
+_MAX_YAML_DEPTH = 4  # table -> model entry -> value (-> a wrong list, for a clear message)
 _SIDES = ("left", "right")
 
 
@@ -203,7 +203,8 @@ def table_from_json(data: object, source: str = "overrides") -> dict[str, FaceOv
     for key, value in data.items():
         if not isinstance(key, str) or not key.strip():
             raise OverridesError(f"{source}: a model pattern must be text, got {_kind(key)}")
-        table[key] = FaceOverrides.from_mapping(value, f"{source} [{quote(key)}]")
+        entry = {} if value is None else value  # `model.pmx:` with every field commented out
+        table[key] = FaceOverrides.from_mapping(entry, f"{source} [{quote(key)}]")
     return table
 
 
@@ -268,6 +269,9 @@ def _parse_yaml(path: Path, text: str) -> object:
         ) from None
     except RecursionError:  # defence in depth: the depth limit stops nesting first
         raise OverridesError(f"{path}: nested too deeply") from None
+    except Exception as error:  # PyYAML's constructors raise plain errors on odd scalars
+        message = f"{type(error).__name__}: {quote(error, 120)}"  # e.g. `!!float ` alone
+        raise OverridesError(f"{path}: not a valid overrides file ({message})") from None
 
 
 def _yaml_reason(error: yaml.YAMLError) -> str:
