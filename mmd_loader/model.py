@@ -427,9 +427,11 @@ def drop_dangling_entries(morph: Morph, sizes: dict[str, int], warnings: list[st
     """
     target = _ENTRY_TARGET[morph.kind]
     lower = -1 if morph.kind == MorphKind.MATERIAL else 0
+    if not len(morph.indices) or (
+        morph.indices.min() >= lower and morph.indices.max() < sizes[target]
+    ):
+        return  # the common case, in two reductions
     bad = (morph.indices < lower) | (morph.indices >= sizes[target])
-    if not bad.any():
-        return
     first = int(np.flatnonzero(bad)[0])
     count = int(bad.sum())
     more = f"; {count} such entries skipped" if count > 1 else ""
@@ -456,6 +458,15 @@ def drop_dangling_entries(morph: Morph, sizes: dict[str, int], warnings: list[st
 def check_bone_references(bones: list[Bone], warnings: list[str]) -> None:
     """Drop bone references that point nowhere, and cut parent chains that loop (warnings)."""
     n = len(bones)
+    refs = [r for b in bones for r in (b.parent, b.tail_bone, b.append_parent)]
+    iks = [
+        r for b in bones if b.ik is not None for r in (b.ik.target, *(x.bone for x in b.ik.links))
+    ]
+    if (not refs or (min(refs) >= -1 and max(refs) < n)) and (
+        not iks or (min(iks) >= 0 and max(iks) < n)
+    ):
+        _cut_parent_cycles(bones, warnings)
+        return  # the common case: nothing points nowhere
 
     def dangling(bone: Bone, what: str, value: int, lower: int = -1) -> bool:
         if lower <= value < n:
@@ -516,12 +527,21 @@ def drop_dangling_weights(
 ) -> np.ndarray:
     """Zero the weights of used skinning slots naming a bone that does not exist (-1 = none).
 
-    Such slots become bone 0 with weight 0, like PMX's -1; one warning counts the vertices.
+    `used` marks the slots a vertex's deform type uses ((V, 4), or (4,) for every vertex). Such
+    slots become bone 0 with weight 0, like PMX's -1; one warning counts the vertices.
     Returns the mask of vertices that lost a weight (their weights need normalising).
     """
-    bad = ((bone_indices < -1) | (bone_indices >= n_bones)) & used
-    changed = bad.any(axis=1)
-    rows = np.flatnonzero(changed)
+    if not bone_indices.size:
+        return np.zeros(len(bone_indices), bool)
+    lowest = bone_indices.min()
+    if lowest >= -1 and bone_indices.max() < n_bones:
+        changed = np.zeros(len(bone_indices), bool)  # the common case, in two reductions
+        rows = np.zeros(0, np.int64)
+    else:
+        used = np.broadcast_to(used, bone_indices.shape)
+        bad = ((bone_indices < -1) | (bone_indices >= n_bones)) & used
+        changed = bad.any(axis=1)
+        rows = np.flatnonzero(changed)
     if len(rows):
         v = int(rows[0])
         add_warning(
@@ -531,7 +551,8 @@ def drop_dangling_weights(
             "those weights dropped",
         )
         bone_indices[bad] = -1
-    missing = bone_indices < 0
-    bone_indices[missing] = 0
-    bone_weights[missing] = 0.0
+    if len(rows) or lowest < 0:
+        missing = bone_indices < 0
+        bone_indices[missing] = 0
+        bone_weights[missing] = 0.0
     return changed

@@ -184,8 +184,7 @@ def parse_pmd(data: bytes, path: Path) -> Model:
     w = np.minimum(v["w"], 100).astype(np.float32) / 100.0
     bone_weights = np.zeros((len(v), 4), np.float32)
     bone_weights[:, 0], bone_weights[:, 1] = w, 1.0 - w
-    used = np.zeros((len(v), 4), bool)
-    used[:, :2] = True
+    used = np.arange(4) < 2
     changed = drop_dangling_weights(bone_indices, bone_weights, used, len(bones), warnings)
     if changed.any():  # the other bone takes the whole weight; none left: follow bone 0
         total = bone_weights[changed].sum(axis=1, keepdims=True)
