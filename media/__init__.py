@@ -1,1 +1,2 @@
-"""Files in and out, for every package: regular-file checks, videos and animations."""
+"""Files in and out, for every package: regular-file checks (`media.files`), videos and
+animations (`media.video`)."""

@@ -1,80 +1,146 @@
-"""Opening only regular files: a FIFO, device, socket or folder given where a file is expected
-is refused at once, with the path named, instead of blocking forever or reading without end.
+"""Reading only regular files, within a size limit, without ever blocking on what is not one.
 
-The file is opened with ``O_NONBLOCK`` and checked with ``fstat`` on the open descriptor (no
-race between the check and the open), then switched back to blocking reads.
+A FIFO opened for reading blocks until a writer appears; a character device can stream forever;
+a directory or socket cannot be read at all. Every file thagen reads on a user's say-so (models,
+zips, textures, overrides and sidecars, pose sequences; pose images, videos, shards) goes
+through one of these three calls:
+
+- `require_regular_file(path, what, limit=None, error=FileRefusedError) -> os.stat_result`:
+  `os.stat` only, nothing is opened. Refuses a missing path, a directory, a FIFO, a socket, a
+  character or block device, and (with `limit`) a file larger than `limit` bytes. Symlinks are
+  followed: which symlinks may be followed is the walker's rule (`mmd_loader.walk`), not this.
+- `open_regular(path, what, limit=None, error=FileRefusedError) -> BinaryIO`: the same checks,
+  then the file is opened with `O_NONBLOCK` (so a FIFO swapped in after the check cannot block
+  the open) and checked again with `fstat` on the descriptor actually opened. For streaming
+  readers (tar shards, CSV sequences); the caller enforces `limit` while reading, or uses:
+- `read_regular(path, what, limit, error=FileRefusedError) -> bytes`: `open_regular`, then at
+  most `limit` bytes are read; a file that grows past `limit` while being read is refused too.
+
+`what` names the file's role in messages ("model", "overrides file", "image"). Every refusal
+is one exception built as `error(path, reason)`: pass the caller's own error type
+(`ModelLoadError`, `ImageReadError`, ...) so callers need no translation; the default
+`FileRefusedError` is a `ValueError` that thagen's CLI prints as one line (exit 2). Reasons read
+like "is a FIFO (named pipe), not a regular file", "file is 600000000 bytes, more than the
+limit 536870912 for a model", "cannot read: Permission denied".
 """
 
 from __future__ import annotations
 
-import io
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
-KINDS = (
-    (stat.S_ISDIR, "a folder"),
+ErrorFactory = Callable[[Path, str], Exception]
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
 )
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+_CHUNK = 1 << 20
 
 
-class FileTypeError(ValueError):
-    """A path that is not a regular file where one is needed."""
+class FileRefusedError(ValueError):
+    """A path that is not a readable regular file within its limit. Names the file and why."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
 
 
-def describe(mode: int) -> str:
-    for test, name in KINDS:
+def kind_of(mode: int) -> str:
+    """What a file of this `st_mode` is, in words ("a FIFO (named pipe)"), or "a regular file"."""
+    for test, name in _KINDS:
         if test(mode):
             return name
-    return "not a regular file"
+    return "a regular file" if stat.S_ISREG(mode) else f"a special file (mode {mode:o})"
 
 
-def open_regular(path: str | Path, what: str = "file") -> io.BufferedReader:
-    """``open(path, "rb")`` for a regular file only (FileTypeError otherwise; OSError as usual
-    when it is missing or unreadable)."""
+def _check(
+    path: Path, info: os.stat_result, what: str, limit: int | None, error: ErrorFactory
+) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise error(path, f"is {kind_of(info.st_mode)}, not a regular {what} file")
+    if limit is not None and info.st_size > limit:
+        raise error(path, f"file is {info.st_size} bytes, more than the limit {limit} for {what}")
+
+
+def _os_reason(e: OSError) -> str:
+    if isinstance(e, FileNotFoundError):
+        return "cannot read: no such file"
+    return f"cannot read: {e.strerror or e}"
+
+
+def require_regular_file(
+    path: str | Path,
+    what: str = "input",
+    limit: int | None = None,
+    error: ErrorFactory = FileRefusedError,
+) -> os.stat_result:
+    """Check with `os.stat` (nothing is opened) that `path` is a regular file of at most `limit`
+    bytes; raise `error(path, reason)` otherwise. Returns the stat result."""
     path = Path(path)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
-    except IsADirectoryError:
-        raise FileTypeError(f"{path}: is a folder, not a {what}") from None
+        info = os.stat(path)
+    except (OSError, ValueError) as e:  # ValueError: an embedded NUL in the path
+        reason = _os_reason(e) if isinstance(e, OSError) else f"invalid path ({e})"
+        raise error(path, reason) from None
+    _check(path, info, what, limit, error)
+    return info
+
+
+def open_regular(
+    path: str | Path,
+    what: str = "input",
+    limit: int | None = None,
+    error: ErrorFactory = FileRefusedError,
+) -> BinaryIO:
+    """`require_regular_file`, then open for binary reading without blocking, and check the
+    opened descriptor again (a file swapped for a FIFO between the two is refused)."""
+    path = Path(path)
+    require_regular_file(path, what, limit, error)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise FileTypeError(f"{path}: is {describe(mode)}, not a {what}")
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as e:
+        raise error(path, _os_reason(e)) from None
+    try:
+        _check(path, os.fstat(fd), what, limit, error)
         if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
+            os.set_blocking(fd, True)  # a regular file: reads behave as usual
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
 
 
-def read_regular(path: str | Path, limit: int, what: str = "file") -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes (FileTypeError beyond it)."""
-    with open_regular(path, what) as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > limit:
-            raise FileTypeError(f"{path}: {size} bytes is more than a {what} may have ({limit})")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise FileTypeError(f"{path}: more than {limit} bytes, more than a {what} may have")
-    return data
-
-
-def open_regular_text(path: str | Path, what: str = "file", encoding: str = "utf-8-sig"):
-    """A text reader over ``open_regular`` (newlines left to the csv module)."""
-    return io.TextIOWrapper(open_regular(path, what), encoding=encoding, newline="")
-
-
-def require_regular(path: str | Path, what: str = "file") -> Path:
-    """``path`` itself when it is a regular file (symlinks followed); FileTypeError/OSError
-    otherwise. For APIs that open the file themselves (ffmpeg, tar readers)."""
+def read_regular(
+    path: str | Path, what: str, limit: int, error: ErrorFactory = FileRefusedError
+) -> bytes:
+    """The bytes of the regular file `path`, at most `limit` of them (see the module docstring)."""
     path = Path(path)
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        raise FileTypeError(f"{path}: is {describe(mode)}, not a {what}")
-    return path
+    with open_regular(path, what, limit, error) as f:
+        parts, total = [], 0
+        want = min(os.fstat(f.fileno()).st_size, limit) + 1  # never allocate `limit` up front
+        try:
+            while total <= limit and (chunk := f.read(want)):
+                parts.append(chunk)
+                total += len(chunk)
+                want = min(_CHUNK, limit + 1 - total) or 1
+        except OSError as e:
+            raise error(path, _os_reason(e)) from None
+    data = b"".join(parts) if len(parts) != 1 else parts[0]
+    if len(data) > limit:
+        raise error(path, f"file grew past the limit {limit} bytes for {what} while being read")
+    return data

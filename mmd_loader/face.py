@@ -75,7 +75,7 @@ def detect_face(model: Model, overrides: FaceOverrides | None = None) -> FaceRol
         if roles.head_box is None:
             roles.problems.append("could not measure the head (no eyes or mouth to anchor it)")
     if overrides.head_top is not None or overrides.chin is not None:
-        roles.head_box = overrides.apply_to_box(roles.head_box, cx)
+        roles.head_box = overrides.apply_to_box(roles.head_box, cx, roles.problems)
         if roles.head_box is not None:
             roles.problems = [p for p in roles.problems if "measure the head" not in p]
     return roles

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from media.files import read_regular
+
 MAX_DIMENSION = 8192  # pixels per side
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
@@ -68,13 +70,7 @@ def read_image(
     Raises `ImageReadError` for a missing, oversized, unrecognised or corrupt file.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ImageReadError(path, f"file is {size} bytes, more than the limit {max_bytes}")
-        data = path.read_bytes()
-    except OSError as error:
-        raise ImageReadError(path, f"cannot read: {error.strerror or error}") from error
+    data = read_regular(path, "image", max_bytes, error=ImageReadError)  # no FIFO, device, dir
     fmt = sniff_format(data[:32])
     if fmt is None:
         raise ImageReadError(path, f"unrecognised image format (starts with {data[:8].hex()})")

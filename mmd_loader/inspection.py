@@ -36,13 +36,21 @@ class ModelReport:
         return asdict(self)
 
 
-def find_models(path: Path) -> Iterator[tuple[Path, str | None]]:
-    """(file, zip member) for every model under a file, folder or zip, in sorted order."""
+def find_models(path: Path, skipped: list | None = None) -> Iterator[tuple[Path, str | None]]:
+    """(file, zip member) for every model under a file, folder or zip, in sorted order.
+
+    A folder is walked by `mmd_loader.walk.walk_models` (its symlink rule); what it did not
+    follow is appended to `skipped` (`Skipped` entries) when given.
+    """
     path = Path(path)
     if path.is_dir():
-        for child in sorted(path.rglob("*")):
-            if child.is_file() and child.suffix.lower() in (*MODEL_SUFFIXES, ".zip"):
-                yield from find_models(child)
+        from mmd_loader.walk import walk_models
+
+        files, passed_over = walk_models(path)
+        if skipped is not None:
+            skipped.extend(passed_over)
+        for child in files:
+            yield from find_models(child)
     elif path.suffix.lower() == ".zip":
         from mmd_loader.archive import list_models
 
@@ -115,7 +123,9 @@ def inspect_paths(
         if not Path(path).exists():
             reports.append(ModelReport(path=str(path), reasons=[f"{path}: no such file or folder"]))
             continue
-        for file, member in find_models(Path(path)):
+        skipped: list = []
+        for file, member in find_models(Path(path), skipped):
             label = file / member if member else file
             reports.append(inspect_model(file, member, overrides_for(label, overrides))[0])
+        reports += [ModelReport(path=str(s.path), reasons=[str(s)]) for s in skipped]
     return reports

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import weakref
 from pathlib import Path
+from typing import BinaryIO
 
 from pymeshio import common
 
+from media.files import open_regular
 from mmd_loader.binary import MAX_FILE_BYTES, BoundedReader, FormatError
-from mmd_loader.errors import ModelLoadError
+from mmd_loader.errors import ModelLoadError, quote
 from mmd_loader.model import Model
 from mmd_loader.textures import resolve_textures
 
@@ -20,19 +23,38 @@ def load(path: str | Path, member: str | None = None) -> Model:
     """Load a PMD/PMX file (dispatching on its magic bytes) or one model inside a .zip.
 
     For a zip, `member` names the model inside it (backslashes and any letter case accepted);
-    without it the zip must hold exactly one. A zipped model's files are extracted to a temporary
-    folder kept alive by `model.keepalive` and removed when the model is garbage-collected.
+    without it the zip must hold exactly one. A zipped model's files (the model and the textures
+    it references, nothing else) are extracted to a temporary folder kept alive by
+    `model.keepalive` and removed when the model is garbage-collected. Only a regular file is
+    read (a FIFO, device or directory is refused before anything is opened for reading).
     """
     path = Path(path)
-    data = _read(path)
-    if data.startswith(ZIP_MAGIC):
+    with open_regular(path, "model", error=ModelLoadError) as f:
+        try:
+            head = f.read(len(ZIP_MAGIC[0]))
+            is_zip = head.startswith(ZIP_MAGIC)
+            data = b"" if is_zip else head + _read_rest(path, f, len(head))
+        except OSError as e:
+            raise ModelLoadError(path, f"cannot read: {e.strerror or e}") from e
+    if is_zip:
         return _load_zip(path, member)
     if member is not None:
-        raise ModelLoadError(path, f"member {member!r} given, but the file is not a zip")
+        raise ModelLoadError(path, f"member {quote(member)} given, but the file is not a zip")
     model = parse(data, path)
     model.root = path.parent
     resolve_textures(model)
     return model
+
+
+def _read_rest(path: Path, f: BinaryIO, done: int) -> bytes:
+    """The rest of a model file after its first `done` bytes, within MAX_FILE_BYTES."""
+    size = os.fstat(f.fileno()).st_size
+    if size > MAX_FILE_BYTES:
+        raise ModelLoadError(path, f"file is {size} bytes, over the {MAX_FILE_BYTES} limit")
+    rest = f.read(max(size - done, 0) + 1)
+    if done + len(rest) > size:
+        raise ModelLoadError(path, "file grew while being read")
+    return rest
 
 
 def parse(data: bytes, path: Path) -> Model:
@@ -47,13 +69,15 @@ def parse(data: bytes, path: Path) -> Model:
     else:
         raise ModelLoadError(path, f"not a PMD/PMX model (starts with {data[:4]!r})", 0)
     try:
-        return parser(data, path)
+        model = parser(data, path)
     except FormatError as e:
         raise ModelLoadError(path, e.message, e.offset) from None
     except common.ParseException as e:
         raise ModelLoadError(path, str(e.message), _offset(e)) from e
     except Exception as e:  # any other failure inside a parser is malformed input
         raise ModelLoadError(path, f"malformed data ({type(e).__name__}: {e})", _offset(e)) from e
+    model.check_group_morphs()  # bounds nested group morphs once; skipped ones become warnings
+    return model
 
 
 def _offset(error: BaseException) -> int | None:
@@ -67,38 +91,19 @@ def _offset(error: BaseException) -> int | None:
     return offset
 
 
-def _read(path: Path) -> bytes:
-    if not path.exists():
-        raise ModelLoadError(path, "no such file")
-    if path.is_dir():
-        raise ModelLoadError(path, "is a directory, not a model file")
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ModelLoadError(path, f"file is {size} bytes, over the {MAX_FILE_BYTES} limit")
-        return path.read_bytes()
-    except OSError as e:
-        raise ModelLoadError(path, f"cannot read: {e.strerror or e}") from e
-
-
 def _load_zip(path: Path, member: str | None) -> Model:
-    """Extract the zip into a temporary folder that lives as long as the returned Model.
+    """Extract the model and its textures into a temporary folder that lives as long as the
+    returned Model.
 
     The folder (a `TemporaryDirectory` in `model.keepalive`; `model.root` is inside it) holds the
     files the materials' texture paths point to. It is removed when the model is garbage-collected,
     which CPython's reference counting does as soon as the last reference goes (and at exit).
     """
-    from mmd_loader.archive import extract_model_to
+    from mmd_loader.archive import extract_and_parse
 
     folder = tempfile.TemporaryDirectory(prefix="thagen-model-")
     try:
-        inner = extract_model_to(path, member, Path(folder.name))
-        name = path / inner.relative_to(folder.name)
-        try:
-            data = inner.read_bytes()
-        except OSError as e:
-            raise ModelLoadError(name, f"cannot read: {e.strerror or e}") from e
-        model = parse(data, name)
+        inner, model = extract_and_parse(path, member, Path(folder.name))
     except BaseException:
         folder.cleanup()
         raise

@@ -7,6 +7,27 @@ right. Positions, normals, bone positions, axes and morph offsets all have z neg
 (x, y, z, w) become (-x, -y, z, w). Triangles keep file order: measured on every real model
 under ../shared/mmd, they are clockwise in this frame when seen from their front side (the
 side their vertex normals face).
+
+References between a model's parts follow one rule, for every index read from a PMD/PMX file:
+
+- A reference that adds something optional and points nowhere is dropped with a warning naming
+  the item and the entry, as MMD itself skips such entries: the rest of the model stays as its
+  author made it. Optional references are a morph's entries (vertex, UV, bone, material, morph
+  or rigid-body indices; `drop_dangling_entries`), a bone's parent, tail, append (付与) parent,
+  IK target and IK links (`check_bone_references`), a vertex's bone weights
+  (`drop_dangling_weights`) and a material's texture, sphere and toon. A dropped parent makes
+  a root, a dropped IK target drops that IK, a dropped vertex weight goes to the vertex's other
+  bones (to bone 0 when none is left). A parent chain that loops is cut where it closes. PMX's
+  material index -1 in a material morph means every material and is kept.
+- A reference that defines the mesh itself (a triangle's vertex, a material's face range) is
+  an error: without it there is no mesh to draw, and any guess would draw another model.
+- Every count and size is bounded (`mmd_loader.binary`); exceeding a bound is an error. Group
+  morphs nested in group morphs are bounded in depth and expansion (`check_group_morphs`).
+- Sections read past without being used (display slots, rigid bodies, joints, soft bodies)
+  are parsed for their size only; nothing uses their references, so they are not checked.
+
+Warnings go to `Model.warnings` through `add_warning` (at most MAX_WARNINGS per model), and
+quote decoded names with `mmd_loader.errors.quote` (at most 80 characters).
 """
 
 from __future__ import annotations
@@ -16,6 +37,8 @@ from enum import IntEnum, IntFlag
 from pathlib import Path
 
 import numpy as np
+
+from mmd_loader.errors import quote
 
 
 class Deform(IntEnum):
@@ -234,6 +257,9 @@ class Model:
     # Objects that must live as long as the model, e.g. the temporary folder a zip member was
     # extracted to (its textures are read from there). Released with the model.
     keepalive: list[object] = field(default_factory=list, repr=False, compare=False)
+    _group_problems: dict[int, str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __repr__(self) -> str:
         return (
@@ -258,11 +284,11 @@ class Model:
     def vertex_offsets(self, morph: int, weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """Resolve a vertex or group morph to (vertex indices, summed offsets) at `weight`.
 
-        Group morphs are expanded recursively (cycles are cut); non-vertex members are ignored.
-        Indices are unique and sorted.
+        Group morphs are expanded through nested group morphs (iteratively; see
+        `check_group_morphs` for the bounds); a group morph those checks skip resolves to
+        nothing. Non-vertex members are ignored. Indices are unique and sorted.
         """
-        acc: dict[int, float] = {}
-        self._collect_vertex_morphs(morph, weight, acc, frozenset())
+        acc = self._vertex_morph_weights(morph, weight)
         parts_i, parts_o = [], []
         for index, w in acc.items():
             m = self.morphs[index]
@@ -277,14 +303,256 @@ class Model:
         np.add.at(summed, inverse, off)
         return unique.astype(np.int32), summed
 
-    def _collect_vertex_morphs(
-        self, index: int, weight: float, acc: dict[int, float], seen: frozenset[int]
-    ) -> None:
-        if index < 0 or index >= len(self.morphs) or index in seen:
-            return
-        m = self.morphs[index]
-        if m.kind == MorphKind.VERTEX:
-            acc[index] = acc.get(index, 0.0) + weight
-        elif m.kind == MorphKind.GROUP and m.weights is not None:
-            for child, w in zip(m.indices.tolist(), m.weights.tolist(), strict=True):
-                self._collect_vertex_morphs(child, weight * w, acc, seen | {index})
+    def _vertex_morph_weights(self, morph: int, weight: float) -> dict[int, float]:
+        """{vertex morph index: summed weight} that `morph` expands to, in depth-first order."""
+        n = len(self.morphs)
+        if not 0 <= morph < n or morph in self.check_group_morphs():
+            return {}
+        acc: dict[int, float] = {}
+        stack = [(morph, weight)]
+        while stack:  # bounded: a group morph that passed the checks has few entries, no cycle
+            index, w = stack.pop()
+            m = self.morphs[index]
+            if m.kind == MorphKind.VERTEX:
+                acc[index] = acc.get(index, 0.0) + w
+            elif m.kind == MorphKind.GROUP and m.weights is not None:
+                entries = zip(m.indices.tolist(), m.weights.tolist(), strict=True)
+                stack.extend((c, w * cw) for c, cw in reversed(list(entries)) if 0 <= c < n)
+        return acc
+
+    def check_group_morphs(self) -> dict[int, str]:
+        """{group morph index: why it is skipped}, computed once; each skip is also a warning.
+
+        A group morph is resolved whole or not at all. It is skipped when its entries form a
+        cycle (directly or through the group morphs it includes), when group morphs nest in it
+        more than MAX_GROUP_DEPTH deep, when it expands to more than MAX_GROUP_ENTRIES entries
+        counting every path (an exponential fan-out of a few bytes), or when it includes a group
+        morph that is skipped. MMD itself does not expand nested group morphs at all; thagen
+        does, within these bounds. The check is linear in the file's group entries (no
+        recursion, no expansion).
+        """
+        if self._group_problems is None:
+            self._group_problems = _check_group_morphs(self.morphs)
+            for index, reason in sorted(self._group_problems.items()):
+                add_warning(
+                    self.warnings, f"group morph {quote(self.morphs[index].name)} skipped: {reason}"
+                )
+        return self._group_problems
+
+
+MAX_GROUP_DEPTH = 16  # group morphs nested inside one group morph (MMD nests none)
+MAX_GROUP_ENTRIES = 65_536  # entries one group morph expands to, counting every path
+MAX_WARNINGS = 200  # warnings one model collects through `add_warning`
+
+
+def add_warning(warnings: list[str], message: str) -> None:
+    """Append `message`, or after MAX_WARNINGS entries one line saying further ones are omitted."""
+    if len(warnings) < MAX_WARNINGS:
+        warnings.append(message)
+    elif len(warnings) == MAX_WARNINGS:
+        warnings.append(f"more than {MAX_WARNINGS} warnings: further ones omitted")
+
+
+def _check_group_morphs(morphs: list[Morph]) -> dict[int, str]:
+    """The reasons behind `Model.check_group_morphs`: a topological pass (Kahn's algorithm)
+    from the group morphs that include no group morph up to those that include them."""
+    kinds = np.array([int(m.kind) for m in morphs], np.int8)
+    groups = np.flatnonzero(kinds == MorphKind.GROUP)
+    if not len(groups):
+        return {}
+    n = len(morphs)
+    children: dict[int, np.ndarray] = {}  # group -> the group morphs it includes, with repeats
+    others = np.zeros(n, np.int64)  # entries that are not group morphs
+    parents: dict[int, list[int]] = {}
+    waiting = np.zeros(n, np.int64)  # distinct included groups not finished yet
+    for g in groups.tolist():
+        idx = morphs[g].indices.astype(np.int64)
+        idx = idx[(idx >= 0) & (idx < n)]
+        inner = idx[kinds[idx] == MorphKind.GROUP]
+        children[g], others[g] = inner, len(morphs[g].indices) - len(inner)
+        for c in np.unique(inner).tolist():
+            parents.setdefault(c, []).append(g)
+        waiting[g] = len(np.unique(inner))
+    depth = np.zeros(n, np.int64)
+    entries = np.zeros(n, np.int64)
+    problems: dict[int, str] = {}
+    ready = [g for g in groups.tolist() if waiting[g] == 0]
+    finished = 0
+    while ready:
+        g = ready.pop()
+        finished += 1
+        inner = children[g]
+        depth[g] = 1 + (int(depth[inner].max()) if len(inner) else 0)
+        entries[g] = min(int(others[g] + entries[inner].sum()), MAX_GROUP_ENTRIES + 1)
+        skipped = next((c for c in inner.tolist() if c in problems), None)
+        if skipped is not None:
+            problems[g] = f"it includes group morph {quote(morphs[skipped].name)}, which is skipped"
+        elif depth[g] > MAX_GROUP_DEPTH:
+            problems[g] = f"group morphs nest {depth[g]} deep in it, more than {MAX_GROUP_DEPTH}"
+        elif entries[g] > MAX_GROUP_ENTRIES:
+            problems[g] = f"it expands to more than {MAX_GROUP_ENTRIES} entries"
+        for p in parents.get(g, ()):
+            waiting[p] -= 1
+            if waiting[p] == 0:
+                ready.append(p)
+    if finished < len(groups):  # the rest never became ready: each is in or above a cycle
+        for g in groups.tolist():
+            if waiting[g] > 0:
+                problems[g] = "it is part of, or includes, a cycle of group morphs"
+    return problems
+
+
+# --- references read from a file (the rule is in the module docstring) ----------------------------
+
+_ENTRY_TARGET = {
+    MorphKind.VERTEX: "vertex",
+    MorphKind.UV: "vertex",
+    MorphKind.UV1: "vertex",
+    MorphKind.UV2: "vertex",
+    MorphKind.UV3: "vertex",
+    MorphKind.UV4: "vertex",
+    MorphKind.BONE: "bone",
+    MorphKind.MATERIAL: "material",
+    MorphKind.GROUP: "morph",
+    MorphKind.FLIP: "morph",
+    MorphKind.IMPULSE: "rigid body",
+}
+
+
+def drop_dangling_entries(morph: Morph, sizes: dict[str, int], warnings: list[str]) -> None:
+    """Remove the entries of `morph` whose index points nowhere (one warning for the morph).
+
+    `sizes` maps "vertex", "bone", "material", "morph", "rigid body" to the model's counts.
+    A material morph's -1 (every material) is kept.
+    """
+    target = _ENTRY_TARGET[morph.kind]
+    lower = -1 if morph.kind == MorphKind.MATERIAL else 0
+    if not len(morph.indices) or (
+        morph.indices.min() >= lower and morph.indices.max() < sizes[target]
+    ):
+        return  # the common case, in two reductions
+    bad = (morph.indices < lower) | (morph.indices >= sizes[target])
+    first = int(np.flatnonzero(bad)[0])
+    count = int(bad.sum())
+    more = f"; {count} such entries skipped" if count > 1 else ""
+    add_warning(
+        warnings,
+        f"morph {quote(morph.name)} entry {first}: {target} index {int(morph.indices[first])} "
+        f"points nowhere (the model has {sizes[target]}), entry skipped{more}",
+    )
+    keep = ~bad
+    morph.indices = morph.indices[keep]
+    if morph.kind == MorphKind.MATERIAL:
+        morph.material_offsets = [o for o, k in zip(morph.material_offsets, keep, strict=True) if k]
+    elif morph.kind in (MorphKind.GROUP, MorphKind.FLIP):
+        if morph.weights is not None:
+            morph.weights = morph.weights[keep]
+    else:
+        morph.offsets = morph.offsets[keep]
+        for name in ("rotations", "local"):
+            value = getattr(morph, name)
+            if value is not None:
+                setattr(morph, name, value[keep])
+
+
+def check_bone_references(bones: list[Bone], warnings: list[str]) -> None:
+    """Drop bone references that point nowhere, and cut parent chains that loop (warnings)."""
+    n = len(bones)
+    refs = [r for b in bones for r in (b.parent, b.tail_bone, b.append_parent)]
+    iks = [
+        r for b in bones if b.ik is not None for r in (b.ik.target, *(x.bone for x in b.ik.links))
+    ]
+    if (not refs or (min(refs) >= -1 and max(refs) < n)) and (
+        not iks or (min(iks) >= 0 and max(iks) < n)
+    ):
+        _cut_parent_cycles(bones, warnings)
+        return  # the common case: nothing points nowhere
+
+    def dangling(bone: Bone, what: str, value: int, lower: int = -1) -> bool:
+        if lower <= value < n:
+            return False
+        add_warning(
+            warnings,
+            f"bone {quote(bone.name)}: {what} {value} points nowhere (the model has {n} bones), "
+            "dropped",
+        )
+        return True
+
+    for bone in bones:
+        if dangling(bone, "parent", bone.parent):
+            bone.parent = -1
+        if dangling(bone, "tail bone", bone.tail_bone):
+            bone.tail_bone = -1
+        if dangling(bone, "append parent", bone.append_parent):
+            bone.append_parent, bone.append_ratio = -1, 0.0
+            bone.flags &= ~(BoneFlag.APPEND_ROTATE | BoneFlag.APPEND_TRANSLATE)
+        if bone.ik is not None:
+            if dangling(bone, "IK target", bone.ik.target, lower=0):
+                bone.ik = None
+                bone.flags &= ~BoneFlag.IK
+                continue
+            bone.ik.links = [
+                link for link in bone.ik.links if not dangling(bone, "IK link", link.bone, lower=0)
+            ]
+    _cut_parent_cycles(bones, warnings)
+
+
+def _cut_parent_cycles(bones: list[Bone], warnings: list[str]) -> None:
+    """Make the bone that closes a parent loop a root, so every parent chain ends."""
+    state = [0] * len(bones)  # 0 unseen, 1 on the current chain, 2 known to end
+    for start in range(len(bones)):
+        chain, bone = [], start
+        while bone >= 0 and state[bone] == 0:
+            state[bone] = 1
+            chain.append(bone)
+            bone = bones[bone].parent
+        if bone >= 0 and state[bone] == 1:  # the chain came back to itself
+            closing = chain[-1]
+            add_warning(
+                warnings,
+                f"bone {quote(bones[closing].name)}: parent {bones[closing].parent} closes a loop "
+                "of parents, dropped",
+            )
+            bones[closing].parent = -1
+        for b in chain:
+            state[b] = 2
+
+
+def drop_dangling_weights(
+    bone_indices: np.ndarray,
+    bone_weights: np.ndarray,
+    used: np.ndarray,
+    n_bones: int,
+    warnings: list[str],
+) -> np.ndarray:
+    """Zero the weights of used skinning slots naming a bone that does not exist (-1 = none).
+
+    `used` marks the slots a vertex's deform type uses ((V, 4), or (4,) for every vertex). Such
+    slots become bone 0 with weight 0, like PMX's -1; one warning counts the vertices.
+    Returns the mask of vertices that lost a weight (their weights need normalising).
+    """
+    if not bone_indices.size:
+        return np.zeros(len(bone_indices), bool)
+    lowest = bone_indices.min()
+    if lowest >= -1 and bone_indices.max() < n_bones:
+        changed = np.zeros(len(bone_indices), bool)  # the common case, in two reductions
+        rows = np.zeros(0, np.int64)
+    else:
+        used = np.broadcast_to(used, bone_indices.shape)
+        bad = ((bone_indices < -1) | (bone_indices >= n_bones)) & used
+        changed = bad.any(axis=1)
+        rows = np.flatnonzero(changed)
+    if len(rows):
+        v = int(rows[0])
+        add_warning(
+            warnings,
+            f"{len(rows)} vertices weight bones that do not exist (first: vertex {v} uses "
+            f"{bone_indices[v][used[v]].tolist()}, the model has {n_bones} bones): "
+            "those weights dropped",
+        )
+        bone_indices[bad] = -1
+    if len(rows) or lowest < 0:
+        missing = bone_indices < 0
+        bone_indices[missing] = 0
+        bone_weights[missing] = 0.0
+    return changed

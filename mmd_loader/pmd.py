@@ -15,7 +15,11 @@ Bone types become PMX flags: 0 rotate, 1 rotate+move, 2 IK, 4 under IK, 5 rotati
 8 twist (fixed axis towards the tail), 9 rotation-linked (append rotation from the tail bone
 with ratio IK field / 100). IK chains get MMD's implicit knee limit (a ひざ link bends about x
 only), and an IK's per-iteration limit is PMD's control weight × 4 radians, as MMD reads it.
-Coordinates are mirrored into the right-handed frame as in `mmd_loader.pmx`.
+Coordinates are mirrored into the right-handed frame as in `mmd_loader.pmx`. Indices read from
+the file follow the rule in `mmd_loader.model`'s docstring: an optional reference that points
+nowhere (a face morph entry or base vertex, a bone's parent/tail/influencing bone, an IK bone,
+target or link, a vertex's bone) is dropped with a warning; a triangle's vertex or a material's
+face range out of range is an error with its byte offset.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from mmd_loader.binary import (
     MAX_MORPH_OFFSETS,
     MAX_VERTICES,
     BoundedReader,
-    FormatError,
 )
+from mmd_loader.errors import quote
 from mmd_loader.model import (
     IK,
     Bone,
@@ -48,6 +52,9 @@ from mmd_loader.model import (
     MorphKind,
     Panel,
     SphereMode,
+    add_warning,
+    check_bone_references,
+    drop_dangling_weights,
 )
 
 VERTEX = np.dtype(
@@ -134,10 +141,7 @@ def parse_pmd(data: bytes, path: Path) -> Model:
         bone_at.append(r.pos)
         raw_bones.append(r.read_bone())
     n = r.count(2, 11, MAX_ITEMS, "IK", unsigned=True)
-    ik_at, iks = [], []
-    for _ in range(n):
-        ik_at.append(r.pos)
-        iks.append(r.read_ik())
+    iks = [r.read_ik() for _ in range(n)]
     n = r.count(2, 25, MAX_ITEMS, "morph", unsigned=True)
     raw_morphs = []
     for _ in range(n):
@@ -171,19 +175,22 @@ def parse_pmd(data: bytes, path: Path) -> Model:
         for _ in range(joints):
             r.read_joint()
 
-    bones = _bones(r, raw_bones, bone_at, english_bones)
-    _add_iks(r, bones, iks, ik_at)
+    warnings: list[str] = []
+    bones = _bones(r, raw_bones, bone_at, english_bones, warnings)
+    _add_iks(bones, iks, warnings)
+    check_bone_references(bones, warnings)
     bone_indices = np.zeros((len(v), 4), np.int32)
     bone_indices[:, :2] = v["b"]
-    bad = np.flatnonzero((v["b"] >= len(bones)).any(axis=1))
-    if len(bad):
-        i = int(bad[0])
-        values = v["b"][i].tolist()
-        at = 3 + 4 + 20 + 256 + 4 + VERTEX.itemsize * i
-        raise r.fail(f"vertex {i} uses bone indices {values}, the model has {len(bones)}", at)
     w = np.minimum(v["w"], 100).astype(np.float32) / 100.0
     bone_weights = np.zeros((len(v), 4), np.float32)
     bone_weights[:, 0], bone_weights[:, 1] = w, 1.0 - w
+    used = np.arange(4) < 2
+    changed = drop_dangling_weights(bone_indices, bone_weights, used, len(bones), warnings)
+    if changed.any():  # the other bone takes the whole weight; none left: follow bone 0
+        total = bone_weights[changed].sum(axis=1, keepdims=True)
+        safe = np.where(total > 0, total, 1.0)
+        fixed = np.where(total > 0, bone_weights[changed] / safe, [1.0, 0.0, 0.0, 0.0])
+        bone_weights[changed] = fixed
     positions = v["pos"].astype(np.float32)
     normals = v["nrm"].astype(np.float32)
     with np.errstate(invalid="ignore"):  # signalling NaNs in garbage files
@@ -209,10 +216,11 @@ def parse_pmd(data: bytes, path: Path) -> Model:
         triangles=triangles,
         materials=_materials(r, raw_materials, toon_textures, len(triangles)),
         bones=bones,
-        morphs=_morphs(raw_morphs, english_morphs, len(v)),
+        morphs=_morphs(raw_morphs, english_morphs, len(v), warnings),
         toon_textures=toon_textures,
         rigid_body_count=rigid_bodies,
         joint_count=joints,
+        warnings=warnings,
     )
 
 
@@ -281,33 +289,47 @@ def _index(value: int) -> int:
 
 
 def _bones(
-    r: PmdReader, raw: list[pmd_data.Bone], bone_at: list[int], english: list[str]
+    r: PmdReader,
+    raw: list[pmd_data.Bone],
+    bone_at: list[int],
+    english: list[str],
+    warnings: list[str],
 ) -> list[Bone]:
+    """PMD bones as PMX-flagged bones; references are checked after (`check_bone_references`)."""
     n = len(raw)
     out = []
     for i, b in enumerate(raw):
         name = sjis(b.name)
         parent, tail, ik = (_index(x) for x in (b.parent_index, b.tail_index, b.ik_index))
-        for what, value in (("parent", parent), ("tail", tail)):
-            if value >= n:
-                raise r.fail(f"bone {name!r}: {what} {value} out of range", bone_at[i])
         if b.type not in _TYPE_FLAGS:
-            raise r.fail(f"bone {name!r}: unknown PMD bone type {b.type}", bone_at[i] + 24)
+            raise r.fail(f"bone {quote(name)}: unknown PMD bone type {b.type}", bone_at[i] + 24)
         flags = _TYPE_FLAGS[b.type]
         bone = Bone(name, english[i], parent, _vec(b.pos), flags)
+        if tail >= n:
+            add_warning(
+                warnings,
+                f"bone {quote(name)}: tail bone {tail} points nowhere (the model has {n} bones), "
+                "dropped",
+            )
+            tail = -1
         if tail > 0:
             bone.flags |= BoneFlag.TAIL_IS_BONE
             bone.tail_bone = tail
         else:
             bone.tail_offset = np.zeros(3, np.float32)
         if b.type == 5:
-            if not 0 <= ik < n:
-                raise r.fail(f"bone {name!r}: influencing bone {ik} out of range", bone_at[i])
             bone.append_parent, bone.append_ratio = ik, 1.0
         elif b.type == 9:
             bone.append_parent, bone.append_ratio = tail, b.ik_index / 100.0
         out.append(bone)
     for bone in out:
+        if not -1 <= bone.append_parent < n:
+            add_warning(
+                warnings,
+                f"bone {quote(bone.name)}: influencing bone {bone.append_parent} points nowhere "
+                f"(the model has {n} bones), dropped",
+            )
+            bone.append_parent, bone.append_ratio = -1, 0.0
         if bone.flags & BoneFlag.FIXED_AXIS:
             if bone.tail_bone >= 0:
                 axis = out[bone.tail_bone].position - bone.position
@@ -320,17 +342,29 @@ def _bones(
     return out
 
 
-def _add_iks(r: PmdReader, bones: list[Bone], iks: list[pmd_data.IK], ik_at: list[int]) -> None:
+def _add_iks(bones: list[Bone], iks: list[pmd_data.IK], warnings: list[str]) -> None:
+    """PMD's IK table onto its bones. An IK whose bone or target does not exist is dropped, and
+    so is a link to a bone that does not exist (warnings)."""
     n = len(bones)
     knee_lo = np.array([-KNEE_MAX[0], -KNEE_MAX[1], KNEE_MIN[2]], np.float32)
     knee_hi = np.array([-KNEE_MIN[0], -KNEE_MIN[1], KNEE_MAX[2]], np.float32)
-    for ik, at in zip(iks, ik_at, strict=True):
-        refs = [ik.index, ik.target, *ik.children]
-        if any(x >= n for x in refs):
-            raise r.fail(f"IK references bone {max(refs)}, the model has {n}", at)
+    for k, ik in enumerate(iks):
+        if not (0 <= ik.index < n and 0 <= ik.target < n):
+            add_warning(
+                warnings,
+                f"IK {k}: bone {ik.index} or target {ik.target} points nowhere (the model has "
+                f"{n} bones), IK dropped",
+            )
+            continue
         links = []
         for child in ik.children:
-            if "ひざ" in bones[child].name:
+            if not 0 <= child < n:
+                add_warning(
+                    warnings,
+                    f"IK {k} of bone {quote(bones[ik.index].name)}: link {child} points nowhere "
+                    f"(the model has {n} bones), dropped",
+                )
+            elif "ひざ" in bones[child].name:
                 links.append(IKLink(child, knee_lo.copy(), knee_hi.copy()))
             else:
                 links.append(IKLink(child))
@@ -339,39 +373,52 @@ def _add_iks(r: PmdReader, bones: list[Bone], iks: list[pmd_data.IK], ik_at: lis
         bone.ik = IK(ik.target, ik.iterations, float(ik.weight) * 4.0, links)
 
 
-def _morphs(raw: list[tuple], english: list[str], n_vertices: int) -> list[Morph]:
+def _morphs(
+    raw: list[tuple], english: list[str], n_vertices: int, warnings: list[str]
+) -> list[Morph]:
+    """PMD's face table as VERTEX morphs on absolute vertex indices (see the module docstring).
+
+    A base entry naming a vertex that does not exist is dropped, and with it every morph entry
+    that indexes it; so is a morph entry indexing past the base (warnings). Without a base
+    entry no face morph can be resolved: they are all dropped (one warning).
+    """
     base = next((m for m in raw if m[2] == 0), None)
     if base is None:
         if any(len(m[3]) for m in raw):
-            raise FormatError("face morphs without a base entry", raw[0][0])
+            add_warning(warnings, "face morphs without a base entry: every face morph dropped")
         return []
-    base_at, _, _, base_rec = base
-    base_index = base_rec["i"]
-    bad = np.flatnonzero(base_index >= n_vertices)
-    if len(bad):
-        raise FormatError(
-            f"face morph base entry {int(bad[0])} names vertex {int(base_index[bad[0]])}, "
-            f"the model has {n_vertices}",
-            base_at + 25 + 16 * int(bad[0]),
+    _, _, _, base_rec = base
+    base_index = base_rec["i"].astype(np.int64)
+    base_ok = base_index < n_vertices
+    if not base_ok.all():
+        first = int(np.flatnonzero(~base_ok)[0])
+        add_warning(
+            warnings,
+            f"face morph base entry {first} names vertex {int(base_index[first])} (the model has "
+            f"{n_vertices}): {int((~base_ok).sum())} base entries dropped",
         )
     out = []
     names = iter(english)
-    for at, name, kind, rec in raw:
+    for _, name, kind, rec in raw:
         if rec is base_rec:
             continue
-        local = rec["i"]
-        bad = np.flatnonzero(local >= len(base_index))
-        if len(bad):
-            raise FormatError(
-                f"face morph {name!r} entry {int(bad[0])} indexes base entry "
-                f"{int(local[bad[0]])}, base has {len(base_index)}",
-                at + 25 + 16 * int(bad[0]),
+        local = rec["i"].astype(np.int64)
+        inside = local < len(base_index)
+        keep = inside.copy()
+        keep[inside] = base_ok[local[inside]]
+        if not keep.all():
+            first = int(np.flatnonzero(~keep)[0])
+            add_warning(
+                warnings,
+                f"morph {quote(name)} entry {first}: base entry {int(local[first])} points nowhere "
+                f"(the base has {len(base_index)}, {int(base_ok.sum())} usable), "
+                f"{int((~keep).sum())} entries skipped",
             )
-        offsets = rec["o"].astype(np.float32)
+        offsets = rec["o"][keep].astype(np.float32)
         offsets[:, 2] *= -1
         panel = Panel(kind) if kind <= 4 else Panel.OTHER
         morph = Morph(name, next(names, ""), panel, MorphKind.VERTEX)
-        morph.indices = base_index[local].astype(np.int32)
+        morph.indices = base_index[local[keep]].astype(np.int32)
         morph.offsets = offsets
         out.append(morph)
     return out

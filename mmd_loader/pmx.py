@@ -7,6 +7,10 @@ morph offsets (read straight into numpy), the PMX 2.1 additions (QDEF, flip and 
 soft bodies) and every count (checked before anything is allocated).
 
 Coordinates are mirrored into the right-handed frame of `mmd_loader.model` (z negated).
+Indices read from the file follow the rule in `mmd_loader.model`'s docstring: an optional
+reference that points nowhere (a morph entry, a bone's parent/tail/append parent/IK, a vertex
+weight, a material's texture) is dropped with a warning; a triangle's vertex or a material's
+face range out of range is an error with its byte offset.
 Rotation limits and angular quantities mirror as rotations do: angles about x and y change sign,
 angles about z keep theirs, so an IK limit [min, max] becomes
 [(-max_x, -max_y, min_z), (-min_x, -min_y, max_z)] and a torque (tx, ty, tz) becomes
@@ -28,8 +32,8 @@ from mmd_loader.binary import (
     MAX_STRING_BYTES,
     MAX_VERTICES,
     BoundedReader,
-    FormatError,
 )
+from mmd_loader.errors import quote
 from mmd_loader.model import (
     IK,
     Bone,
@@ -44,6 +48,10 @@ from mmd_loader.model import (
     MorphKind,
     Panel,
     SphereMode,
+    add_warning,
+    check_bone_references,
+    drop_dangling_entries,
+    drop_dangling_weights,
 )
 
 VERSIONS = (2.0, 2.1)
@@ -152,20 +160,12 @@ def parse_pmx(data: bytes, path: Path) -> Model:
     materials = _materials(r, n, textures, len(triangles), warnings)
 
     n = r.count(4, 26 + 2 * r.bi, MAX_ITEMS, "bone")
-    bone_at = []
-    raw_bones = []
-    for _ in range(n):
-        bone_at.append(r.pos)
-        raw_bones.append(r.read_bone())
-    bones = [_bone(b) for b in raw_bones]
-    _check_bones(r, bones, bone_at)
-    _check_skin(r, verts, len(bones))
+    bones = [_bone(r.read_bone()) for _ in range(n)]
+    check_bone_references(bones, warnings)
+    _check_skin(verts, len(bones), warnings)
 
     n = r.count(4, 14, MAX_ITEMS, "morph")
-    morphs, morph_at = [], []
-    for _ in range(n):
-        morph_at.append(r.pos)
-        morphs.append(_read_morph(r))
+    morphs = [_read_morph(r) for _ in range(n)]
 
     n = r.count(4, 10, MAX_ITEMS, "display slot")
     for _ in range(n):
@@ -184,8 +184,8 @@ def parse_pmx(data: bytes, path: Path) -> Model:
 
     sizes = {"vertex": n_vertices, "bone": len(bones), "material": len(materials)}
     sizes |= {"morph": len(morphs), "rigid body": rigid_bodies}
-    for morph, at in zip(morphs, morph_at, strict=True):
-        _check_morph(r, morph, at, sizes)
+    for morph in morphs:
+        drop_dangling_entries(morph, sizes, warnings)
 
     return Model(
         path=path,
@@ -308,25 +308,16 @@ def _read_vertices(r: PmxReader) -> dict[str, np.ndarray]:
     return out
 
 
-def _check_skin(r: BoundedReader, verts: dict[str, np.ndarray], n_bones: int) -> None:
-    """Validate bone indices (-1 becomes bone 0 with weight 0) and normalise the weights.
+def _check_skin(verts: dict[str, np.ndarray], n_bones: int, warnings: list[str]) -> None:
+    """Drop weights on bones that do not exist (-1 becomes bone 0 with weight 0) and normalise.
 
     Rows whose weights sum to zero are bound fully to their first slot's bone, so such a
     vertex follows one bone rigidly instead of collapsing to the origin.
     """
     idx, w = verts["bone_indices"], verts["bone_weights"]
-    used = np.zeros_like(idx, dtype=bool)
     slots = np.array([1, 2, 4, 2, 4])[verts["deform"]] if len(idx) else np.zeros(0, int)
-    used[:] = np.arange(4) < slots[:, None]
-    bad = np.flatnonzero((((idx < -1) | (idx >= n_bones)) & used).any(axis=1))
-    if len(bad):
-        v = int(bad[0])
-        values = idx[v][used[v]].tolist()
-        at = int(verts["_starts"][v])
-        raise r.fail(f"vertex {v} uses bone indices {values}, the model has {n_bones}", at)
-    missing = idx < 0
-    idx[missing] = 0
-    w[missing] = 0.0
+    used = np.arange(4) < slots[:, None]
+    drop_dangling_weights(idx, w, used, n_bones, warnings)
     np.nan_to_num(w, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     np.clip(w, 0.0, None, out=w)
     total = w.sum(axis=1)
@@ -350,7 +341,11 @@ def _materials(
         if i < 0:
             return None
         if i >= len(textures):
-            warnings.append(f"material {name!r}: {what} index {i} is not in the texture table")
+            add_warning(
+                warnings,
+                f"material {quote(name)}: {what} index {i} points nowhere (the texture table "
+                f"has {len(textures)}), dropped",
+            )
             return None
         return textures[i]
 
@@ -359,17 +354,24 @@ def _materials(
         at = r.pos
         m = r.read_material()
         if m.vertex_count < 0 or m.vertex_count % 3:
-            raise r.fail(f"material {m.name!r} has {m.vertex_count} indices (not 3k)", at)
+            raise r.fail(f"material {quote(m.name)} has {m.vertex_count} indices (not 3k)", at)
         count = m.vertex_count // 3
         if face + count > n_faces:
             raise r.fail(
-                f"material {m.name!r} ends at face {face + count}, the model has {n_faces}", at
+                f"material {quote(m.name)} ends at face {face + count}, the model has {n_faces}",
+                at,
             )
         toon_shared = toon_ref = None
         if m.toon_sharing_flag == 1:
             if 0 <= m.toon_texture_index <= 9:
                 toon_shared = m.toon_texture_index
                 toon_ref = f"toon{toon_shared + 1:02d}.bmp"
+            else:
+                add_warning(
+                    warnings,
+                    f"material {quote(m.name)}: shared toon {m.toon_texture_index} is not one of "
+                    "MMD's toon01..toon10, dropped",
+                )
         else:
             toon_ref = texture(m.toon_texture_index, "toon", m.name)
         d, s, a, e = m.diffuse_color, m.specular_color, m.ambient_color, m.edge_color
@@ -396,7 +398,7 @@ def _materials(
         )
         face += count
     if face != n_faces:
-        warnings.append(f"materials cover {face} of {n_faces} faces")
+        add_warning(warnings, f"materials cover {face} of {n_faces} faces")
     return out
 
 
@@ -439,21 +441,6 @@ def _bone(b: pmx_data.Bone) -> Bone:
     return bone
 
 
-def _check_bones(r: BoundedReader, bones: list[Bone], bone_at: list[int]) -> None:
-    n = len(bones)
-    for i, b in enumerate(bones):
-        refs = {"parent": b.parent, "tail": b.tail_bone, "append parent": b.append_parent}
-        if b.ik is not None:
-            refs["IK target"] = b.ik.target
-            for link in b.ik.links:
-                refs["IK link"] = link.bone
-                if not 0 <= link.bone < n:
-                    break
-        for what, value in refs.items():
-            if not -1 <= value < n:
-                raise r.fail(f"bone {b.name!r}: {what} {value} out of range", bone_at[i])
-
-
 # --- morphs --------------------------------------------------------------------------------------
 
 
@@ -491,10 +478,10 @@ def _read_morph(r: PmxReader) -> Morph:
     at = r.pos
     kind = r.read_uint(1)
     if kind > MorphKind.IMPULSE:
-        raise r.fail(f"morph {name!r} has unknown type {kind}", at)
+        raise r.fail(f"morph {quote(name)} has unknown type {kind}", at)
     dt = _morph_dtype(r, kind)
-    n = r.count(4, dt.itemsize, MAX_MORPH_OFFSETS, f"morph {name!r} offset")
-    rec = r.array(dt, n, f"morph {name!r}")
+    n = r.count(4, dt.itemsize, MAX_MORPH_OFFSETS, f"morph {quote(name)} offset")
+    rec = r.array(dt, n, f"morph {quote(name)}")
     morph = Morph(name, english_name, Panel(panel) if panel <= 4 else Panel.OTHER, MorphKind(kind))
     morph.indices = rec["i"].astype(np.int32)
     if kind == MorphKind.MATERIAL:
@@ -531,26 +518,3 @@ def _material_offset(x: np.void) -> MaterialMorphOffset:
         sphere_tint=f["sph"],
         toon_tint=f["toon"],
     )
-
-
-_MORPH_TARGET = {
-    MorphKind.VERTEX: "vertex",
-    MorphKind.BONE: "bone",
-    MorphKind.MATERIAL: "material",
-    MorphKind.GROUP: "morph",
-    MorphKind.FLIP: "morph",
-    MorphKind.IMPULSE: "rigid body",
-}
-
-
-def _check_morph(r: BoundedReader, morph: Morph, at: int, sizes: dict[str, int]) -> None:
-    target = _MORPH_TARGET.get(morph.kind, "vertex")
-    lower = -1 if morph.kind == MorphKind.MATERIAL else 0
-    bad = np.flatnonzero((morph.indices < lower) | (morph.indices >= sizes[target]))
-    if len(bad):
-        value = int(morph.indices[bad[0]])
-        raise FormatError(
-            f"morph {morph.name!r} entry {int(bad[0])}: {target} index {value} "
-            f"out of range (the model has {sizes[target]})",
-            at,
-        )

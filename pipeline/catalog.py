@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,15 +45,15 @@ COLUMNS = [
 ]
 
 
-def find_files(root: str | Path) -> list[Path]:
-    """Model files and zips under `root` (a folder or a single file), sorted."""
-    root = Path(root)
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: no such file or folder")
-    if root.is_file():
-        return [root]
-    suffixes = (".pmd", ".pmx", ".zip")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+def find_files(root: str | Path) -> tuple[list[Path], list]:
+    """(model files and zips, skipped entries) under `root` (a folder or a single file), sorted.
+
+    The walk and its symlink rule are `mmd_loader.walk.walk_models`'s; skipped entries
+    (`Skipped`: path and reason) are what it did not follow, for the caller to report.
+    """
+    from mmd_loader.walk import walk_models
+
+    return walk_models(root)
 
 
 def scan_file(path: str | Path, overrides: dict[str, dict] | None = None) -> list[dict]:
@@ -191,7 +192,11 @@ def scan(
 
     from pipeline.runners import LocalRunner
 
-    files = sorted({f.resolve() for root in roots for f in find_files(root)})
+    found = [find_files(root) for root in roots]
+    files = sorted({f.resolve() for part, _ in found for f in part})
+    skipped = [str(s) for _, part in found for s in part]
+    for line in skipped:  # every entry the walk did not follow is reported
+        print(f"skipped {line}", file=sys.stderr)
     own = runner is None
     runner = runner or LocalRunner(max(jobs, 0))
     parts: list[list[dict]] = [[] for _ in files]
@@ -208,7 +213,9 @@ def scan(
     finally:
         if own:
             runner.close()
-    return build_catalog([row for part in parts for row in part], splits)
+    table = build_catalog([row for part in parts for row in part], splits)
+    table.attrs["skipped"] = skipped
+    return table
 
 
 def scan_task(item: tuple[Path, dict[str, dict] | None]) -> list[dict]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media.files import FileTypeError, open_regular_text
+from media.files import open_regular
 from poses.schema import DEFAULT_SCHEMA, Schema, load_schema
 
 FIXED_COLUMNS = ("frame", "time", "tracked")
@@ -172,12 +172,8 @@ class SequenceReader:
                 yield frame
 
     def _open(self) -> io.TextIOWrapper:
-        try:
-            return open_regular_text(self.path, "pose sequence (CSV)")
-        except OSError as error:
-            raise SequenceError(self.path, f"cannot read: {error.strerror or error}") from None
-        except FileTypeError as error:
-            raise SequenceError(self.path, str(error).removeprefix(f"{self.path}: ")) from None
+        raw = open_regular(self.path, "pose sequence", error=lambda p, why: SequenceError(p, why))
+        return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
     def _lines(self, f: io.TextIOWrapper) -> Iterator[str]:
         """Lines of at most MAX_LINE characters (a longer one is an error, never read whole)."""

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/import_graph.py            # prints the ```mermaid block
     .venv/bin/python scripts/import_graph.py --check    # exit 1 if README.md's block differs
+    .venv/bin/python scripts/import_graph.py --write    # rewrite README.md's block
 
 An edge A --> B means some module of package A imports package B (tests/test_layering.py says
 which edges are allowed).
@@ -53,7 +54,14 @@ def readme_block() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare with README.md")
+    parser.add_argument("--write", action="store_true", help="rewrite README.md's block")
     args = parser.parse_args()
+    if args.write:
+        readme = ROOT / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+        readme.write_text(text[:start] + "\n" + mermaid() + "\n" + text[end:], encoding="utf-8")
+        return 0
     if args.check:
         same = readme_block() == mermaid()
         print("README diagram is current" if same else "README diagram differs; re-run")

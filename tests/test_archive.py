@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import struct
+import tempfile
+import time
+import tracemalloc
 import zipfile
 import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from mmd_loader import load
 from mmd_loader.archive import (
     ArchiveError,
     ArchiveLimits,
@@ -25,6 +32,9 @@ from mmd_loader.archive import (
     split_archive_path,
 )
 from mmd_loader.errors import ModelLoadError
+from tests.test_loader import tiny_pmx
+
+TINY = tiny_pmx()
 
 
 class WindowsZipInfo(zipfile.ZipInfo):
@@ -226,26 +236,32 @@ def test_several_models_are_listed_and_iterated(tmp_path: Path) -> None:
         [
             ("readme.txt", b"r"),
             ("b/B.PMD", b"pmd"),
-            ("a\\a.pmx", b"pmx"),  # backslash separator from a Windows archiver
+            ("a\\a.pmx", TINY),  # backslash separator from a Windows archiver
             (cp932_info("c/ミク.pmx"), b"jp"),
             ("__MACOSX/a/._a.pmx", b"resource fork"),
-            ("a/tex/face.png", b"png"),
+            ("a/TEX/Body.png", b"png"),  # TINY's material names "tex\\body.png"
+            ("a/tex2/face.png", b"unused"),
         ],
     )
     assert list_models(archive) == ["a/a.pmx", "b/B.PMD", "c/ミク.pmx"]
     seen = []
     for name, path in iter_models(archive):
         seen.append((name, path.read_bytes()))
-        assert (path.parent / "tex" / "face.png").exists() or name != "a/a.pmx"
-        assert not (path.parents[len(name.split("/")) - 1] / "__MACOSX").exists()
-    assert seen == [("a/a.pmx", b"pmx"), ("b/B.PMD", b"pmd"), ("c/ミク.pmx", b"jp")]
+        top = path.parents[len(name.split("/")) - 2]
+        if name == "a/a.pmx":
+            assert (path.parent / "TEX" / "Body.png").read_bytes() == b"png"
+        assert not (top / "__MACOSX").exists() and not (top / "readme.txt").exists()
+        assert not (top / "a" / "tex2").exists()  # referenced by nothing: never extracted
+    assert seen == [("a/a.pmx", TINY), ("b/B.PMD", b"pmd"), ("c/ミク.pmx", b"jp")]
     assert not path.exists()  # the extraction is gone once the iteration ends
 
 
 def test_extracted_model_picks_one(tmp_path: Path) -> None:
-    single = make_zip(tmp_path / "one.zip", [("Model/Miku.pmx", b"m"), ("Model/t.png", b"t")])
+    entries = [("Model/Miku.pmx", TINY), ("Model/tex/body.png", b"t"), ("Model/t.png", b"t")]
+    single = make_zip(tmp_path / "one.zip", entries)
     with extracted_model(single) as path:
-        assert path.name == "Miku.pmx" and (path.parent / "t.png").exists()
+        assert path.name == "Miku.pmx" and (path.parent / "tex" / "body.png").exists()
+        assert not (path.parent / "t.png").exists()
     pack = make_zip(tmp_path / "two.zip", [("a/x.pmx", b"x"), ("b/y.pmd", b"y")])
     with extracted_model(pack, "B\\Y.PMD") as path:
         assert path.read_bytes() == b"y"
@@ -269,7 +285,8 @@ def test_extract_model_to_checks_the_member_before_writing(tmp_path: Path) -> No
         assert list(dest.iterdir()) == []
     path = extract_model_to(pack, "b\\y.PMD", dest)
     assert path == dest / "B" / "Y.pmd" and path.read_bytes() == b"y"
-    assert (dest / "B" / "t.png").exists() and (dest / "a" / "x.pmx").exists()
+    # only the model: b"y" does not parse, so it references nothing; the other model stays packed
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == ["B", "B/Y.pmd"]
 
 
 def test_not_a_zip_and_paths_into_archives(tmp_path: Path) -> None:
@@ -285,3 +302,250 @@ def test_not_a_zip_and_paths_into_archives(tmp_path: Path) -> None:
     assert split_archive_path(real / "a" / "m.pmx") == (real, "a/m.pmx")
     assert split_archive_path(real) == (real, None)
     assert split_archive_path(tmp_path / "plain" / "m.pmx") == (tmp_path / "plain" / "m.pmx", None)
+
+
+# --- zip features Python cannot read, corrupt directories, ratio over the archive -----------------
+
+CD, LOCAL, EOCD = b"PK\x01\x02", b"PK\x03\x04", b"PK\x05\x06"
+
+
+def model_zip(path: Path, extra: list[tuple[str, bytes]] | None = None) -> Path:
+    """A zip of one tiny model and the texture it names, plus `extra` members."""
+    entries = [("Pack/Tiny.pmx", TINY), ("Pack/tex/body.png", b"png bytes " * 20)]
+    return make_zip(path, entries + (extra or []))
+
+
+def patch(path: Path, signature: bytes, at: int, fmt: str, value: int, nth: int = 0) -> None:
+    """Overwrite the field at offset `at` of the `nth` header starting with `signature`."""
+    data = bytearray(path.read_bytes())
+    start = -1
+    for _ in range(nth + 1):
+        start = data.index(signature, start + 1)
+    struct.pack_into(fmt, data, start + at, value)
+    path.write_bytes(bytes(data))
+
+
+def refused(archive: Path, match: str, tmp_path: Path) -> ArchiveError:
+    """The archive is refused alike by a check, an extraction and a load, naming it."""
+    with pytest.raises(ArchiveError, match=match) as caught:
+        check_archive(archive)
+    assert caught.value.path == str(archive)
+    dest = tmp_path / "dest"
+    dest.mkdir(exist_ok=True)
+    with pytest.raises(ArchiveError, match=match):
+        extract_all(archive, dest)
+    assert list(dest.iterdir()) == []
+    with pytest.raises(ModelLoadError, match=match) as loaded:
+        load(archive)
+    assert str(archive) in str(loaded.value)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ((CD, 10, "<H"), 99, "compression method 99 is not supported"),  # e.g. PPMd, WavPack
+        ((CD, 10, "<H"), 9, "compression method 9 is not supported"),  # Deflate64
+        ((CD, 6, "<H"), 99, r"zip feature that is not supported \(zip file version 9.9\)"),
+        ((CD, 8, "<H"), 0x40, "strong encryption"),
+        ((CD, 8, "<H"), 0x20, "compressed patched data"),
+        ((CD, 34, "<H"), 1, "starts on disk 1: multi-disk archives are not supported"),
+        (
+            (EOCD, 4, "<H"),
+            1,
+            r"multi-disk archives are not supported \(the end record names disk 1",
+        ),
+        ((EOCD, 6, "<H"), 2, "multi-disk archives are not supported"),
+    ],
+)
+def test_unsupported_zip_features_are_refused(field, value, match, tmp_path: Path) -> None:
+    archive = model_zip(tmp_path / "feature.zip")
+    signature, at, fmt = field
+    patch(archive, signature, at, fmt, value)
+    refused(archive, match, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ((EOCD, 16, "<I"), 10**9),  # central directory offset past the end
+        ((EOCD, 12, "<I"), 10**6),  # central directory larger than the file
+        ((EOCD, 12, "<I"), 30),  # central directory smaller than its first entry
+        ((CD, 0, "<I"), 0x12345678),  # bad magic of the first entry
+        ((CD, 28, "<H"), 60000),  # a name length running past the directory
+        ((CD, 30, "<H"), 9),  # an extra field that is not one
+        ((CD, 42, "<I"), 10**8),  # a local header offset past the end
+    ],
+)
+def test_corrupt_central_directories_are_refused(field, value, tmp_path: Path) -> None:
+    archive = model_zip(tmp_path / "corrupt.zip")
+    signature, at, fmt = field
+    patch(archive, signature, at, fmt, value)
+    with pytest.raises(ModelLoadError) as caught:
+        load(archive)
+    assert str(archive) in str(caught.value)
+    with pytest.raises(ArchiveError):
+        check_archive(archive)
+        with extracted(archive, parent=tmp_path):
+            pass
+
+
+def test_a_local_header_that_disagrees_fails_the_extraction(tmp_path: Path) -> None:
+    archive = model_zip(tmp_path / "liar.zip")
+    patch(archive, LOCAL, 26, "<H", 3)  # the model's local header names another file
+    check_archive(archive)  # the directory itself is fine
+    with pytest.raises(ArchiveError, match=r"member 'Pack/Tiny.pmx': cannot extract") as caught:
+        load(archive)
+    assert caught.value.path == str(archive)
+
+
+def raw_zip(path: Path, entries: list[tuple[str, bytes, int, int]]) -> Path:
+    """A zip written by hand from (name, deflated bytes, crc32, size): large declared contents
+    cost nothing to build."""
+    local, central = bytearray(), bytearray()
+    for name, packed, crc, size in entries:
+        raw = name.encode()
+        head = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(packed), size,
+                           len(raw), 0)  # fmt: skip
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc,
+                               len(packed), size, len(raw), 0, 0, 0, 0, 0, len(local))  # fmt: skip
+        central += raw
+        local += head + raw + packed
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central),
+                      len(local), 0)  # fmt: skip
+    path.write_bytes(bytes(local + central) + end)
+    return path
+
+
+def test_many_small_members_are_refused_by_the_ratio_over_the_archive(tmp_path: Path) -> None:
+    """1,900 members of 1 MiB zeros (a 2 MB zip): each is at the per-member threshold, so only
+    the ratio over the whole archive (about 1000:1) catches the 1.9 GB it would write."""
+    mib = bytes(1 << 20)
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = squeeze.compress(mib) + squeeze.flush()
+    crc = zlib.crc32(mib)
+    model = zlib.compressobj(9, zlib.DEFLATED, -15)
+    model_packed = model.compress(TINY) + model.flush()
+    entries = [("m/Tiny.pmx", model_packed, zlib.crc32(TINY), len(TINY))]
+    entries += [(f"m/zeros/{i:04d}.bin", packed, crc, len(mib)) for i in range(1900)]
+    archive = raw_zip(tmp_path / "zeros.zip", entries)
+    assert archive.stat().st_size < 3_000_000
+    with zipfile.ZipFile(archive) as zf:  # a well-formed zip
+        assert len(zf.infolist()) == 1901 and zf.read("m/zeros/0000.bin") == mib
+    error = refused(archive, r"compression ratio \d+:1 over the archive", tmp_path)
+    assert error.member is None and "zip bomb" in str(error)
+
+
+def test_a_model_is_extracted_with_only_the_files_it_references(tmp_path: Path) -> None:
+    """TINY's material names `tex\\body.png`: the member `TEX/Body.png` (another case) and its
+    same-stem sibling are extracted, nothing else: not the other model, not the readme, not the
+    thousand unrelated members."""
+    noise = [(f"Pack/unused/{i:04d}.bin", os.urandom(64)) for i in range(1000)]
+    archive = make_zip(
+        tmp_path / "pack.zip",
+        [
+            ("Pack/Tiny.pmx", TINY),
+            ("Pack/TEX/Body.png", b"texture"),
+            ("Pack/TEX/body.alpha.png", b"alpha"),
+            ("Pack/TEX/other.png", b"unused"),
+            ("Pack/readme.txt", b"readme"),
+            ("Other/two.pmx", TINY),
+            *noise,
+        ],
+    )
+    model = load(archive, "Pack/Tiny.pmx")
+    top = model.root.parent
+    found = sorted(p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_file())
+    assert found == ["Pack/TEX/Body.png", "Pack/TEX/body.alpha.png", "Pack/Tiny.pmx"]
+    assert model.materials[0].texture == model.root / "TEX" / "Body.png"
+    with extracted_model(archive, "Other/two.pmx", parent=tmp_path) as path:
+        assert sorted(p.name for p in path.parent.parent.rglob("*")) == ["Other", "two.pmx"]
+
+
+# --- fuzz: mutated zips give a model or an ArchiveError, fast and in bounded memory ---------------
+
+SECONDS_PER_CASE = 2.0
+HEAP_BOUND = 32 << 20
+ZIP_FUZZ = settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
+
+
+@pytest.fixture(scope="module")
+def fuzz_zip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    path = tmp_path_factory.mktemp("fuzz") / "seed.zip"
+    return model_zip(path, [("Pack/readme.txt", b"hello " * 50)]).read_bytes()
+
+
+def _header_fields(data: bytes) -> list[int]:
+    """Offsets of every field of every header (local, central, end), where mutations bite."""
+    out = []
+    for signature, length in ((LOCAL, 30), (CD, 46), (EOCD, 22)):
+        start = data.find(signature)
+        while start >= 0:
+            out += range(start, start + length)
+            start = data.find(signature, start + 1)
+    return out
+
+
+def load_outcome(data: bytes) -> None:
+    """Load `data` as a zip: a model or a ModelLoadError, within the time and memory bounds."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "case.zip"
+        path.write_bytes(data)
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            load(path)
+        except ModelLoadError as error:
+            assert str(path) in str(error)
+        finally:
+            elapsed = time.perf_counter() - start
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        assert elapsed < SECONDS_PER_CASE, f"{elapsed:.2f} s"
+        assert peak < HEAP_BOUND, f"peak heap {peak} bytes"
+
+
+@ZIP_FUZZ
+@given(data=st.data())
+def test_fuzz_mutated_zips(fuzz_zip: bytes, data: st.DataObject) -> None:
+    raw = bytearray(fuzz_zip)
+    fields = _header_fields(fuzz_zip)
+    shape = data.draw(st.sampled_from(["flip", "field", "truncate", "shape"]))
+    if shape == "flip":
+        for _ in range(data.draw(st.integers(1, 8))):
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    elif shape == "field":
+        for _ in range(data.draw(st.integers(1, 3))):
+            at = min(data.draw(st.sampled_from(fields)), len(raw) - 4)
+            raw[at : at + 4] = struct.pack("<I", data.draw(st.sampled_from(_EDGES)))
+    elif shape == "truncate":
+        raw = raw[: data.draw(st.integers(0, len(raw)))]
+    else:  # the shapes of the tests above, in any header
+        signature, at, fmt, value = data.draw(st.sampled_from(_SHAPES))
+        starts = [i for i in range(len(raw)) if raw.startswith(signature, i)]
+        start = data.draw(st.sampled_from(starts))
+        struct.pack_into(fmt, raw, start + at, value)
+    load_outcome(bytes(raw))
+
+
+_EDGES = [0, 1, 0xFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, 0x10000, 63, 64, 99]
+_SHAPES = [
+    (CD, 10, "<H", 99),
+    (CD, 10, "<H", 12),  # bzip2 over deflated data
+    (CD, 10, "<H", 14),  # lzma over deflated data
+    (LOCAL, 8, "<H", 14),
+    (CD, 6, "<H", 99),
+    (CD, 8, "<H", 0x41),
+    (LOCAL, 6, "<H", 0x20),
+    (CD, 34, "<H", 3),
+    (EOCD, 4, "<H", 1),
+    (CD, 24, "<I", 0xFFFFFFFF),  # zip64 marker without a zip64 field
+    (CD, 20, "<I", 0xFFFFFFFF),
+    (CD, 42, "<I", 0xFFFFFFFF),
+    (EOCD, 16, "<I", 0xFFFFFFFF),
+    (LOCAL, 26, "<H", 0xFFFF),
+    (LOCAL, 22, "<I", 0),
+    (CD, 38, "<I", 0xA1FF0000),  # a symlink
+]

@@ -178,10 +178,15 @@ def test_out_of_range_indices(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="triangle vertex index 9") as e:
         load(write(tmp_path, bad))
     assert e.value.offset == data.index(faces) + 4 + 5
+    # a morph entry pointing nowhere is skipped, as MMD does: the model stays usable
     bad = data.replace(_text("v") + _text("") + bytes([2, 1, 1, 0, 0, 0, 3]),
                        _text("v") + _text("") + bytes([2, 1, 1, 0, 0, 0, 7]))  # fmt: skip
-    with pytest.raises(ModelLoadError, match="vertex index 7"):
-        load(write(tmp_path, bad))
+    m = load(write(tmp_path, bad))
+    assert m.morphs[0].name == "v" and len(m.morphs[0].indices) == 0
+    assert m.morphs[0].offsets.shape == (0, 3)
+    assert m.warnings[0] == (
+        "morph 'v' entry 0: vertex index 7 points nowhere (the model has 4), entry skipped"
+    )
 
 
 def test_errors_name_file_and_offset(tmp_path: Path) -> None:

@@ -57,3 +57,43 @@ def test_overrides_decide_usability_and_framing(tmp_path, capsys):
     assert main([*args, "--overrides", str(overrides)]) == 0
     plain, tall = _rest_alpha(tmp_path / "plain"), _rest_alpha(tmp_path / "tall")
     assert 0.2 < (tall > 0).sum() / (plain > 0).sum() < 0.6
+
+
+def test_absurd_overrides_are_refused_in_one_line(tmp_path, capsys):
+    """An overrides head box of ±1e300, NaN, zero height or upside down is refused naming the
+    field (exit 2), instead of a "usable" model rendered transparent."""
+    models = tmp_path / "models"
+    write_character(1, models / "a.pmx")
+    overrides = tmp_path / "overrides.yaml"
+    catalog = tmp_path / "c.parquet"
+    scan = ["scan", str(models), "-o", str(catalog), "--jobs", "1", "--overrides", str(overrides)]
+    for fields, field in [
+        ("head_top: 1e300", "head_top"),
+        ("chin: -1e300", "chin"),
+        ("chin: .nan", "chin"),
+        ("head_top: 10\n  chin: 10", "head_top 10 must be above chin 10"),
+        ("head_top: 5\n  chin: 10", "head_top 5 must be above chin 10"),
+    ]:
+        overrides.write_text(f"a.pmx:\n  {fields}\n", encoding="utf-8")
+        assert main(scan) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(overrides) in err[0] and field in err[0], err
+        assert "['a.pmx']" in err[0]
+    assert not catalog.exists()
+
+
+def test_a_one_sided_override_that_inverts_the_box_is_a_problem_of_the_model(tmp_path, capsys):
+    import pandas as pd
+
+    from mmd_loader import detect_face, load
+
+    models = tmp_path / "models"
+    write_character(1, models / "a.pmx")
+    box = detect_face(load(models / "a.pmx")).head_box
+    (models / "a.pmx.thagen.yaml").write_text(f"chin: {box.top + 1}\n", encoding="utf-8")
+    catalog = tmp_path / "c.parquet"
+    assert main(["scan", str(models), "-o", str(catalog), "--jobs", "1"]) == 0
+    row = pd.read_parquet(catalog).iloc[0]
+    assert not row["usable"]
+    assert any(r.startswith(f"override chin {box.top + 1:g} makes the head box upside down")
+               for r in row["reasons"])  # fmt: skip
