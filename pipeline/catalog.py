@@ -78,12 +78,16 @@ def scan_file(path: str | Path, overrides: dict[str, dict] | None = None) -> lis
 def _inspect(path: Path, member: str | None, file: Path, overrides: dict[str, dict] | None) -> dict:
     """Hash, load and inspect one model file (`file` is the extracted copy for zip members)."""
     from mmd_loader.inspection import inspect_model
-    from mmd_loader.overrides import overrides_for, table_from_json
+    from mmd_loader.overrides import OverridesError, overrides_for, table_from_json
 
     row = _row(path, member, _sha256(file))
     table = table_from_json(overrides or {})
     label = Path(path) / member if member else Path(path)
-    report, model, roles = inspect_model(file, overrides=overrides_for(label, table))
+    try:
+        forced = overrides_for(label, table)
+    except OverridesError as error:  # a bad sidecar costs its model, not the scan
+        return {**row, "stage": "overrides", "reasons": [str(error)]}
+    report, model, roles = inspect_model(file, overrides=forced)
     if model is None:
         return {
             **row,

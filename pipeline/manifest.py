@@ -62,7 +62,7 @@ def failures_table(dones: list[dict], catalog: pd.DataFrame) -> pa.Table:
     """Models that produced no examples: load failures at scan time, then failures while
     rendering (deduplicated: a character spanning two shards fails once)."""
     rows = []
-    for row in catalog[catalog["stage"] == "load"].itertuples():
+    for row in catalog[catalog["stage"].notna()].itertuples():  # load, overrides
         model = f"{row.path}/{row.member}" if isinstance(row.member, str) else row.path
         rows.append(
             {

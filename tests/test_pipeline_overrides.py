@@ -97,3 +97,16 @@ def test_a_one_sided_override_that_inverts_the_box_is_a_problem_of_the_model(tmp
     assert not row["usable"]
     assert any(r.startswith(f"override chin {box.top + 1:g} makes the head box upside down")
                for r in row["reasons"])  # fmt: skip
+
+
+def test_a_bad_sidecar_costs_its_model_not_the_scan(tmp_path):
+    from mmd_loader.procedural import write_character
+    from pipeline.catalog import scan
+
+    good = write_character(0, tmp_path / "good" / "character.pmx")
+    bad = write_character(1, tmp_path / "bad" / "character.pmx")
+    bad.with_name(bad.name + ".thagen.yaml").write_text("head_top: [1, 2]\n", encoding="utf-8")
+    table = scan([tmp_path], jobs=1, progress=False).set_index("path")
+    assert table.loc[str(good), "usable"]
+    assert not table.loc[str(bad), "usable"] and table.loc[str(bad), "stage"] == "overrides"
+    assert "head_top" in table.loc[str(bad), "reasons"][0]
