@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmd_loader.head_box import find_head_box, head_driven_mask
+from mmd_loader.head_box import HeadBoxError, find_head_box, head_driven_mask
 from mmd_loader.model import Model, MorphKind
 from mmd_loader.morph_names import (
     HEAD_NAMES,
@@ -71,9 +71,13 @@ def detect_face(model: Model, overrides: FaceOverrides | None = None) -> FaceRol
     if head_mask is not None and not head_mask.any():
         roles.problems.append("no vertex is driven by the head bone")
     elif head_mask is not None:
-        roles.head_box = find_head_box(model, head_mask, roles.morphs, cx)
-        if roles.head_box is None:
-            roles.problems.append("could not measure the head (no eyes or mouth to anchor it)")
+        try:
+            roles.head_box = find_head_box(model, head_mask, roles.morphs, cx)
+        except HeadBoxError as error:
+            roles.problems.append(str(error))
+        else:
+            if roles.head_box is None:
+                roles.problems.append("could not measure the head (no eyes or mouth to anchor it)")
     if overrides.head_top is not None or overrides.chin is not None:
         roles.head_box = overrides.apply_to_box(roles.head_box, cx)
         if roles.head_box is not None:

@@ -29,6 +29,7 @@ class HeadBox:
     chin: float
     center: np.ndarray  # (3,)
     half_width: float
+    notes: list[str] = field(default_factory=list)  # how top and chin were found
 
     @property
     def height(self) -> float:
