@@ -17,7 +17,8 @@ back), so a ring of hair counts with the skull it encloses while sheets, strands
 loops count only their own thin cells. The skull and hair make a dome: its footprint is
 widest near the eyes and, once below 35 % of that, shrinks steeply to nothing. The top is
 where the crown ends: where the footprint falls below 10 % of the widest (interpolated
-between rows), or, earlier, where it stops shrinking by at least 2 % of the widest per row: a
+between rows), or, earlier, where it stops shrinking by at least 2 % of the widest per row
+(over the next three rows): a
 bow, a flower, a headband or headphone band sitting on the crown, an ahoge or a topknot all
 leave a small plateau above the hair, which is not followed.
 
@@ -55,7 +56,8 @@ _GRID = 64  # top-view cells per side
 _CELL = 1 / 10  # top-view cell, in units of u
 _CROWN = 0.35  # the dome's crown starts below this share of its widest footprint
 _CROWN_END = 0.10  # ... and ends below this share
-_MIN_SHRINK = 0.02  # ... or where it shrinks by less than this share per row
+_MIN_SHRINK = 0.02  # ... or where it shrinks by less than this share per row,
+_SHRINK_ROWS = 3  # ... over the next rows (a single row's change is quantised by the grid)
 _CHIN_DROP = 0.25  # the profile falling back this far (in u) behind its front is below the chin
 _DEGENERATE = 1e-3  # an eye separation below this share of the model's height is degenerate
 _MAX_SAMPLES = 32  # raster samples per cut segment
@@ -166,7 +168,7 @@ def find_head_box(
     if names:
         plain = model.positions[model.triangles[upper]].astype(np.float64)
         if _widest(corners, cx, anchors) < (1 - _MAX_EXCLUDED) * _widest(plain, cx, anchors):
-            corners = plain
+            corners, ornaments = plain, np.zeros_like(ornaments)
             notes.append(f"ornament names ignored (they cover the head): {', '.join(names)}")
         else:
             notes.append(f"excluded as ornaments: {', '.join(names)}")
@@ -175,7 +177,9 @@ def find_head_box(
 
     chin, how = _chin(model, material_of, head_tris, cx, anchors)
     notes.append(f"chin: {how} at {chin:.4g}")
-    level = head_tris & (_lowest(ys) <= anchors.eye_y) & (_highest(ys) >= anchors.eye_y)
+    level = (
+        head_tris & ~ornaments & (_lowest(ys) <= anchors.eye_y) & (_highest(ys) >= anchors.eye_y)
+    )
     head = model.positions[model.triangles[level]].astype(np.float64)
     half_width = _half_width(head, cx, u, anchors.eye_y, anchors.face_z)
     centre = np.array([cx, 0.5 * (top + chin), anchors.face_z], np.float64)
@@ -283,11 +287,11 @@ def _row_cuts(
     return first, last, hit
 
 
-def _footprint(p0: np.ndarray, p1: np.ndarray, origin: np.ndarray, cell: float) -> int:
+def _footprint(p0: np.ndarray, p1: np.ndarray, origin: np.ndarray, cell: float) -> np.ndarray:
     """Cells of a top-view grid (`_GRID`² cells of `cell`, lower corner `origin` in (x, z))
     covered by the cut segments or enclosed by them on all four sides."""
     if len(p0) == 0:
-        return 0
+        return np.zeros((_GRID, _GRID), bool)
     length = np.linalg.norm(p1 - p0, axis=1)
     count = np.minimum(np.ceil(length / (0.5 * cell)).astype(np.int64) + 1, _MAX_SAMPLES)
     owner = np.repeat(np.arange(len(p0)), count)
@@ -302,7 +306,7 @@ def _footprint(p0: np.ndarray, p1: np.ndarray, origin: np.ndarray, cell: float) 
     right = np.maximum.accumulate(occupied[:, ::-1], axis=1)[:, ::-1]
     front = np.maximum.accumulate(occupied, axis=0)
     back = np.maximum.accumulate(occupied[::-1], axis=0)[::-1]
-    return int((occupied | (left & right & front & back)).sum())
+    return occupied | (left & right & front & back)
 
 
 def _grid_origin(cx: float, anchors: _Anchors) -> np.ndarray:
@@ -311,8 +315,11 @@ def _grid_origin(cx: float, anchors: _Anchors) -> np.ndarray:
     return np.array([cx, anchors.face_z - 1.0 * anchors.u]) - 0.5 * _GRID * cell
 
 
-def _footprints(corners: np.ndarray, rows: np.ndarray, origin: np.ndarray, cell: float):
-    """The footprint (cells) of the triangles `corners` at each height in `rows` (ascending)."""
+def _footprints(
+    corners: np.ndarray, rows: np.ndarray, origin: np.ndarray, cell: float
+) -> np.ndarray:
+    """The footprints (rows, _GRID, _GRID) of the triangles `corners` at each height in `rows`
+    (ascending)."""
     x, z = corners[..., 0].sum(axis=1) / 3, corners[..., 2].sum(axis=1) / 3
     end = origin + _GRID * cell
     inside = (x >= origin[0]) & (x < end[0]) & (z >= origin[1]) & (z < end[1])
@@ -320,19 +327,20 @@ def _footprints(corners: np.ndarray, rows: np.ndarray, origin: np.ndarray, cell:
     low, high = _lowest(corners[..., 1]), _highest(corners[..., 1])
     order = np.argsort(low, kind="stable")
     corners, low, high = corners[order], low[order], high[order]
-    areas = np.zeros(len(rows))
+    masks = np.zeros((len(rows), _GRID, _GRID), bool)
     for k, y in enumerate(rows):
         end = int(np.searchsorted(low, y, side="right"))
         near = corners[:end][high[:end] >= y]
         p0, p1, _ = _row_cuts(near, float(y), axis=1)
-        areas[k] = _footprint(p0[:, [0, 2]], p1[:, [0, 2]], origin, cell)
-    return areas
+        masks[k] = _footprint(p0[:, [0, 2]], p1[:, [0, 2]], origin, cell)
+    return masks
 
 
 def _widest(corners: np.ndarray, cx: float, anchors: _Anchors) -> float:
     """The head's widest footprint, sampled between the eyes and two eye separations above."""
     rows = anchors.eye_y + anchors.u * np.linspace(0.0, 2.0, 9)
-    return float(_footprints(corners, rows, _grid_origin(cx, anchors), _CELL * anchors.u).max())
+    masks = _footprints(corners, rows, _grid_origin(cx, anchors), _CELL * anchors.u)
+    return float(masks.sum(axis=(1, 2)).max())
 
 
 def _top(corners: np.ndarray, cx: float, anchors: _Anchors) -> float:
@@ -343,32 +351,80 @@ def _top(corners: np.ndarray, cx: float, anchors: _Anchors) -> float:
         return eye_y + 1.5 * u
     step = max(_ROW_STEP * u, (highest - eye_y) / _MAX_ROWS)
     rows = eye_y + step * np.arange(min(int(np.ceil((highest - eye_y) / step)), _MAX_ROWS) + 1)
-    areas = _footprints(corners, rows, _grid_origin(cx, anchors), _CELL * u)
-    return _crown_end(rows, areas, eye_y + 2.0 * u)
+    masks = _footprints(corners, rows, _grid_origin(cx, anchors), _CELL * u)
+    return _crown_end(rows, masks, eye_y + 2.0 * u)
 
 
-def _crown_end(rows: np.ndarray, areas: np.ndarray, widest_below: float) -> float:
-    """Where the dome of footprint `areas` (per row y in `rows`) ends; see the module doc."""
+def _crown_end(rows: np.ndarray, masks: np.ndarray, widest_below: float) -> float:
+    """Where the dome of footprints `masks` (per row y in `rows`) ends; see the module doc."""
+    areas = masks.sum(axis=(1, 2)).astype(np.float64)
     search = rows <= widest_below
     peak = int(np.argmax(np.where(search, areas, -1.0)))
     widest = areas[peak]
     if widest <= 0:
         return float(rows[-1])
-    share = areas / widest
     k = peak
-    while k + 1 < len(rows) and share[k + 1] >= _CROWN:
+    while k + 1 < len(rows) and areas[k + 1] >= _CROWN * widest:
         k += 1
-    while (
-        k + 1 < len(rows)
-        and share[k + 1] >= _CROWN_END
-        and share[k] - share[k + 1] >= (_MIN_SHRINK)
-    ):
+    crown = _Crown(masks, k)  # above here, only the crown's own piece of each footprint counts
+
+    def share(j: int) -> float:
+        return (areas[j] if j <= crown.start else crown.cells(min(j, len(rows) - 1))) / widest
+
+    while k + 1 < len(rows) and share(k + 1) >= _CROWN_END:
+        if share(k) - share(k + _SHRINK_ROWS) < _MIN_SHRINK * _SHRINK_ROWS:
+            break  # no longer shrinking like a dome: what lies above sits on the crown
         k += 1
-    if k + 1 < len(rows) and share[k + 1] < _CROWN_END <= share[k]:
+    if k + 1 < len(rows) and share(k + 1) < _CROWN_END <= share(k):
         # the crown runs out between rows k and k + 1: interpolate the crossing
-        t = (share[k] - _CROWN_END) / max(share[k] - share[k + 1], 1e-12)
+        t = (share(k) - _CROWN_END) / max(share(k) - share(k + 1), 1e-12)
         return float(rows[k] + t * (rows[k + 1] - rows[k]))
     return float(rows[k])
+
+
+class _Crown:
+    """The crown's cells in the footprints above row `start`, followed upwards on demand: in
+    each row, the connected piece that overlaps the previous row's crown most (a spike, a bun or
+    an ear cup beside it is left out)."""
+
+    def __init__(self, masks: np.ndarray, start: int) -> None:
+        self.masks, self.start = masks, start
+        self.pieces = [masks[start]]
+
+    def cells(self, row: int) -> float:
+        while self.start + len(self.pieces) - 1 < row:
+            previous = self.pieces[-1]
+            mask = self.masks[self.start + len(self.pieces)]
+            self.pieces.append(_piece_over(mask, previous))
+        return float(self.pieces[row - self.start].sum())
+
+
+def _piece_over(mask: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """The 4-connected piece of `mask` that overlaps `previous` most (empty if none does)."""
+    seeds = mask & previous
+    if not seeds.any():
+        return np.zeros_like(mask)
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    inside = mask[y0:y1, x0:x1]
+    big = inside.size
+    labels = np.where(inside, np.arange(big).reshape(inside.shape), big)
+    for _ in range(big):  # each pass spreads the smallest label one cell; bounded by the cells
+        spread = labels.copy()
+        np.minimum(spread[1:], labels[:-1], out=spread[1:])
+        np.minimum(spread[:-1], labels[1:], out=spread[:-1])
+        np.minimum(spread[:, 1:], labels[:, :-1], out=spread[:, 1:])
+        np.minimum(spread[:, :-1], labels[:, 1:], out=spread[:, :-1])
+        spread = np.where(inside, spread, big)
+        if np.array_equal(spread, labels):
+            break
+        labels = spread
+    overlap = np.bincount(labels[seeds[y0:y1, x0:x1]], minlength=big + 1)[:big]
+    size = np.bincount(labels[inside], minlength=big + 1)[:big]
+    best = int(np.lexsort((size, overlap))[-1])
+    piece = np.zeros_like(mask)
+    piece[y0:y1, x0:x1] = labels == best
+    return piece
 
 
 # ----------------------------------------------------------------------------------------- chin
