@@ -2,7 +2,8 @@
 the neck and head bones, and the head box that frames the render.
 
 Names propose, geometry decides: a wink's side comes from where its displaced vertices lie
-(+x is the character's own left in the model frame), whatever its name says.
+(+x is the character's own left in the model frame), whatever its name says, and whether a
+closure is neutral or a smile wink from the shape of its closed lid (`mmd_loader.closures`).
 """
 
 from __future__ import annotations

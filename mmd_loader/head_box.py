@@ -2,37 +2,42 @@
 lowest point of the jaw's skin at the midline.
 
 Everything is anchored on the face the roles found (eye centres and mouth) and measured in units
-of the eye separation `u`, so the method does not depend on a model's scale.
+of the eye separation `u`, so the method does not depend on a model's scale. Signals used: the
+bones that drive each vertex (the head's subtree), materials (names, textures, which material is
+the face's skin), mesh pieces (connected footprints), and the face's proportions.
 
 **Ornaments by name.** Head-driven parts whose material (name, English name, texture or
 sphere file) or driving bone is named like an ornament (リボン/ribbon, 帽子/hat, 髪飾り,
 ヘッドホン/headphone, 花/flower, カチューシャ, アホ毛/ahoge, 耳/ears, ...) are left out of the
-top's measurement; a name that would remove most of the head (an atlas material named after
-its ribbon) is ignored.
+top's and the width's measurement; a name that would remove most of the head (an atlas
+material named after its ribbon) is ignored. Names only help: the geometry below finds the
+same box on every real model in ../shared/mmd with every name ignored (tests/test_head_box.py).
 
 **Top: the crown of the footprint dome.** Walking up from the eyes in rows of u/24, each
 horizontal cut through the head-driven triangles is rasterised in a top view (cells of u/10)
 and filled where a cell is enclosed by cut surface on all four sides (left, right, front,
 back), so a ring of hair counts with the skull it encloses while sheets, strands and ribbon
-loops count only their own thin cells. The skull and hair make a dome: its footprint is
-widest near the eyes and, once below 35 % of that, shrinks steeply to nothing. The top is
-where the crown ends: where the footprint falls below 10 % of the widest (interpolated
-between rows), or, earlier, where it stops shrinking by at least 2 % of the widest per row
-(over the next three rows): a
-bow, a flower, a headband or headphone band sitting on the crown, an ahoge or a topknot all
-leave a small plateau above the hair, which is not followed.
+loops count only their own thin cells. The skull and hair make a dome: its footprint is widest
+near the eyes and, once below 35 % of that, shrinks steeply to nothing; from there on only the
+crown's own piece counts (the connected piece overlapping the row below's most), so spikes, buns
+and ear cups beside it drop out. The top is where the crown ends: where its footprint falls
+below 10 % of the widest (interpolated between rows), or, earlier, where it stops shrinking by
+2 % of the widest per row (over the next three rows): a bow, a flower, a headband or headphone
+band sitting on the crown, an ahoge or a topknot all leave a small plateau above the hair,
+which is not followed.
 
 **Chin: the end of the face's skin profile.** The model is cut by the plane x = (face centre):
-the frontmost skin below the mouth is the face's skin material (the majority material of the
-frontmost cut just below the mouth). Walking down from the mouth in rows of u/48, the frontmost
-depth of that material's cut follows the jaw until, at the chin, it falls back by more than u/4
-(to the neck behind it, or to nothing when the neck is another material); the chin is the
-lowest point of the profile still in front at that row. A collar, scarf, tie or headset in
-front of the neck is another material and never takes part; nor does the neck, which is
-behind the jaw.
+the face's skin material is the one frontmost just below the mouth. Walking down from the mouth
+in rows of u/48, the frontmost depth of that material's cut follows the jaw until it has fallen
+back more than u/4 behind its front (to the neck, or to nothing when the neck is another
+material); the chin is the lowest point of the profile still u/10 in front of the neck there.
+A collar, scarf, tie or headset in front of the neck is another material and never takes part;
+nor does the neck, which is behind the jaw.
 
-Every search is bounded in steps (row counts, grid size); a degenerate anchor (eye separation
-of ~0 against the model's size) raises `HeadBoxError` naming the stage instead of searching.
+Every search is bounded in steps: the top's walk covers at most 8 eye separations above the
+eyes (real tops: 1.4-2), the chin's 2 below the mouth, the grid is 64² cells. A degenerate
+anchor (an eye separation of ~0 against the model's size) or a crown still wide 8 eye
+separations up raises `HeadBoxError` naming the stage instead of searching on.
 Known limit: an unnamed hat is indistinguishable from hair by geometry (its crown encloses the
 head as hair does); an overrides file corrects such a model.
 """
@@ -51,6 +56,7 @@ from mmd_loader.roles import HeadBox, RoleMorph
 
 _ROW_STEP = 1 / 24  # top rows, in units of u
 _CHIN_STEP = 1 / 48  # chin rows, in units of u
+_MAX_TOP = 8  # eye separations above the eyes: the top-down walk's reach (heads: 1.4-2)
 _MAX_ROWS = 400  # bound of every row walk, whatever u is
 _GRID = 64  # top-view cells per side
 _CELL = 1 / 10  # top-view cell, in units of u
@@ -349,14 +355,24 @@ def _top(corners: np.ndarray, cx: float, anchors: _Anchors) -> float:
     highest = float(corners[..., 1].max()) if len(corners) else eye_y
     if highest <= eye_y:
         return eye_y + 1.5 * u
-    step = max(_ROW_STEP * u, (highest - eye_y) / _MAX_ROWS)
-    rows = eye_y + step * np.arange(min(int(np.ceil((highest - eye_y) / step)), _MAX_ROWS) + 1)
+    reach = min(highest, eye_y + _MAX_TOP * u)  # no head's top is further above its eyes
+    count = min(int(np.ceil((reach - eye_y) / (_ROW_STEP * u))), _MAX_ROWS)
+    rows = eye_y + _ROW_STEP * u * np.arange(count + 1)
     masks = _footprints(corners, rows, _grid_origin(cx, anchors), _CELL * u)
-    return _crown_end(rows, masks, eye_y + 2.0 * u)
+    top = _crown_end(rows, masks, eye_y + 2.0 * u)
+    if top is None and reach >= highest:
+        top = float(rows[-1])  # the crown ends with the geometry
+    if top is None:
+        raise HeadBoxError(
+            f"head box: the head goes on more than {_MAX_TOP:g} eye separations above the eyes "
+            f"(eye separation {u:.3g} is too small for this head)"
+        )
+    return top
 
 
-def _crown_end(rows: np.ndarray, masks: np.ndarray, widest_below: float) -> float:
-    """Where the dome of footprints `masks` (per row y in `rows`) ends; see the module doc."""
+def _crown_end(rows: np.ndarray, masks: np.ndarray, widest_below: float) -> float | None:
+    """Where the dome of footprints `masks` (per row y in `rows`) ends (see the module doc), or
+    None when it has not ended by the last row."""
     areas = masks.sum(axis=(1, 2)).astype(np.float64)
     search = rows <= widest_below
     peak = int(np.argmax(np.where(search, areas, -1.0)))
@@ -375,6 +391,8 @@ def _crown_end(rows: np.ndarray, masks: np.ndarray, widest_below: float) -> floa
         if share(k) - share(k + _SHRINK_ROWS) < _MIN_SHRINK * _SHRINK_ROWS:
             break  # no longer shrinking like a dome: what lies above sits on the crown
         k += 1
+    if k + 1 == len(rows):
+        return None  # the rows ran out with the crown still wide
     if k + 1 < len(rows) and share(k + 1) < _CROWN_END <= share(k):
         # the crown runs out between rows k and k + 1: interpolate the crossing
         t = (share(k) - _CROWN_END) / max(share(k) - share(k + 1), 1e-12)

@@ -8,6 +8,7 @@ import pytest
 import mmd_loader.head_box as head_box
 from mmd_loader import detect_face, load
 from mmd_loader.head_box import HeadBoxError, find_head_box, head_driven_mask, ornament_name
+from mmd_loader.overrides import FaceOverrides
 from mmd_loader.roles import EYE_ROLES, RoleMorph
 from tests.conftest import require_mmd_dir
 
@@ -149,3 +150,20 @@ def test_degenerate_eye_separation_is_a_problem_not_a_search(models, monkeypatch
     with pytest.raises(HeadBoxError, match=r"head box: eye separation .* is degenerate"):
         find_head_box(model, head_driven_mask(model, roles.head), morphs, 0.0)
     assert rows == []
+
+
+def test_a_box_of_odd_proportions_is_flagged_not_refused(models):
+    model = models["animasa_miku_v2_3/miku_v2.pmd"]
+    roles = detect_face(model)
+    assert not roles.flags  # none of the hand-checked heads is an outlier
+    top, chin = HEAD_TABLE["animasa_miku_v2_3/miku_v2.pmd"]
+    tall = detect_face(model, FaceOverrides(head_top=top + 0.6 * (top - chin)))
+    assert tall.usable
+    flags = [f for f in tall.flags if f.code == "head_box_proportions"]
+    assert len(flags) == 1 and flags[0].role is None
+    assert flags[0].value > 3.4 and "height" in flags[0].message
+
+
+@pytest.mark.parametrize("rel", sorted(HEAD_TABLE))
+def test_no_real_head_box_is_flagged(models, rel):
+    assert not [f for f in detect_face(models[rel]).flags if f.code == "head_box_proportions"]
