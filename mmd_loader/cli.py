@@ -53,9 +53,17 @@ def format_table(reports: list) -> str:
         for role in (*MORPH_ROLES, *BONE_ROLES):
             if role in r.roles:
                 lines.append(f"  {role:<9} {r.roles[role]}")
+            if role in r.eyes:
+                lines.append(f"  {'':<9} {r.eyes[role]['reason']}")
+        for role in sorted(set(r.roles) - {"left_eye", "right_eye", "mouth", "neck", "head"}):
+            lines.append(f"  {role:<9} {r.roles[role]}")
         if r.head_box:
             box = r.head_box
             lines.append(f"  head box  top {box['top']:.3f}  chin {box['chin']:.3f}")
+            lines.extend(f"  {'':<9} {note}" for note in box.get("notes", []))
+        for flag in r.flags:
+            role = f" [{flag['role']}]" if flag["role"] else ""
+            lines.append(f"  flag      {flag['code']}{role}: {flag['message']}")
         for warning in r.warnings:
             lines.append(f"  warning   {warning}")
         verdict = "yes" if r.usable else "no: " + "; ".join(r.reasons)

@@ -2,7 +2,8 @@
 the neck and head bones, and the head box that frames the render.
 
 Names propose, geometry decides: a wink's side comes from where its displaced vertices lie
-(+x is the character's own left in the model frame), whatever its name says.
+(+x is the character's own left in the model frame), whatever its name says, and whether a
+closure is neutral or a smile wink from the shape of its closed lid (`mmd_loader.closures`).
 """
 
 from __future__ import annotations
@@ -11,25 +12,37 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmd_loader.head_box import find_head_box, head_driven_mask
+from mmd_loader import closures
+from mmd_loader.closures import Lids
+from mmd_loader.head_box import HeadBoxError, find_head_box, head_driven_mask
 from mmd_loader.model import Model, MorphKind
 from mmd_loader.morph_names import (
     HEAD_NAMES,
     NECK_NAMES,
-    EyeMorphKind,
     bone_rank,
     eye_morph_kind,
     is_mouth_open,
     mouth_rank,
-    name_rank,
 )
 from mmd_loader.overrides import FaceOverrides
-from mmd_loader.roles import EYE_ROLES, FaceRoles, RoleMorph
+from mmd_loader.roles import (
+    EYE_ROLES,
+    HAPPY_ROLES,
+    ClosureCandidate,
+    EyeChoice,
+    FaceRoles,
+    Flag,
+    RoleMorph,
+)
 
 # A displacement shorter than this fraction of the model's height counts as "not moved".
 _MOVE_EPS = 1e-5
 # A one-eye morph puts at least this share of its displacement on one side of the face.
 _ONE_SIDE = 0.8
+# A closing morph moves some vertex down by this share of its largest move ...
+_LID_DROP = 0.25
+# ... and closes an eye when its lid travels this share of the eye's furthest-closing candidate.
+_CLOSES = 0.35
 
 
 @dataclass
@@ -49,7 +62,9 @@ class _Candidate:
 
     @property
     def moves_down(self) -> bool:
-        return float((self.offsets[:, 1] * self.weights).sum()) < 0
+        """Some vertex moves down by a good part of the largest move: a lid that closes (a smile
+        wink that lifts the cheek a lot still qualifies; the mean move may be upwards)."""
+        return float(-self.offsets[:, 1].min()) >= _LID_DROP * float(self.weights.max())
 
 
 def detect_face(model: Model, overrides: FaceOverrides | None = None) -> FaceRoles:
@@ -71,14 +86,51 @@ def detect_face(model: Model, overrides: FaceOverrides | None = None) -> FaceRol
     if head_mask is not None and not head_mask.any():
         roles.problems.append("no vertex is driven by the head bone")
     elif head_mask is not None:
-        roles.head_box = find_head_box(model, head_mask, roles.morphs, cx)
-        if roles.head_box is None:
-            roles.problems.append("could not measure the head (no eyes or mouth to anchor it)")
+        try:
+            roles.head_box = find_head_box(model, head_mask, roles.morphs, cx)
+        except HeadBoxError as error:
+            roles.problems.append(str(error))
+        else:
+            if roles.head_box is None:
+                roles.problems.append("could not measure the head (no eyes or mouth to anchor it)")
     if overrides.head_top is not None or overrides.chin is not None:
         roles.head_box = overrides.apply_to_box(roles.head_box, cx, roles.problems)
         if roles.head_box is not None:
             roles.problems = [p for p in roles.problems if "measure the head" not in p]
+    roles.flags.extend(_proportion_flags(model, roles))
     return roles
+
+
+# Head box size in eye separations: the hand-checked real heads span height 2.2-2.9 and width
+# 2.0-3.1 (tests/test_head_box.py), procedural ones 2.2-3.1 and 2.5-3.1. Well outside, the box
+# probably holds an ornament or misses part of the head.
+HEIGHT_PER_EYE_SEPARATION = (1.8, 3.4)
+WIDTH_PER_EYE_SEPARATION = (1.6, 3.8)
+
+
+def _proportion_flags(model: Model, roles: FaceRoles) -> list[Flag]:
+    box = roles.head_box
+    if box is None or not all(r in roles.morphs for r in EYE_ROLES):
+        return []
+    left, right = (morph_centre(model, roles.morphs[r]) for r in EYE_ROLES)
+    separation = float(abs(left[0] - right[0]))
+    if separation <= 0:
+        return []
+    flags = []
+    for what, size, (lo, hi) in (
+        ("height", box.height, HEIGHT_PER_EYE_SEPARATION),
+        ("width", 2 * box.half_width, WIDTH_PER_EYE_SEPARATION),
+    ):
+        ratio = size / separation
+        if not lo <= ratio <= hi:
+            flags.append(
+                Flag(
+                    "head_box_proportions",
+                    f"head box {what} is {ratio:.2f} eye separations (usual {lo}-{hi})",
+                    value=round(ratio, 4),
+                )
+            )
+    return flags
 
 
 def _find_bone(
@@ -135,47 +187,89 @@ def _assign_eyes(
     overrides: FaceOverrides,
     roles: FaceRoles,
 ) -> None:
-    """Bind left_eye and right_eye: a matched pair of winks, else both halves of a blink."""
-    winks: dict[str, list[_Candidate]] = {"left_eye": [], "right_eye": []}
-    blinks: list[_Candidate] = []
+    """Bind left_eye and right_eye to the most neutral closure of each eye (see
+    `mmd_loader.closures`), and keep the smile winks found under the `*_happy` roles.
+
+    Candidates for one eye: every eye-named morph that closes that eye alone (a wink, whichever
+    side its name says) and that side of every eye-named morph that closes both (まばたき)."""
+    lids = Lids.of(model)
+    options: dict[str, list[tuple[ClosureCandidate, RoleMorph, int]]] = {r: [] for r in EYE_ROLES}
     for cand in candidates.values():
-        kind = eye_morph_kind(cand.name)
-        if kind is None or not cand.moves_down:
+        if eye_morph_kind(cand.name) is None or not cand.moves_down:
             continue
         share = cand.left_share(model.positions, cx)
-        if kind is EyeMorphKind.WINK and share >= _ONE_SIDE:
-            winks["left_eye"].append(cand)
-        elif kind is EyeMorphKind.WINK and share <= 1 - _ONE_SIDE:
-            winks["right_eye"].append(cand)
-        elif 1 - _ONE_SIDE < share < _ONE_SIDE:
-            blinks.append(cand)  # moves both eyes, whatever its name says
-
-    def best(items: list[_Candidate]) -> _Candidate | None:
-        return min(items, key=lambda c: (name_rank(c.name), c.index)) if items else None
-
-    chosen = {role: best(winks[role]) for role in EYE_ROLES}
-    blink = best(blinks)
-    plain_pair = all(chosen[r] is not None and name_rank(chosen[r].name) == 0 for r in EYE_ROLES)
-    use_winks = all(chosen[r] is not None for r in EYE_ROLES) and (plain_pair or blink is None)
+        if share >= _ONE_SIDE or share <= 1 - _ONE_SIDE:
+            role = "left_eye" if share >= _ONE_SIDE else "right_eye"
+            sides = [(role, RoleMorph(role, cand.name, cand.indices, cand.offsets, "geometry"))]
+            how = "wink"
+        else:
+            sides = [(role, _split_blink(model, cand, role, cx)) for role in EYE_ROLES]
+            how = "split"
+        for role, bound in sides:
+            side = 1 if role == "left_eye" else -1
+            shape = closures.measure(lids, cand.name, how, bound.indices, bound.offsets, side, cx)
+            options[role].append((shape, bound, cand.index))
     for role in EYE_ROLES:
+        travel = {id(b): float(-b.offsets[:, 1].min(initial=0.0)) for _, b, _ in options[role]}
+        furthest = max(travel.values(), default=0.0)
+        closing = [o for o in options[role] if travel[id(o[1])] >= _CLOSES * furthest]
+        found = sorted(closing, key=_preference)
         forced = overrides.morph_for(role)
+        side = "left" if role == "left_eye" else "right"
+        scores = [shape for shape, _, _ in found]
         if forced is not None:
             bound = _bind_override(model, role, forced, cx, roles.problems)
-        elif use_winks:
-            cand = chosen[role]
-            bound = RoleMorph(role, cand.name, cand.indices, cand.offsets, how="geometry")
-        elif blink is not None:
-            bound = _split_blink(model, blink, role, cx)
-        elif chosen[role] is not None:
-            cand = chosen[role]
-            bound = RoleMorph(role, cand.name, cand.indices, cand.offsets, how="geometry")
+            reason = "override"
+        elif found:
+            shape, bound, _ = next((f for f in found if not f[0].smile), found[0])
+            reason = _reason(shape, scores)
+            if shape.smile:
+                roles.flags.append(
+                    Flag(
+                        "smile_closure",
+                        f"every closure of the {side} eye is a smile wink; using {shape.morph} "
+                        f"(lid arch {_fmt(shape.arch)})",
+                        role=role,
+                        value=shape.arch,
+                    )
+                )
         else:
-            bound = None
+            bound, reason = None, "no morph closes this eye"
+        roles.eyes[role] = EyeChoice(role, bound.morph if bound else None, reason, scores)
         if bound is None:
-            side = "left" if role == "left_eye" else "right"
             roles.problems.append(f"no morph closes the {side} eye")
         else:
             roles.morphs[role] = bound
+        smiles = [f for f in found if f[0].smile]
+        if smiles:
+            shape, happy, _ = max(smiles, key=lambda f: (f[0].how == "wink", f[0].arch, -f[2]))
+            name = HAPPY_ROLES[role]
+            roles.morphs[name] = RoleMorph(
+                name, happy.morph, happy.indices, happy.offsets, happy.how
+            )
+
+
+def _preference(option: tuple[ClosureCandidate, RoleMorph, int]) -> tuple:
+    """Most neutral first; a one-eye morph wins over half a blink within 0.02 of its score."""
+    shape, _, index = option
+    return (shape.score + (0.0 if shape.how == "wink" else 0.02), index)
+
+
+def _fmt(value: float | None) -> str:
+    return "unmeasured" if value is None else f"{value:+.3f}"
+
+
+def _reason(chosen: ClosureCandidate, scores: list[ClosureCandidate]) -> str:
+    kind = "smile" if chosen.smile else "neutral"
+    text = f"{kind} lid (arch {_fmt(chosen.arch)}, score {chosen.score:+.3f})"
+    others = [c for c in scores if c is not chosen]
+    if others:
+        text += "; over " + ", ".join(
+            f"{c.morph}{' (half)' if c.how == 'split' else ''}: "
+            f"{'smile' if c.smile else 'neutral'} {c.score:+.3f}"
+            for c in others
+        )
+    return text
 
 
 def _split_blink(model: Model, blink: _Candidate, role: str, cx: float) -> RoleMorph:

@@ -27,7 +27,9 @@ class ModelReport:
     bones: int = 0
     morphs: int = 0
     roles: dict[str, str] = field(default_factory=dict)  # role -> "morph (how)" or bone name
-    head_box: dict[str, float] | None = None
+    head_box: dict | None = None  # top, chin, center_x, half_width, notes
+    eyes: dict[str, dict] = field(default_factory=dict)  # eye role -> chosen, reason, candidates
+    flags: list[dict] = field(default_factory=list)  # code, role, value, message
     warnings: list[str] = field(default_factory=list)
     usable: bool = False
     reasons: list[str] = field(default_factory=list)
@@ -93,8 +95,32 @@ def summarize(model: Model, roles: FaceRoles, path: Path, member: str | None) ->
             "chin": round(box.chin, 4),
             "center_x": round(float(box.center[0]), 4),
             "half_width": round(box.half_width, 4),
+            "notes": list(box.notes),
         }
+    for role, choice in roles.eyes.items():
+        report.eyes[role] = {
+            "chosen": choice.chosen,
+            "reason": choice.reason,
+            "candidates": [_candidate(c) for c in choice.candidates],
+        }
+    report.flags = [
+        {"code": f.code, "role": f.role, "value": f.value, "message": f.message}
+        for f in roles.flags
+    ]
     return report
+
+
+def _candidate(c) -> dict:
+    """One scored closure as plain JSON values."""
+    return {
+        "morph": c.morph,
+        "how": c.how,
+        "arch": None if c.arch is None else round(c.arch, 4),
+        "raised": round(c.raised, 4),
+        "elsewhere": round(c.elsewhere, 4),
+        "smile": c.smile,
+        "score": round(c.score, 4),
+    }
 
 
 def inspect_model(

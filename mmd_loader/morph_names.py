@@ -1,6 +1,7 @@
 """Recognising face morphs and head bones by name, across the spellings real models use.
 
-Names only propose candidates; geometry (see `face.py`) decides which eye a morph closes.
+Names only propose candidates; geometry decides which eye a morph closes (`face.py`) and
+whether it closes it neutrally or in a smile (`closures.py`): no name rank is used.
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ def normalize(name: str) -> str:
     return re.sub(r"[\s_・\-.()（）]+", "", text)
 
 
-# Words that mark a variant THA1 does not want as the plain closing morph: smile winks
-# (ウィンク２ in the あにまさ family), droopy-eye (垂れ) sets, half closures.
-_SECONDARY = ("2", "笑", "垂れ", "smile", "half", "半")
-
 _BLINK = re.compile(r"^(まばたき|瞬き|blink|eyeclose|eyesclosed|目閉じ|目を閉じる)")
 _WINK = re.compile(
     r"^(ウィンク|wink|まばたき(左|右|ひだり|みぎ|l|r)|(左|右|l|r)(ウィンク|wink|まばたき)"
@@ -47,12 +44,6 @@ def eye_morph_kind(name: str) -> EyeMorphKind | None:
         # まばたき plus a side word is a wink; plain まばたき (or まばたき2) is both eyes.
         return EyeMorphKind.BLINK
     return None
-
-
-def name_rank(name: str) -> int:
-    """Lower is preferred: plain names before secondary variants (smile winks, 垂れ, ...)."""
-    key = normalize(name)
-    return sum(1 for word in _SECONDARY if word in key)
 
 
 def is_mouth_open(name: str) -> bool:

@@ -33,6 +33,24 @@ Color = tuple[float, float, float]
 # Names the second wink appears under in real models (the bare ウィンク is the first wink).
 OTHER_WINK_NAMES = ("ウィンク右", "ウィンク右", "ウィンク２", "ウィンク2", "ウィンクL", "ウィンクR")
 BACK_HAIR = ("short", "medium", "long")
+# Second names for the smile/neutral pair of winks: (the ウィンク eye, the other eye).
+SECOND_WINK_NAMES = (
+    ("ウィンク２", "ｳｨﾝｸ２右"),
+    ("ウィンク２", "ウィンク２右"),
+    ("ウインク２", "ウインク２右"),
+    ("ｳｨﾝｸ2", "ｳｨﾝｸ2R"),
+)
+# Head ornaments: the head box must leave them out. An ornament's material is named like one
+# (`ORNAMENT_NAMES`) or neutrally (材質N) by seed, except the hat: geometry alone cannot tell an
+# unnamed hat from hair (see mmd_loader.head_box), so the hat is always named.
+ORNAMENTS = ("none", "bow", "headband", "hat", "flower", "headphones")
+ORNAMENT_NAMES = {
+    "bow": "リボン",
+    "headband": "カチューシャ",
+    "hat": "帽子",
+    "flower": "髪飾り",
+    "headphones": "ヘッドホン",
+}
 
 # Offsets of the face's layers along the skin normal, in MMD units.
 _EYE_LIFT, _LID_LIFT, _LASH_LIFT, _BROW_LIFT, _MOUTH_LIFT = 0.008, 0.018, 0.03, 0.02, 0.01
@@ -75,6 +93,21 @@ class CharacterSpec:
     other_wink_name: str  # the morph closing the other eye
     head_top_y: float  # the true head top: the hair cap's top, not ahoge/spikes/tails
     chin_y: float  # the lowest point of the chin at rest
+    # Each eye has a neutral wink and a smile wink (lid closing in an arc ⌒, lower lid raised):
+    # the plain names (ウィンク, other_wink_name) are the smile ones when `smile_plain`, and the
+    # `second_wink_names` (for the ウィンク eye, for the other eye) the neutral ones; else the
+    # other way round. Names mislead on purpose: geometry must decide.
+    smile_plain: bool = False
+    second_wink_names: tuple[str, str] = SECOND_WINK_NAMES[0]
+    ornament: str = "none"  # one of ORNAMENTS
+    ornament_named: bool = True  # whether its material (and bone) say what it is
+
+    def wink_names(self, eye: str) -> tuple[str, str]:
+        """(neutral, smile) morph names of the one-eye winks of `eye` ("left" or "right")."""
+        own = eye == self.wink_side
+        plain = "ウィンク" if own else self.other_wink_name
+        second = self.second_wink_names[0 if own else 1]
+        return (second, plain) if self.smile_plain else (plain, second)
 
 
 # ----------------------------------------------------------------------------------- head shape
@@ -209,7 +242,7 @@ def spec_for_seed(seed: int) -> CharacterSpec:
     other = OTHER_WINK_NAMES[int(rng.integers(len(OTHER_WINK_NAMES)))]
     bangs = int(rng.integers(5, 10))
     spikes = int(rng.integers(3, 6)) if rng.random() < 0.25 else 0
-    return CharacterSpec(
+    spec = CharacterSpec(
         seed=seed,
         skin=skin,  # type: ignore[arg-type]
         hair=hair,
@@ -243,6 +276,16 @@ def spec_for_seed(seed: int) -> CharacterSpec:
         head_top_y=cy + hh + _cap_lift_for(hh),
         chin_y=chin_y,
     )
+    # Drawn after everything above, so older fields keep their values for every seed.
+    pairs = [p for p in SECOND_WINK_NAMES if other not in p]
+    ornament = ORNAMENTS[int(rng.choice(len(ORNAMENTS), p=[0.3, 0.14, 0.14, 0.14, 0.14, 0.14]))]
+    return dataclasses.replace(
+        spec,
+        smile_plain=bool(rng.random() < 0.5),
+        second_wink_names=pairs[int(rng.integers(len(pairs)))],
+        ornament=ornament,
+        ornament_named=ornament == "hat" or bool(rng.random() < 0.5),
+    )
 
 
 def _cap_lift_for(head_height: float) -> float:
@@ -252,8 +295,9 @@ def _cap_lift_for(head_height: float) -> float:
 # ---------------------------------------------------------------------------------- mesh parts
 
 # Materials in draw order: opaque first, the alpha-textured eyes last.
-_MATERIALS = ("skin", "clothes", "mouth", "brows", "lashes", "hair", "eyes")
+_MATERIALS = ("skin", "clothes", "mouth", "brows", "lashes", "hair", "ornament", "eyes")
 _HEAD, _NECK, _UPPER, _LEFT_EYE, _RIGHT_EYE = 3, 2, 1, 5, 6  # bone indices, see _bones()
+_ORNAMENT_BONE = 7  # only when a named ornament has its own bone
 
 
 def _grid_triangles(rows: int, cols: int) -> np.ndarray:
@@ -371,6 +415,12 @@ def _eye_closed(xo: np.ndarray, tilt: float) -> np.ndarray:
     return _eye_bottom(xo, tilt) - 0.06
 
 
+def _eye_smiling(xo: np.ndarray, tilt: float) -> np.ndarray:
+    """Where the lid's edge rests in a smile wink: an upward arc (⌒) across the eye."""
+    xo = np.clip(xo, -1.0, 1.0)
+    return -0.4 + 0.55 * (1 - xo**2) ** 0.8 + tilt * xo
+
+
 def _face_box(spec: CharacterSpec) -> tuple[float, float]:
     """(half-size, centre y) of the square of the face the face texture covers."""
     return 1.6 * spec.head_width, spec.eye_y - 0.3
@@ -431,12 +481,24 @@ class _Face:
         upper = _eye_top(xo, tilt) + 0.5
         rest_y = _eye_top(xo, tilt) + 0.04 + frac * (upper - _eye_top(xo, tilt) - 0.04)
         shut_y = _eye_closed(xo, tilt) + frac * (upper - _eye_closed(xo, tilt))
+        smile_y = _eye_smiling(xo, tilt) + frac * (upper - _eye_smiling(xo, tilt))
         xx = np.broadcast_to(xo, rest_y.shape)
         rest, nrm = self.shape.on_face(*world(xx, rest_y), _LID_LIFT)
         shut, shut_nrm = self.shape.on_face(*world(xx, shut_y), _LID_LIFT)
+        smiling, _ = self.shape.on_face(*world(xx, smile_y), _LID_LIFT)
         nrm = nrm + shut_nrm  # morphs keep normals: halfway shades well open and shut
         ids = self.mesh.add("skin", rest, nrm, _face_uv(s, rest), _grid_triangles(5, 15), _HEAD)
-        self._blink(name, ids, shut - rest)
+        self._blink(name, ids, shut - rest, smiling - rest)
+
+        # The lower lid: skin lying below the eye, unseen at rest; a smile wink lifts its upper
+        # edge to meet the arc of the upper lid (a neutral closure leaves it).
+        bottom = _eye_bottom(xo, tilt) - 0.03
+        low_rest = bottom - frac[::-1] * 0.55
+        low_smile = low_rest + (1 - frac[::-1]) * (_eye_smiling(xo, tilt) - 0.06 - bottom)
+        rest, nrm = self.shape.on_face(*world(xx, low_rest), _LID_LIFT - 0.004)
+        lifted, _ = self.shape.on_face(*world(xx, low_smile), _LID_LIFT - 0.004)
+        ids = self.mesh.add("skin", rest, nrm, _face_uv(s, rest), _grid_triangles(5, 15), _HEAD)
+        self.offset(self.spec.wink_names(name)[1], ids, lifted - rest)
 
         # The upper lash line, thicker towards the outer corner, with a flick past it.
         xo = np.linspace(-1.02, 1.16, 14)
@@ -444,17 +506,23 @@ class _Face:
         thick = (0.14 + 0.2 * np.clip((xo + 1) / 2, 0, 1) ** 1.5) * np.where(xo > 1, 0.5, 1.0)
         lash_y = np.stack([top - 0.08, top + thick])
         delta_y = _eye_closed(xo, tilt) - _eye_top(xo, tilt)
+        smile_dy = _eye_smiling(xo, tilt) - _eye_top(xo, tilt)
         xx = np.broadcast_to(xo, lash_y.shape)
         rest, nrm = self.shape.on_face(*world(xx, lash_y), _LASH_LIFT)
         shut, _ = self.shape.on_face(*world(xx, lash_y + delta_y), _LASH_LIFT)
+        smiling, _ = self.shape.on_face(*world(xx, lash_y + smile_dy), _LASH_LIFT)
         ids = self.mesh.add("lashes", rest, nrm, np.zeros((28, 2)), _grid_triangles(2, 14), _HEAD)
-        self._blink(name, ids, shut - rest)
+        self._blink(name, ids, shut - rest, smiling - rest)
 
-        # A short lower lash towards the outer corner.
+        # A short lower lash towards the outer corner (a smile wink lifts it with the lower lid).
         xo = np.linspace(0.15, 1.0, 6)
         low = np.stack([_eye_bottom(xo, tilt) - 0.07, _eye_bottom(xo, tilt) + 0.0])
-        pos, nrm = self.shape.on_face(*world(np.broadcast_to(xo, low.shape), low), _LASH_LIFT)
-        self.mesh.add("lashes", pos, nrm, np.zeros((12, 2)), _grid_triangles(2, 6), _HEAD)
+        lift_y = _eye_smiling(xo, tilt) - 0.06 - (_eye_bottom(xo, tilt) - 0.03)
+        xx = np.broadcast_to(xo, low.shape)
+        pos, nrm = self.shape.on_face(*world(xx, low), _LASH_LIFT)
+        lifted, _ = self.shape.on_face(*world(xx, low + lift_y), _LASH_LIFT)
+        ids = self.mesh.add("lashes", pos, nrm, np.zeros((12, 2)), _grid_triangles(2, 6), _HEAD)
+        self.offset(self.spec.wink_names(name)[1], ids, lifted - pos)
 
         # The brow, arched, tapering outwards; 上 raises it.
         xo = np.linspace(-1.0, 1.1, 10)
@@ -467,10 +535,13 @@ class _Face:
         ids = self.mesh.add("brows", rest, nrm, np.zeros((20, 2)), _grid_triangles(2, 10), _HEAD)
         self.offset("上", ids, up - rest)
 
-    def _blink(self, eye: str, ids: np.ndarray, delta: np.ndarray) -> None:
+    def _blink(self, eye: str, ids: np.ndarray, delta: np.ndarray, smile: np.ndarray) -> None:
+        """The lid part `ids` closes by `delta` in まばたき and the eye's neutral wink, by
+        `smile` in its smile wink."""
+        neutral, smiling = self.spec.wink_names(eye)
         self.offset("まばたき", ids, delta)
-        wink = "ウィンク" if eye == self.spec.wink_side else self.spec.other_wink_name
-        self.offset(wink, ids, delta)
+        self.offset(neutral, ids, delta)
+        self.offset(smiling, ids, smile)
 
     def mouth(self) -> None:
         """The mouth interior: collapsed onto the mouth line at rest, opened by あ and い."""
@@ -618,6 +689,91 @@ def _hair(spec: CharacterSpec, mesh: _Mesh, rng: np.random.Generator) -> None:
             radius = radius * (1 - t**3) + 0.01
             pos, nrm, uv, tris = _tube(path, radius, sides=7)
             mesh.add("hair", pos, nrm, uv, tris, _HEAD)
+
+
+# ------------------------------------------------------------------------------------ ornaments
+
+
+def _revolution(
+    profile: list[tuple[float, float, float]], rx: float, rz: float, segments: int = 28
+):
+    """A surface of revolution about the y axis: `profile` rows of (y, radius scale, normal y)
+    on an ellipse of radii (rx, rz); returns pos, nrm, uv, tris."""
+    a = np.linspace(0, 2 * np.pi, segments + 1)
+    ring = np.stack([np.sin(a) * rx, np.zeros_like(a), -np.cos(a) * rz], -1)
+    pos = np.array([ring * k + [0.0, y, 0.0] for y, k, _ in profile])
+    out = np.stack([np.sin(a) / rx, np.zeros_like(a), -np.cos(a) / rz], -1)
+    nrm = np.array([_normalize(out + np.array([0.0, ny, 0.0])) for _, _, ny in profile])
+    uv = np.zeros((*pos.shape[:-1], 2))
+    return pos, nrm, uv, _grid_triangles(len(profile), segments + 1)
+
+
+def _ornament(spec: CharacterSpec, mesh: _Mesh) -> None:
+    """The seed's head ornament (see `ORNAMENTS`), above or beside the hair: never part of the
+    head box, whose true top stays `spec.head_top_y`."""
+    if spec.ornament == "none":
+        return
+    shape, lift = head_shape(spec), _cap_lift(spec)
+    w, h, top = spec.head_width, spec.head_height, spec.head_top_y
+    bone = _ORNAMENT_BONE if _has_ornament_bone(spec) else _HEAD
+
+    def add(pos, nrm, uv, tris):
+        mesh.add("ornament", pos, nrm, uv, tris, bone)
+
+    def band(path: np.ndarray, out: np.ndarray, width: float):
+        add(*_ribbon(path, out, np.full(len(path), width)))
+
+    if spec.ornament == "bow":
+        # A bow on the crown, to the front: a knot and two ribbon loops rising sideways.
+        knot = shape.point(0.5, 0.0, lift + 0.06)
+        for side in (-1, 1):
+            t = np.linspace(0, 2 * np.pi, 25)
+            reach, rise = 0.85 * w, top + 0.45 * h - knot[1]
+            loop = knot + np.stack(
+                [
+                    side * reach * (1 - np.cos(t)) / 2,
+                    rise * (1 - np.cos(t)) / 2 * 0.8 + 0.32 * h * np.sin(t),
+                    -0.12 * np.sin(t) ** 2,
+                ],
+                -1,
+            )
+            band(loop, np.tile([0.0, 0.0, -1.0], (len(loop), 1)), 0.42 * h)
+        add(*_tube(knot + np.array([[-0.12, 0, 0], [0.12, 0, 0]]), np.full(2, 0.16), sides=8))
+    elif spec.ornament == "headband":
+        # A band over the crown from ear to ear, lying on the hair.
+        theta = np.linspace(-1.55, 1.55, 31)
+        path = shape.point(np.abs(theta), np.sign(theta) * 1.3, lift + 0.05)
+        band(path, shape.normal(np.abs(theta), np.sign(theta) * 1.3), 0.22)
+    elif spec.ornament == "hat":
+        # A hat whose crown encloses the top of the hair, with a brim.
+        base = top - 0.3 * h
+        k = np.sqrt(max(1 - ((base - spec.head_centre_y) / (h + lift)) ** 2, 0.05)) + 0.08
+        crown = [(base, 1.5, -0.3), (base, 1.0, 0.0), (top + 0.5 * h, 0.9, 0.3)]
+        crown += [(top + 0.55 * h, 0.5, 1.0), (top + 0.56 * h, 0.0, 1.0)]
+        add(*_revolution(crown, k * w, k * spec.head_depth))
+    elif spec.ornament == "flower":
+        # A flower pinned to the side of the head, above the ear.
+        side = 1 if spec.wink_side == "left" else -1
+        theta, phi = 0.8, side * 1.25
+        centre = shape.point(theta, phi, lift + 0.05)
+        normal = shape.normal(theta, phi)
+        e1 = _normalize(np.cross(normal, [0.0, 1.0, 0.0]))
+        e2 = np.cross(normal, e1)
+        for k in range(5):
+            a = 2 * np.pi * k / 5
+            d = np.cos(a) * e1 + np.sin(a) * e2
+            path = centre + np.linspace(0.03, 0.42, 6)[:, None] * d + 0.02 * normal
+            width = 0.28 * np.sin(np.linspace(0.2, np.pi - 0.2, 6))
+            add(*_ribbon(path, np.tile(normal, (6, 1)), width))
+        add(*_tube(centre + np.outer([0.0, 0.06], normal), np.full(2, 0.08), sides=8))
+    else:  # headphones: a band standing off the hair and a cup over each ear
+        theta = np.linspace(-1.5, 1.5, 31)
+        path = shape.point(np.abs(theta), np.sign(theta) * np.pi / 2, lift + 0.14)
+        add(*_tube(path, np.full(len(path), 0.07), sides=8))
+        for side in (-1, 1):
+            x = side * (w + lift + 0.1)
+            axis = np.array([[x, spec.eye_y + 0.05, 0.0], [x + side * 0.3, spec.eye_y + 0.05, 0.0]])
+            add(*_tube(axis, np.array([0.42, 0.38]), sides=12))
 
 
 # --------------------------------------------------------------------------------- neck, torso
@@ -808,7 +964,17 @@ def _bones(spec: CharacterSpec, shoulder_y: float, head_y: float) -> list[PmxBon
         PmxBone("両目", 3, (0.0, spec.head_top_y + 0.6, 0.0), rot | shown, english_name="eyes"),
         PmxBone("左目", 3, (spec.eye_x, spec.eye_y, eye_z), rot | shown, english_name="eye_L"),
         PmxBone("右目", 3, (-spec.eye_x, spec.eye_y, eye_z), rot | shown, english_name="eye_R"),
+        *(
+            [PmxBone(ORNAMENT_NAMES[spec.ornament], 3, (0.0, spec.head_top_y, 0.0), rot | shown)]
+            if _has_ornament_bone(spec)
+            else []
+        ),
     ]
+
+
+def _has_ornament_bone(spec: CharacterSpec) -> bool:
+    """A named bow or flower hangs on a bone of its own (named like it), as in real models."""
+    return spec.ornament_named and spec.ornament in ("bow", "flower")
 
 
 def _materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]:
@@ -826,11 +992,28 @@ def _materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]
         "hair": ("髪", dict(texture=2, ambient=(0.6, 0.6, 0.6), flags=edge | 0x01)),
         "eyes": ("目", dict(texture=1, ambient=(0.7, 0.7, 0.7), flags=0x02)),
     }
+    if spec.ornament != "none":
+        named = spec.ornament_named
+        name = ORNAMENT_NAMES[spec.ornament] if named else f"材質{_MATERIALS.index('ornament')}"
+        colour = _ornament_colour(spec)
+        table["ornament"] = (name, plain(colour, flags=edge | 0x01))
     mats = []
     for key in _MATERIALS:
+        if key not in table:
+            continue  # no ornament: no material for it
         name, kw = table[key]
-        mats.append(PmxMaterial(name, counts[key], english_name=key, **kw))  # type: ignore[arg-type]
+        english = (spec.ornament if spec.ornament_named else "") if key == "ornament" else key
+        mats.append(PmxMaterial(name, counts[key], english_name=english, **kw))  # type: ignore[arg-type]
     return mats
+
+
+def _ornament_colour(spec: CharacterSpec) -> Color:
+    rng = np.random.default_rng([spec.seed, 0x0A8])
+    if spec.ornament in ("bow", "headband") and rng.random() < 0.5:
+        return (0.96, 0.96, 0.97)  # white ribbons, as Rin's
+    return _hsv(
+        float(rng.uniform(0, 1)), float(rng.uniform(0.4, 0.9)), float(rng.uniform(0.3, 0.9))
+    )
 
 
 def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dict[str, np.ndarray]]:
@@ -844,6 +1027,7 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
         face.eye(side)
     face.mouth()
     _hair(spec, mesh, rng)
+    _ornament(spec, mesh)
     shoulder_y, head_y = _body(spec, mesh)
 
     v = mesh.arrays()
@@ -858,7 +1042,8 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
     bone_indices[~blended, 1] = 0
     bone_indices[(v["w0"] <= 0), 0] = v["b1"][v["w0"] <= 0]
 
-    panels = {"まばたき": 2, "ウィンク": 2, spec.other_wink_name: 2, "あ": 3, "い": 3, "上": 1}
+    winks = [*spec.wink_names("left"), *spec.wink_names("right")]
+    panels = {"まばたき": 2, **dict.fromkeys(winks, 2), "あ": 3, "い": 3, "上": 1}
     morphs = []
     for name, panel in panels.items():
         table = face.morphs[name]

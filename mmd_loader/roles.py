@@ -1,4 +1,5 @@
-"""What face detection finds in a model: the THA1 roles, the head bones and the head box."""
+"""What face detection finds in a model: the THA1 roles, the head bones and the head box, how
+each eye's closure was chosen, and flags for a person to review."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from poses.roles import EYE_ROLES, MORPH_ROLES
+from poses.roles import EYE_ROLES, HAPPY_ROLES, MORPH_ROLES
 
-__all__ = ["EYE_ROLES", "MORPH_ROLES", "FaceRoles", "HeadBox", "RoleMorph"]
+__all__ = [
+    "EYE_ROLES",
+    "HAPPY_ROLES",
+    "MORPH_ROLES",
+    "ClosureCandidate",
+    "EyeChoice",
+    "FaceRoles",
+    "Flag",
+    "HeadBox",
+    "RoleMorph",
+]
 
 
 @dataclass
@@ -30,10 +41,44 @@ class HeadBox:
     chin: float
     center: np.ndarray  # (3,)
     half_width: float
+    notes: list[str] = field(default_factory=list)  # how top and chin were found
 
     @property
     def height(self) -> float:
         return self.top - self.chin
+
+
+@dataclass
+class ClosureCandidate:
+    """One way to close one eye, measured on the closed lid (see `mmd_loader.closures`)."""
+
+    morph: str
+    how: str  # "wink" (a one-eye morph) or "split" (that side of a both-eyes morph)
+    arch: float | None  # closed lid's centre above its corners, per eye width; > 0 is ⌒
+    raised: float  # share of the displacement that moves up (cheek, lower lid)
+    elsewhere: float  # share of the displacement away from the eye (brow, cheek, other eye)
+    smile: bool
+    score: float  # lower is more neutral
+
+
+@dataclass
+class EyeChoice:
+    """Which closure an eye role got and why; `candidates` most neutral first."""
+
+    role: str
+    chosen: str | None  # morph name, None when nothing closes the eye
+    reason: str
+    candidates: list[ClosureCandidate] = field(default_factory=list)
+
+
+@dataclass
+class Flag:
+    """Something a person should look at; the model stays usable."""
+
+    code: str
+    message: str
+    role: str | None = None
+    value: float | None = None
 
 
 @dataclass
@@ -43,6 +88,8 @@ class FaceRoles:
     head: int = -1  # bone index of the head (頭)
     head_box: HeadBox | None = None
     problems: list[str] = field(default_factory=list)  # why the model is not usable
+    eyes: dict[str, EyeChoice] = field(default_factory=dict)  # per eye role
+    flags: list[Flag] = field(default_factory=list)
 
     @property
     def usable(self) -> bool:

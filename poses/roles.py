@@ -10,4 +10,7 @@ from __future__ import annotations
 EYE_ROLES = ("left_eye", "right_eye")  # neutral closures, the character's own sides
 MOUTH_ROLE = "mouth"  # the あ opening
 MORPH_ROLES = (*EYE_ROLES, MOUTH_ROLE)
+# Smile (happy) winks, kept for richer schemas (THA3's eye_happy_wink_left/right); never THA1's.
+HAPPY_ROLES = {"left_eye": "left_eye_happy", "right_eye": "right_eye_happy"}
+FACE_ROLES = (*MORPH_ROLES, *HAPPY_ROLES.values())  # every morph role a schema may name
 BONE_ROLES = ("head", "neck")  # 頭 (the head joint) and 首 (the neck root)

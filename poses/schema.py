@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from poses.roles import BONE_ROLES, MORPH_ROLES
+from poses.roles import BONE_ROLES, FACE_ROLES
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 DEFAULT_SCHEMA = "tha1"
@@ -36,7 +36,7 @@ class Parameter:
     kind: str  # "morph" | "rotation"
     range: tuple[float, float]
     law: str = "uniform"  # "uniform" | "abs" (density ∝ |x|, symmetric range)
-    roles: tuple[str, ...] = ()  # morph: face roles (poses.roles.MORPH_ROLES)
+    roles: tuple[str, ...] = ()  # morph: face roles (poses.roles.FACE_ROLES)
     morphs: tuple[str, ...] = ()  # morph: model morph names, first present wins
     bone: str = ""  # rotation: a bone role ("head", "neck") or a bone name
     axis: str = ""  # rotation: "x" | "y" | "z"
@@ -219,9 +219,9 @@ def _parameter(raw: Any, where: str) -> Parameter:
         roles, morphs = tuple(raw.get("roles") or ()), tuple(raw.get("morphs") or ())
         if not roles and not morphs:
             raise SchemaError(f"{where}: a morph parameter needs 'roles' or 'morphs'")
-        unknown = [r for r in roles if r not in MORPH_ROLES]
+        unknown = [r for r in roles if r not in FACE_ROLES]
         if unknown:
-            raise SchemaError(f"{where}: unknown role(s) {unknown}; roles are {MORPH_ROLES}")
+            raise SchemaError(f"{where}: unknown role(s) {unknown}; roles are {FACE_ROLES}")
         return Parameter(**common, roles=roles, morphs=tuple(str(m) for m in morphs))
     bone, axis = raw.get("bone"), raw.get("axis")
     if not isinstance(bone, str) or not bone or axis not in AXES:

@@ -14,29 +14,57 @@ from mmd_loader.morph_names import EyeMorphKind, eye_morph_kind, normalize
 from mmd_loader.overrides import FaceOverrides, OverridesError, load_overrides, overrides_for
 from tests.conftest import require_mmd_dir
 
-# Hand-checked by closing each morph in a front render: the morph that closes the character's
-# own left eye (on the image's right) and its right eye. "まばたき" = one side of the blink.
+# Hand-checked by closing each eye morph on the model and looking at the closed eye, zoomed in,
+# in a front render: (left eye, right eye) = the most neutral closure of the character's own left
+# eye (on the image's right) and of its right eye; "まばたき" = that side of the blink. Then the
+# smile winks found (the closed lid an upward arc ⌒), (left, right) or None: they are kept under
+# the left_eye_happy / right_eye_happy roles and never used for THA1's eyes.
 EYE_TABLE = {
-    "animasa_miku_v2_3/miku_v2.pmd": ("ウィンク右", "ウィンク"),
-    "j3_animasa_miku_pmx/index.pmx": ("ウィンク右", "ウィンク"),
-    "goblin/goblin_v02.pmx": ("まばたき", "まばたき"),
-    "hzeo_kaito_v3/hzeoV3kaito_F.pmx": ("ウィンク右", "ウィンク"),
-    "hzeo_kaito_v3/hzeoV3kaito_Fvn.pmx": ("ウィンク右", "ウィンク"),
-    "hzeo_kaito_v3/hzeoV3kaito_Fvr.pmx": ("ウィンク右", "ウィンク"),
-    "lat_miku_v231/Lat式ミクVer2.31_White.pmd": ("まばたき", "まばたき"),
-    "lat_miku_v231/Normal.pmd": ("まばたき", "まばたき"),
-    "miku4_3/miku4.3.pmx": ("ウィンク右", "ウィンク"),
-    "mmd_bundled/model/Haku_Yowane.pmd": ("まばたき", "まばたき"),
-    "mmd_bundled/model/KAITO.pmd": ("ウィンク右", "ウィンク"),
-    "mmd_bundled/model/Len_Kagamine.pmd": ("まばたき", "まばたき"),
-    "mmd_bundled/model/MEIKO.pmd": ("ウインク右", "ウインク"),
-    "mmd_bundled/model/Meiko_Sakine.pmd": ("ウィンクＬ", "ウィンク"),
-    "mmd_bundled/model/Miku_Hatsune.pmd": ("まばたき", "まばたき"),
-    "mmd_bundled/model/Miku_Hatsune_Ver2.pmd": ("ウィンク右", "ウィンク"),
-    "mmd_bundled/model/Miku_Hatsune_metal.pmd": ("ウィンク右", "ウィンク"),
-    "mmd_bundled/model/Neru_Akita.pmd": ("まばたき", "まばたき"),
-    "mmd_bundled/model/Rin_Kagamene_act2.pmd": ("ウィンク右", "ウインク"),
-    "mmd_bundled/model/Rin_Kagamine.pmd": ("まばたき", "まばたき"),
+    # ウィンク/ウィンク右 close in a ⌒ arc (smile); ウィンク２/ｳｨﾝｸ２右 and まばたき lie straight
+    "animasa_miku_v2_3/miku_v2.pmd": (("ｳｨﾝｸ２右", "ウィンク２"), ("ウィンク右", "ウィンク")),
+    "j3_animasa_miku_pmx/index.pmx": (("ｳｨﾝｸ２右", "ウィンク２"), ("ウィンク右", "ウィンク")),
+    # low-poly lids that sag (∪) in every closure; ウインク2 is the left eye's wink, no smile
+    "goblin/goblin_v02.pmx": (("ウインク2", "ウインク"), (None, None)),
+    # ウィンク/ウィンク右 arch (smile); ウィンク２/ｳｨﾝｸ２右 and まばたき sag a little (∪)
+    "hzeo_kaito_v3/hzeoV3kaito_F.pmx": (("ｳｨﾝｸ２右", "ウィンク２"), ("ウィンク右", "ウィンク")),
+    "hzeo_kaito_v3/hzeoV3kaito_Fvn.pmx": (("ｳｨﾝｸ２右", "ウィンク２"), ("ウィンク右", "ウィンク")),
+    "hzeo_kaito_v3/hzeoV3kaito_Fvr.pmx": (("ｳｨﾝｸ２右", "ウィンク２"), ("ウィンク右", "ウィンク")),
+    # its only wink (right eye) is an arc with a raised cheek; まばたき is neutral
+    "lat_miku_v231/Lat式ミクVer2.31_White.pmd": (("まばたき", "まばたき"), (None, "ウィンク")),
+    "lat_miku_v231/Normal.pmd": (("まばたき", "まばたき"), (None, "ウィンク")),
+    # ウィンク/ウィンク右 arch (smile); ウィンク２/ｳｨﾝｸ右２ and まばたき sag (∪)
+    "miku4_3/miku4.3.pmx": (("ｳｨﾝｸ右２", "ウィンク２"), ("ウィンク右", "ウィンク")),
+    # only まばたき, a thick lash band whose lower edge sags (∪)
+    "mmd_bundled/model/Haku_Yowane.pmd": (("まばたき", "まばたき"), (None, None)),
+    # ウィンク/ウィンク右 arch (smile); ウィンク２/ｳｨﾝｸ２右 and まばたき sag (∪)
+    "mmd_bundled/model/KAITO.pmd": (("ｳｨﾝｸ２右", "ウィンク２"), ("ウィンク右", "ウィンク")),
+    # its only wink (right eye) arches (smile); まばたき sags (∪)
+    "mmd_bundled/model/Len_Kagamine.pmd": (("まばたき", "まばたき"), (None, "ウィンク")),
+    # the other way round: ウインク/ウインク右 sag (∪, neutral), ウインク２/ウインク２右 arch
+    "mmd_bundled/model/MEIKO.pmd": (("ウインク右", "ウインク"), ("ウインク２右", "ウインク２")),
+    # ウィンク/ウィンクＬ lie nearly straight with a slight arch (borderline smile); まばたき
+    # sags slightly (∪) and is the neutral one
+    "mmd_bundled/model/Meiko_Sakine.pmd": (("まばたき", "まばたき"), ("ウィンクＬ", "ウィンク")),
+    # its only wink (right eye) arches (smile); まばたき is straight
+    "mmd_bundled/model/Miku_Hatsune.pmd": (("まばたき", "まばたき"), (None, "ウィンク")),
+    # the same face as miku_v2.pmd
+    "mmd_bundled/model/Miku_Hatsune_Ver2.pmd": (
+        ("ｳｨﾝｸ２右", "ウィンク２"),
+        ("ウィンク右", "ウィンク"),
+    ),
+    "mmd_bundled/model/Miku_Hatsune_metal.pmd": (
+        ("ｳｨﾝｸ２右", "ウィンク２"),
+        ("ウィンク右", "ウィンク"),
+    ),
+    # its only wink (right eye) arches (smile); まばたき sags (∪)
+    "mmd_bundled/model/Neru_Akita.pmd": (("まばたき", "まばたき"), (None, "ウィンク")),
+    # ウインク/ウィンク右 arch (smile); ウインク２/ｳｨﾝｸ２右 and まばたき sag (∪)
+    "mmd_bundled/model/Rin_Kagamene_act2.pmd": (
+        ("ｳｨﾝｸ２右", "ウインク２"),
+        ("ウィンク右", "ウインク"),
+    ),
+    # its only wink (right eye) arches (smile); まばたき is straight
+    "mmd_bundled/model/Rin_Kagamine.pmd": (("まばたき", "まばたき"), (None, "ウィンク")),
 }
 
 
@@ -57,9 +85,14 @@ def test_every_face_model_is_usable_with_eyes_on_their_own_side(detected, rel):
     assert model.bones[roles.neck].name == "首"
     assert model.bones[roles.head].name == "頭"
     assert roles.morphs["mouth"].morph == "あ"
-    left, right = EYE_TABLE[rel]
+    (left, right), _ = EYE_TABLE[rel]
     assert roles.morphs["left_eye"].morph == left
     assert roles.morphs["right_eye"].morph == right
+    # The chosen closures are neutral: no model here needs the smile_closure flag.
+    assert not [f for f in roles.flags if f.code == "smile_closure"]
+    for role in ("left_eye", "right_eye"):
+        assert roles.eyes[role].chosen == roles.morphs[role].morph
+        assert not roles.eyes[role].candidates[0].smile
     # Independent of any morph name: the character's own left side is where its 左 bones are.
     left_bones = [b.position[0] for b in model.bones if b.name.startswith("左")]
     side = np.sign(np.median(left_bones))
@@ -71,6 +104,21 @@ def test_every_face_model_is_usable_with_eyes_on_their_own_side(detected, rel):
         assert roles.morphs[role].offsets[:, 1].mean() < 0
     mouth_y = morph_centre(model, roles.morphs["mouth"])[1]
     assert mouth_y < morph_centre(model, roles.morphs["left_eye"])[1]
+
+
+@pytest.mark.parametrize("rel", sorted(EYE_TABLE))
+def test_smile_winks_are_kept_as_happy_roles_on_their_own_side(detected, rel):
+    model, roles = detected[rel]
+    _, happy = EYE_TABLE[rel]
+    cx = model.bones[roles.head].position[0]
+    for role, sign, name in zip(("left_eye_happy", "right_eye_happy"), (1, -1), happy, strict=True):
+        bound = roles.morphs.get(role)
+        assert (bound.morph if bound else None) == name, role
+        if bound is not None:
+            assert sign * (morph_centre(model, bound)[0] - cx) > 0
+            eye = role.removesuffix("_happy")
+            scored = {c.morph: c for c in roles.eyes[eye].candidates}
+            assert scored[name].smile and scored[name].score > roles.eyes[eye].candidates[0].score
 
 
 @pytest.mark.parametrize("rel", sorted(EYE_TABLE))

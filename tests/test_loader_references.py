@@ -19,7 +19,9 @@ from mmd_loader.procedural import build_character, spec_for_seed
 from tests.hostile_pmx import write_character_with
 from tests.test_loader import _f, _text, _vertex, tiny_pmx, write
 
-BLINK, WINK, OTHER, MOUTH = 0, 1, 2, 3  # the procedural character's first morphs
+# The procedural character's morphs (the same names and order for every seed's count).
+WRITER_MORPHS = [m.name for m in build_character(spec_for_seed(1), "x")[0].morphs]
+BLINK, WINK, OTHER, MOUTH = 0, 1, 2, WRITER_MORPHS.index("あ")
 
 
 def warnings_about(model, text: str) -> list[str]:
@@ -31,7 +33,7 @@ def warnings_about(model, text: str) -> list[str]:
 
 def test_group_morphs_within_the_bounds_resolve_exactly(tmp_path: Path) -> None:
     def extra(sizes):
-        n = 6  # the writer's morphs: まばたき, ウィンク, the other wink, あ, い, 上
+        n = len(WRITER_MORPHS)  # the writer's morphs come first
         return [
             sizes.group("outer", [(n + 1, 0.5), (BLINK, 1.0)]),  # n: outer
             sizes.group("inner", [(BLINK, 1.0), (MOUTH, 2.0)]),  # n + 1: inner
@@ -54,7 +56,7 @@ def test_exponential_group_fan_out_is_skipped_with_a_warning(tmp_path: Path) -> 
     levels = 40
 
     def extra(sizes):
-        first = 6
+        first = len(WRITER_MORPHS)
         records = []
         for k in range(levels):
             child = first + k + 1 if k + 1 < levels else BLINK
@@ -64,7 +66,7 @@ def test_exponential_group_fan_out_is_skipped_with_a_warning(tmp_path: Path) -> 
 
     model = load(write_character_with(tmp_path, 2, extra))
     problems = model.check_group_morphs()
-    top = 6
+    top = len(WRITER_MORPHS)
     assert top in problems and "fan39" not in {model.morphs[i].name for i in problems}
     deepest_kept = levels - MAX_GROUP_DEPTH  # fan24 .. fan39 nest at most 16 deep
     kept = [i for i in range(top, top + levels) if i not in problems]
@@ -83,7 +85,7 @@ def test_fan_out_past_the_entry_bound_at_shallow_depth(tmp_path: Path) -> None:
     """Four levels of 20-way fan-out: 160,000 paths, depth 4 (only the entry bound catches it)."""
 
     def extra(sizes):
-        first = 6
+        first = len(WRITER_MORPHS)
         return [
             sizes.group(f"wide{k}", [(first + k + 1 if k < 3 else BLINK, 0.1)] * 20)
             for k in range(4)
@@ -91,7 +93,7 @@ def test_fan_out_past_the_entry_bound_at_shallow_depth(tmp_path: Path) -> None:
 
     model = load(write_character_with(tmp_path, 3, extra))
     problems = model.check_group_morphs()
-    assert problems == {6: f"it expands to more than {MAX_GROUP_ENTRIES} entries"}
+    assert problems == {len(WRITER_MORPHS): f"it expands to more than {MAX_GROUP_ENTRIES} entries"}
     assert model.vertex_offsets(7)[0].size > 0  # 8,000 paths: resolved
 
 
@@ -118,7 +120,7 @@ def test_group_morphs_nested_past_the_recursion_limit(tmp_path: Path) -> None:
 
 def test_group_morph_cycles_are_skipped(tmp_path: Path) -> None:
     def extra(sizes):
-        a, b, _c, d, _e = range(6, 11)
+        a, b, _c, d, _e = range(len(WRITER_MORPHS), len(WRITER_MORPHS) + 5)
         return [
             sizes.group("a", [(b, 1.0), (BLINK, 1.0)]),
             sizes.group("b", [(a, 1.0)]),
@@ -129,9 +131,10 @@ def test_group_morph_cycles_are_skipped(tmp_path: Path) -> None:
 
     model = load(write_character_with(tmp_path, 5, extra))
     problems = model.check_group_morphs()
-    assert sorted(problems) == [6, 7, 8, 9]
+    n = len(WRITER_MORPHS)
+    assert sorted(problems) == [n, n + 1, n + 2, n + 3]
     assert all("cycle" in problems[i] for i in problems)
-    assert model.vertex_offsets(10)[0].size > 0
+    assert model.vertex_offsets(n + 4)[0].size > 0  # e
     for name in "abcd":
         assert warnings_about(model, f"group morph '{name}' skipped")
 

@@ -9,7 +9,13 @@ import pytest
 from pymeshio.pmx import reader
 
 from mmd_loader.pmx_writer import PmxData, pmx_bytes
-from mmd_loader.procedural import build_character, head_shape, spec_for_seed, write_character
+from mmd_loader.procedural import (
+    ORNAMENTS,
+    build_character,
+    head_shape,
+    spec_for_seed,
+    write_character,
+)
 
 SEEDS = (0, 1, 2, 3)
 
@@ -80,7 +86,7 @@ def test_files_read_back_with_counts_names_and_textures(written):
         assert bones["頭"].parent_index == names.index("首")
         morphs = {m.name: m.panel for m in model.morphs}
         spec = spec_for_seed(seed)
-        for name in ("まばたき", "ウィンク", spec.other_wink_name):
+        for name in ("まばたき", *spec.wink_names("left"), *spec.wink_names("right")):
             assert morphs[name] == 2
         assert morphs["あ"] == 3
         assert any("\\" in t for t in model.textures)
@@ -104,6 +110,8 @@ def test_same_seed_same_bytes_and_seeds_differ(tmp_path):
     assert {s.back_hair for s in specs} == {"short", "medium", "long"}
     assert {s.twin_tails for s in specs} == {s.ahoge for s in specs} == {True, False}
     assert len({s.other_wink_name for s in specs}) > 2
+    assert {s.smile_plain for s in specs} == {True, False}
+    assert {s.ornament for s in specs} == set(ORNAMENTS)
 
 
 def test_winding_matches_mmd_and_normals_point_out(written):
@@ -127,22 +135,31 @@ def test_winding_matches_mmd_and_normals_point_out(written):
 
 
 def test_blinks_move_the_expected_side_down(written):
+    """まばたき closes both eyes; each eye has a neutral wink (the lid comes straight down) and a
+    smile wink (the lid stops in an arc and the lower lid rises), under names that mislead."""
     for seed, (_, model, arrays) in written.items():
         spec = spec_for_seed(seed)
-        sign = {"left": 1, "right": -1}
-        cases = {
-            "まばたき": (1, -1),
-            "ウィンク": (sign[spec.wink_side],),
-            spec.other_wink_name: (-sign[spec.wink_side],),
-        }
-        for name, sides in cases.items():
+        cases = {"まばたき": ((1, -1), False)}
+        for eye, sign in (("left", 1), ("right", -1)):
+            neutral, smile = spec.wink_names(eye)
+            cases[neutral] = ((sign,), False)
+            cases[smile] = ((sign,), True)
+        assert len(cases) == 5, cases  # five distinct names
+        for name, (sides, smiling) in cases.items():
             idx, off = _morph(model, name)
             x = arrays["pos"][idx, 0]
             assert set(np.sign(x).astype(int)) == set(sides), (seed, name)
             assert np.abs(x).min() > 0.2 * spec.eye_x
-            assert off[:, 1].max() <= 1e-6 and off[:, 1].min() < -1.2 * spec.eye_half_height
+            lid_drop = -off[:, 1].min()
+            if smiling:  # the lower lid rises to meet the lid's arc
+                assert off[:, 1].max() > 0.5 * spec.eye_half_height
+                assert lid_drop > 0.4 * spec.eye_half_height
+            else:
+                assert off[:, 1].max() <= 1e-6 and lid_drop > 1.2 * spec.eye_half_height
             y = arrays["pos"][idx, 1]
             assert (np.abs(y - spec.eye_y) < 3 * spec.eye_half_height).all()
+        neutral = {spec.wink_names(e)[0] for e in ("left", "right")}
+        assert ("ウィンク" in neutral) is not spec.smile_plain
 
 
 def test_mouth_opens_below_the_eyes(written):
@@ -181,8 +198,9 @@ def test_head_box_truth_excludes_hair_sticking_up():
     """Hair that sticks up is weighted to 頭 yet above the recorded head top; twin tails and long
     hair are weighted to 頭 yet far below the chin: a box around head vertices would be wrong."""
     specs = [spec_for_seed(s) for s in range(60)]
-    up = next(s for s in specs if s.ahoge and not s.spikes)
-    down = next(s for s in specs if s.twin_tails or s.back_hair == "long")
+    plain = [s for s in specs if s.ornament == "none"]  # hair only (ornaments: test_face_*)
+    up = next(s for s in plain if s.ahoge and not s.spikes)
+    down = next(s for s in plain if s.twin_tails or s.back_hair == "long")
     for spec in (up, down):
         data, _ = build_character(spec, "t")
         head = data.bones.index(next(b for b in data.bones if b.name == "頭"))
