@@ -14,6 +14,7 @@ from render.cli import parse_pose
 from render.framing import Framing
 from render.kinematics import Skeleton, rotation_power
 from render.pose import euler_matrix
+from render.renderer import MMD_LIGHT
 from render.toon import default_toon
 
 SIZE = 64
@@ -24,7 +25,9 @@ def bone(name: str, parent: int, position, **kw) -> Bone:
 
 
 def quad_model(x0: float, x1: float, y0: float, y1: float, color=(1.0, 1.0, 1.0, 1.0)) -> Model:
-    """One double-sided rectangle facing +z, one bone."""
+    """One double-sided rectangle facing +z, one bone. Its ambient is diffuse × (1 − MMD's light
+    154/255), so the colour MMD composes for it, saturate(diffuse · light + ambient), is `color`:
+    a front-facing pixel under the default Lighting shows `color` in both shadings."""
     positions = np.array([[x0, y0, 0], [x1, y0, 0], [x1, y1, 0], [x0, y1, 0]], np.float32)
     n = len(positions)
     material = Material(
@@ -33,7 +36,7 @@ def quad_model(x0: float, x1: float, y0: float, y1: float, color=(1.0, 1.0, 1.0,
         diffuse=np.array(color, np.float32),
         specular=np.zeros(3, np.float32),
         specular_power=1.0,
-        ambient=np.zeros(3, np.float32),
+        ambient=np.asarray(color[:3], np.float32) * np.float32(1.0 - MMD_LIGHT),
         flags=MaterialFlag.DOUBLE_SIDED,
         edge_color=np.array([0, 0, 0, 1], np.float32),
         edge_size=0.0,

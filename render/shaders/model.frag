@@ -1,11 +1,21 @@
 #version 330
-// One MMD material. SHADING is PHONG (THA1: albedo × (ambient + directional × max(0, n·l))) or
-// TOON (MMD's default shader: saturate(diffuse × light + ambient) × texture, sphere map, toon
-// ramp). The light points along -z, so n·l = n.z. Output is straight alpha; the blend state
-// accumulates premultiplied colour and coverage alpha. SPECULAR (0/1) adds material specular.
-// OPAQUE (0/1) builds the variant for materials whose alpha is 1 everywhere: drawn without
-// blending or discard (the same pixels), so llvmpipe can depth-test before shading. TEXTURED
-// (0/1): 0 for materials without a texture (sampling the white 1×1 texture gives 1 exactly).
+// One MMD material. Both shadings start from the colour MMD composes for the material (its
+// default shader): saturate(diffuse × light + ambient) × texture, then the sphere map (.sph
+// multiplies, .spa adds), with MMD's light colour 154/255.
+// - TOON (MMD's look): that colour × the toon ramp sampled at 0.5 - 0.5 n·l, light =
+//   MMD_LIGHT × (ambient + directional) of the Lighting.
+// - PHONG (THA1's light terms): that colour, composed at MMD's own light (MMD_LIGHT), ×
+//   (ambient + directional × max(0, n·l)) / PHONG_REFERENCE. PHONG_REFERENCE is ambient +
+//   directional of the default Lighting (0.5 + 0.5 = 1): there a front-facing surface shows the
+//   author's colours exactly (as MMD and TOON do on the ramp's lit half); the pipeline's ambient
+//   in [0.5, 1.2] brightens it by up to 1.7× and surfaces turned away darken towards ambient.
+// The light points along -z, so n·l = n.z; sphere maps are looked up with the normal (the
+// camera is a fixed front view, so model and view frames agree). Output is straight alpha; the
+// blend state accumulates premultiplied colour and coverage alpha. SPECULAR (0/1) adds material
+// specular. OPAQUE (0/1) builds the variant for materials whose alpha is 1 everywhere: drawn
+// without blending or discard (the same pixels), so llvmpipe can depth-test before shading.
+// TEXTURED (0/1): 0 for materials without a texture (sampling the white 1×1 texture gives 1).
+// MMD_LIGHT and PHONG_REFERENCE are defined by render/renderer.py.
 #define PHONG 0
 #define TOON 1
 
@@ -25,6 +35,18 @@ in vec3 v_normal;
 in vec2 v_uv;
 out vec4 f_color;
 
+// MMD's material colour at light colour `light`: saturate(diffuse·light + ambient) × texture,
+// then the sphere map.
+vec4 material_color(float light, vec4 tex, vec3 n) {
+    vec4 color = vec4(clamp(u_diffuse.rgb * light + u_material_ambient, 0.0, 1.0), u_diffuse.a);
+    color *= tex;
+    if (u_sphere_mode > 0) {
+        vec3 sphere = texture(u_sphere, vec2(n.x * 0.5 + 0.5, 0.5 - n.y * 0.5)).rgb;
+        color.rgb = u_sphere_mode == 2 ? color.rgb + sphere : color.rgb * sphere;
+    }
+    return color;
+}
+
 void main() {
     float len = length(v_normal);
     vec3 n = len > 0.0 ? v_normal / len : vec3(0.0, 0.0, 1.0);
@@ -35,19 +57,14 @@ void main() {
     const vec4 tex = vec4(1.0);
 #endif
 #if SHADING == TOON
-    vec4 color = vec4(clamp(u_diffuse.rgb * u_light + u_material_ambient, 0.0, 1.0), u_diffuse.a);
-    color *= tex;
-    if (u_sphere_mode > 0) {
-        vec3 sphere = texture(u_sphere, vec2(n.x * 0.5 + 0.5, 0.5 - n.y * 0.5)).rgb;
-        color.rgb = u_sphere_mode == 2 ? color.rgb + sphere : color.rgb * sphere;
-    }
+    vec4 color = material_color(u_light, tex, n);
     color.rgb *= texture(u_toon, vec2(0.5, clamp(0.5 - lambert * 0.5, 0.0, 1.0))).rgb;
 #if SPECULAR
     color.rgb += u_specular * u_light * pow(max(lambert, 0.0), max(u_specular_power, 1.0));
 #endif
 #else
-    vec4 color = u_diffuse * tex;
-    color.rgb *= u_ambient + u_directional * max(lambert, 0.0);
+    vec4 color = material_color(MMD_LIGHT, tex, n);
+    color.rgb *= (u_ambient + u_directional * max(lambert, 0.0)) / PHONG_REFERENCE;
 #if SPECULAR
     color.rgb += u_specular * u_directional * pow(max(lambert, 0.0), max(u_specular_power, 1.0));
 #endif
