@@ -85,40 +85,39 @@ def image_info(path: Path, max_bytes: int = MAX_FILE_BYTES) -> ImageInfo:
     is unrecognised or corrupt. No pixel is decoded (Pillow opens lazily; 32-bit BMPs are read
     from their own header).
     """
-    path, fmt = Path(path), None
+    path = Path(path)
     try:
         info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read forever
             raise ImageReadError(path, "not a regular file")
         if info.st_size > max_bytes:
             raise ImageReadError(
                 path, f"file is {info.st_size} bytes, more than the limit {max_bytes}"
             )
         with open(path, "rb") as file:
-            head = file.read(_HEADER_BYTES)
-            fmt = sniff_format(head)
-            if fmt is None:
-                raise ImageReadError(
-                    path, f"unrecognised image format (starts with {head[:8].hex()})"
-                )
-            if fmt == "BMP" and _bmp_bits(head) == 32 and _bmp_compression(head) == 0:
-                width, height = struct.unpack_from("<ii", head, 18)
-                return ImageInfo(fmt, width, abs(height))
-            file.seek(0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                with Image.open(file, formats=[fmt]) as image:
-                    return ImageInfo(fmt, image.width, image.height)
-    except ImageReadError:
-        raise
+            return _header_info(path, file)
     except OSError as error:
-        if isinstance(error, Image.UnidentifiedImageError):
-            raise ImageReadError(path, f"cannot read the {fmt} header: {error}") from error
         raise ImageReadError(path, f"cannot read: {error.strerror or error}") from error
+
+
+def _header_info(path: Path, file) -> ImageInfo:
+    head = file.read(_HEADER_BYTES)
+    fmt = sniff_format(head)
+    if fmt is None:
+        raise ImageReadError(path, f"unrecognised image format (starts with {head[:8].hex()})")
+    if fmt == "BMP" and _bmp_bits(head) == 32 and _bmp_compression(head) == 0:
+        width, height = struct.unpack_from("<ii", head, 18)
+        return ImageInfo(fmt, width, abs(height))
+    file.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(file, formats=[fmt]) as image:
+                return ImageInfo(fmt, image.width, image.height)
     except Image.DecompressionBombError as error:
         raise ImageReadError(path, f"image too large, over the pixel limit: {error}") from error
     except Exception as error:  # Pillow raises many kinds on corrupt headers
-        raise ImageReadError(path, f"cannot read the header: {error}") from error
+        raise ImageReadError(path, f"cannot read the {fmt} header: {error}") from error
 
 
 def sniff_format(head: bytes) -> str | None:

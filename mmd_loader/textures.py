@@ -180,9 +180,9 @@ def alpha_sibling(texture: Path) -> Path | None:
     base = os.path.splitext(texture.name)[0]
     names = [base + ALPHA_SUFFIX]
     inner, marker = os.path.splitext(base)
-    if inner and len(marker) > 2 and marker.lower().endswith("a"):
-        if _suffix_rank(marker[:-1]) is not None:  # NAME.jpga.jpg, NAME.pnga.png, ...
-            names.append(inner + ALPHA_SUFFIX)
+    marked = len(marker) > 2 and marker.lower().endswith("a")  # NAME.jpga.jpg, NAME.pnga.png
+    if inner and marked and _suffix_rank(marker[:-1]) is not None:
+        names.append(inner + ALPHA_SUFFIX)
     folder = texture.parent
     for name in names:
         found = _match(folder, name)
@@ -223,8 +223,9 @@ def lookup(root: Path, ref: str, *, shared_toon: bool = False) -> TextureLookup:
         name = path.relative_to(root).as_posix()
         return TextureLookup(ref, path, "substituted", f"not found; using {name!r} beside it")
     if shared_toon:
-        return TextureLookup(ref, None, "builtin", "MMD's shared toon, drawn from the built-in ramp")
+        return TextureLookup(ref, None, "builtin", "MMD's shared toon, drawn as the built-in ramp")
     return TextureLookup(ref, None, "missing", "not found")
+
 
 def split_pmd_texture(ref: str) -> tuple[str | None, str | None]:
     """Split PMD's `tex.bmp*sph.sph` into (texture, sphere); either part may be absent.

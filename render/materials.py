@@ -44,7 +44,9 @@ class TextureBudget:
         if self.max_pixels < 1 or self.max_model_pixels < 1:
             raise ValueError("texture budgets must be at least 1 pixel")
         if self.policy not in TEXTURE_POLICIES:
-            raise ValueError(f"texture policy must be one of {TEXTURE_POLICIES}, not {self.policy!r}")
+            raise ValueError(
+                f"texture policy must be one of {TEXTURE_POLICIES}, not {self.policy!r}"
+            )
 
 
 class TextureProblem(NamedTuple):
