@@ -1,7 +1,14 @@
 """A side-by-side sheet of shadings: rows = models, columns = earlier phong / phong / toon.
 
     .venv/bin/python scripts/compare_shading.py MODEL... -o sheet.png
-    .venv/bin/python scripts/compare_shading.py --procedural 0 3 5 -o docs/media/shading.png
+    .venv/bin/python scripts/compare_shading.py --procedural 3 5 --size 192 \
+        -o docs/media/shading.png
+
+`--procedural SEED...` adds two rows per seed: the character as `thagen make-character` writes it
+(diffuse 1, ambient 0.6: the earlier phong drew its textures right) and the same character
+dressed as MMD models usually are: textured materials at diffuse 0.8 and ambient 0.5, colour
+materials at ambient 0.625 × diffuse (as MMD's bundled models), and the hair's colour moved into
+a multiply sphere map over a grey texture (as Miku_Hatsune_metal's hair is coloured).
 
 "Earlier phong" is rendered by the code of an earlier commit (`--earlier-ref`, default: the last
 commit before phong used the material's MMD colour and sphere maps), exported with `git archive`
@@ -91,6 +98,45 @@ def current(paths: list[Path], size: int, shading: str) -> list[np.ndarray]:
     return out
 
 
+def mmd_dressed(seed: int, folder: Path) -> Path:
+    """Procedural character `seed` with MMD's usual material values (see the module doc)."""
+    from mmd_loader.pmx_writer import write_pmx
+    from mmd_loader.procedural import build_character, spec_for_seed
+
+    data, images = build_character(spec_for_seed(seed), "tex")
+    tex = folder / "tex"
+    tex.mkdir(parents=True)
+    for name, pixels in images.items():
+        Image.fromarray(pixels).save(tex / name)
+    hair = np.asarray(images["hair.png"], np.float64)
+    grey = hair[..., :3].mean(axis=2, keepdims=True)
+    tint = hair[..., :3].reshape(-1, 3).mean(axis=0) / np.maximum(grey.mean(), 1.0)
+    Image.fromarray(np.repeat(np.clip(grey, 0, 255).astype(np.uint8), 3, axis=2)).save(
+        tex / "hair_grey.png"
+    )
+    data.textures += ["tex\\hair_grey.png", "tex\\hair.sph"]
+    Image.fromarray(sphere_map(np.clip(tint / tint.max(), 0, 1))).save(
+        tex / "hair.sph", format="BMP"
+    )
+    for material in data.materials:
+        if material.english_name == "hair":
+            material.texture = len(data.textures) - 2
+            material.sphere, material.sphere_mode = len(data.textures) - 1, 1
+        if material.texture >= 0:
+            material.diffuse, material.ambient = (0.8, 0.8, 0.8, 1.0), (0.5, 0.5, 0.5)
+        else:
+            material.ambient = tuple(0.625 * c for c in material.diffuse[:3])
+    return write_pmx(folder / "character.pmx", data)
+
+
+def sphere_map(colour: np.ndarray, size: int = 64) -> np.ndarray:
+    """A multiply sphere map: `colour`, brightening towards a highlight up and to the left."""
+    y, x = (np.mgrid[0:size, 0:size] + 0.5) / size * 2 - 1
+    light = np.clip(1.0 - 0.5 * np.hypot(x + 0.3, y + 0.4), 0.0, 1.0)[..., None]
+    rgb = colour[None, None, :] * (0.85 + 0.15 * light) + 0.25 * light**4
+    return np.clip(rgb * 255, 0, 255).astype(np.uint8)
+
+
 def sheet(rows: list[tuple[str, list[np.ndarray]]], size: int) -> Image.Image:
     """Tiles over a checkerboard, a column header and a label per row."""
     header = LABEL_PX + 4
@@ -135,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.procedural:
                 paths.append(write_character(seed, work / f"seed{seed}" / "character.pmx"))
                 labels.append(f"procedural character, seed {seed}")
+                paths.append(mmd_dressed(seed, work / f"seed{seed}-mmd"))
+                labels.append(
+                    f"seed {seed} with MMD-style materials (diffuse 0.8, hair from a .sph)"
+                )
         columns = [
             earlier_phong(paths, args.size, args.earlier_ref, work),
             current(paths, args.size, "phong"),
