@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from enum import IntFlag
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,6 +27,16 @@ from render.toon import default_toon
 
 WHITE = np.full((1, 1, 4), 255, np.uint8)
 TEXTURE_POLICIES = ("downscale", "refuse")
+
+
+class Samplers(IntFlag):
+    """What a material's shader variant samples besides the toon ramp: its texture, its sphere
+    map. Each combination is its own program (llvmpipe pays for a fetch in a branch not taken);
+    falsy = neither."""
+
+    NONE = 0
+    TEXTURE = 1
+    SPHERE = 2
 
 
 @dataclass(frozen=True)
@@ -221,11 +232,20 @@ def apply_alpha(rgba: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 class SharedTextures:
-    """What every model may use, kept for the Renderer's life: white, the toon ramps, and the
-    texture budget each model's `TextureCache` is held to."""
+    """What every model may use, kept for the Renderer's life: white, the toon ramps, the
+    texture budget each model's `TextureCache` is held to, and `material_light`: for phong, the
+    light MMD composes material colours with (154/255), baked into each draw record's diffuse
+    (saturate(diffuse · light + ambient), ambient 0) so the shader does not redo it per pixel;
+    None for toon, whose light varies with the Lighting."""
 
-    def __init__(self, ctx: moderngl.Context, budget: TextureBudget | None = None) -> None:
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        budget: TextureBudget | None = None,
+        material_light: float | None = None,
+    ) -> None:
         self.budget = budget or TextureBudget()
+        self.material_light = material_light
         self.white = upload_rgba(ctx, WHITE, mipmaps=False, repeat=True)
         self.toons = [
             upload_rgba(ctx, default_toon(i), mipmaps=False, repeat=False) for i in range(10)
@@ -249,7 +269,9 @@ class DrawMaterial:
     specular_power: float
     double_sided: bool
     opaque: bool  # alpha 1 at every fragment: drawn without blending or discard
-    textured: bool  # False: no texture (white), the shader skips sampling
+    # Samplers: what the program samples (falsy: neither texture nor sphere map). With a sphere
+    # map but no texture, `texture` is white and is not sampled.
+    textured: Samplers
     edge: bool
     edge_color: tuple[float, float, float, float]
     edge_size: float
@@ -281,19 +303,27 @@ def draw_material(
     if toon is None:
         shared_index = material.toon_shared
         toon = shared.toons[shared_index] if shared_index is not None else shared.white
-    diffuse = _floats(material.diffuse, 4)
+    diffuse, ambient = _floats(material.diffuse, 4), _floats(material.ambient, 3)
+    if shared.material_light is not None:  # phong: MMD's colour, composed once
+        rgb = np.clip(np.multiply(diffuse[:3], shared.material_light) + ambient, 0.0, 1.0)
+        diffuse, ambient = (*(float(c) for c in rgb), diffuse[3]), (0.0, 0.0, 0.0)
     opaque = diffuse[3] >= 1.0 and (texture is shared.white or texture in cache.opaque)
+    samplers = Samplers.NONE
+    if texture is not shared.white:
+        samplers |= Samplers.TEXTURE
+    if mode:
+        samplers |= Samplers.SPHERE
     return DrawMaterial(
         index=index,
         first=first,
         count=count,
         diffuse=diffuse,
-        ambient=_floats(material.ambient, 3),
+        ambient=ambient,
         specular=_floats(material.specular, 3),
         specular_power=float(material.specular_power),
         double_sided=material.double_sided,
         opaque=opaque,
-        textured=texture is not shared.white,
+        textured=samplers,
         edge=bool(material.flags & MaterialFlag.EDGE) and float(material.edge_size) > 0.0,
         edge_color=_floats(material.edge_color, 4),
         edge_size=float(material.edge_size),

@@ -11,7 +11,13 @@ from mmd_loader.model import Model
 from mmd_loader.roles import FaceRoles
 from render.context import RenderError, create_context
 from render.framing import Framing
-from render.materials import TEXTURE_POLICIES, SharedTextures, TextureBudget, TextureProblem
+from render.materials import (
+    TEXTURE_POLICIES,
+    Samplers,
+    SharedTextures,
+    TextureBudget,
+    TextureProblem,
+)
 from render.pose import Lighting, Pose
 from render.scene import Programs, Scene
 from render.targets import Targets, shader_source
@@ -106,12 +112,14 @@ class Renderer:
         self.targets = Targets(self.ctx, settings.size, settings.supersample, samples)
         vertex = shader_source("model.vert")
         programs = {}
-        for opaque, textured in itertools.product((False, True), repeat=2):
+        samplers = [Samplers(bits) for bits in range(4)]
+        for opaque, sampled in itertools.product((False, True), samplers):
             defines = {
                 "SHADING": settings.shading.upper(),
                 "SPECULAR": str(int(settings.specular)),
                 "OPAQUE": str(int(opaque)),
-                "TEXTURED": str(int(textured)),
+                "TEXTURED": str(int(Samplers.TEXTURE in sampled)),
+                "SPHERE": str(int(Samplers.SPHERE in sampled)),
                 "MMD_LIGHT": repr(MMD_LIGHT),
                 "PHONG_REFERENCE": repr(float(PHONG_REFERENCE)),
             }
@@ -121,12 +129,15 @@ class Renderer:
             for name, unit in (("u_texture", 0), ("u_sphere", 1), ("u_toon", 2)):
                 if name in program:
                     program[name].value = unit
-            programs[opaque, textured] = program
+            programs[opaque, sampled] = program
         edge_program = self.ctx.program(
             vertex_shader=vertex, fragment_shader=shader_source("edge.frag")
         )
         self.programs = Programs(programs, edge_program)
-        self.shared = SharedTextures(self.ctx, settings.texture_budget)
+        phong = settings.shading == "phong"
+        self.shared = SharedTextures(
+            self.ctx, settings.texture_budget, MMD_LIGHT if phong else None
+        )
         self.scene: Scene | None = None
         self._mvp: np.ndarray | None = None
 

@@ -4,7 +4,8 @@
 // multiplies, .spa adds), with MMD's light colour 154/255.
 // - TOON (MMD's look): that colour × the toon ramp sampled at 0.5 - 0.5 n·l, light =
 //   MMD_LIGHT × (ambient + directional) of the Lighting.
-// - PHONG (THA1's light terms): that colour, composed at MMD's own light (MMD_LIGHT), ×
+// - PHONG (THA1's light terms): that colour, composed at MMD's own light (MMD_LIGHT; the
+//   renderer bakes saturate(diffuse × MMD_LIGHT + ambient) into u_diffuse, ambient 0), ×
 //   (ambient + directional × max(0, n·l)) / PHONG_REFERENCE. PHONG_REFERENCE is ambient +
 //   directional of the default Lighting (0.5 + 0.5 = 1): there a front-facing surface shows the
 //   author's colours exactly (as MMD and TOON do on the ramp's lit half); the pipeline's ambient
@@ -14,7 +15,9 @@
 // blend state accumulates premultiplied colour and coverage alpha. SPECULAR (0/1) adds material
 // specular. OPAQUE (0/1) builds the variant for materials whose alpha is 1 everywhere: drawn
 // without blending or discard (the same pixels), so llvmpipe can depth-test before shading.
-// TEXTURED (0/1): 0 for materials without a texture (sampling the white 1×1 texture gives 1).
+// TEXTURED (0/1): 0 for materials without a texture (sampling the white 1×1 texture gives 1);
+// SPHERE (0/1): 0 for materials without a sphere map (a fetch in a branch not taken still costs
+// llvmpipe its time).
 // MMD_LIGHT and PHONG_REFERENCE are defined by render/renderer.py.
 #define PHONG 0
 #define TOON 1
@@ -35,15 +38,14 @@ in vec3 v_normal;
 in vec2 v_uv;
 out vec4 f_color;
 
-// MMD's material colour at light colour `light`: saturate(diffuse·light + ambient) × texture,
-// then the sphere map.
-vec4 material_color(float light, vec4 tex, vec3 n) {
-    vec4 color = vec4(clamp(u_diffuse.rgb * light + u_material_ambient, 0.0, 1.0), u_diffuse.a);
-    color *= tex;
+// The sphere map (mode 1 multiplies, 2 adds) applied to `color`.
+vec4 with_sphere(vec4 color, vec3 n) {
+#if SPHERE
     if (u_sphere_mode > 0) {
         vec3 sphere = texture(u_sphere, vec2(n.x * 0.5 + 0.5, 0.5 - n.y * 0.5)).rgb;
         color.rgb = u_sphere_mode == 2 ? color.rgb + sphere : color.rgb * sphere;
     }
+#endif
     return color;
 }
 
@@ -57,13 +59,14 @@ void main() {
     const vec4 tex = vec4(1.0);
 #endif
 #if SHADING == TOON
-    vec4 color = material_color(u_light, tex, n);
+    vec4 color = vec4(clamp(u_diffuse.rgb * u_light + u_material_ambient, 0.0, 1.0), u_diffuse.a);
+    color = with_sphere(color * tex, n);
     color.rgb *= texture(u_toon, vec2(0.5, clamp(0.5 - lambert * 0.5, 0.0, 1.0))).rgb;
 #if SPECULAR
     color.rgb += u_specular * u_light * pow(max(lambert, 0.0), max(u_specular_power, 1.0));
 #endif
 #else
-    vec4 color = material_color(MMD_LIGHT, tex, n);
+    vec4 color = with_sphere(u_diffuse * tex, n);  // u_diffuse: MMD's colour, baked
     color.rgb *= (u_ambient + u_directional * max(lambert, 0.0)) / PHONG_REFERENCE;
 #if SPECULAR
     color.rgb += u_specular * u_directional * pow(max(lambert, 0.0), max(u_specular_power, 1.0));
