@@ -11,6 +11,7 @@ from mmd_loader.face import detect_face
 from mmd_loader.model import Model
 from mmd_loader.overrides import FaceOverrides, overrides_for
 from mmd_loader.roles import FaceRoles
+from mmd_loader.textures import describe_textures
 
 MODEL_SUFFIXES = (".pmd", ".pmx")
 
@@ -31,6 +32,11 @@ class ModelReport:
     eyes: dict[str, dict] = field(default_factory=dict)  # eye role -> chosen, reason, candidates
     flags: list[dict] = field(default_factory=list)  # code, role, value, message
     warnings: list[str] = field(default_factory=list)
+    # Per material: {"material", "name", "texture", "sphere", "toon"}, each slot None or
+    # {"reference", "file", "status", "detail", "size"} (+ "alpha" for the texture); status
+    # "ok" / "substituted" / "missing" / "refused" / "unreadable" / "builtin" (see
+    # mmd_loader.textures.describe_textures).
+    textures: list[dict] = field(default_factory=list)
     usable: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -80,6 +86,7 @@ def summarize(model: Model, roles: FaceRoles, path: Path, member: str | None) ->
         bones=len(model.bones),
         morphs=len(model.morphs),
         warnings=list(model.warnings),
+        textures=describe_textures(model),
         usable=roles.usable,
         reasons=list(roles.problems),
     )

@@ -14,13 +14,24 @@ from render.binding import SchemaBinding
 from render.context import create_context
 from render.errors import RenderError
 from render.framing import Framing
-from render.materials import SharedTextures
+from render.materials import (
+    TEXTURE_POLICIES,
+    Samplers,
+    SharedTextures,
+    TextureBudget,
+    TextureProblem,
+)
 from render.pose import Lighting, Pose
 from render.scene import Programs, Scene
 from render.targets import Targets, shader_source
 
 SHADINGS = ("phong", "toon")
 MMD_LIGHT = 154.0 / 255.0  # MMD's default light colour
+# Phong's normalisation: the light term ambient + directional × max(0, n·l) is divided by its
+# value for a front-facing surface under the default Lighting (0.5 + 0.5 = 1), so there phong
+# shows MMD's material colour (diffuse/ambient, texture, sphere map) unchanged, as MMD and
+# `toon` do on the lit half of the ramp; THA1's brighter ambients scale it up from there.
+PHONG_REFERENCE = Lighting().ambient + Lighting().directional
 
 
 @dataclass(frozen=True)
@@ -29,12 +40,23 @@ class RenderSettings:
 
     - `size`: output width = height in pixels; `head_fraction`: the head top→chin span as a
       fraction of the height (THA1: 0.5, the middle 128 px of 256).
-    - `shading`: "phong" (THA1) or "toon" (MMD's look). `specular` adds material specular;
+    - `shading`: "phong" (THA1's ambient + directional light over the colour MMD composes for
+      each material: diffuse and ambient, texture, sphere map; at the default `Lighting` a
+      front-facing surface shows that colour exactly) or "toon" (MMD's look: the same colour
+      × the toon ramp). `specular` adds material specular;
       `outline` draws MMD's edge (back-face hull, `outline_width` px per unit of edge size).
     - Anti-aliasing: `supersample` k renders at k × size and box-filters; `msaa` samples
       (0 = off) multisamples the (supersampled) buffer.
     - `threads`: llvmpipe's LP_NUM_THREADS (0: rasterise in the calling thread, the least CPU
       per image; None: Mesa's default).
+    - Texture budgets, checked on each file's declared size before it is decoded:
+      `max_texture_pixels` per texture (default 4096²) and `max_model_texture_pixels` for one
+      model's textures together (default 64 Mpx = four 4096² textures; the real models in
+      ../shared/mmd use at most 11 Mpx). `texture_policy` for a texture over its budget:
+      "downscale" (the default: decoded reduced by a power of two until it fits; at 256 px a
+      face samples mip levels of 1024 px or less, so nothing visible is lost and the model keeps
+      its look) or "refuse" (drawn without it). A texture past the model's budget is refused.
+      Everything refused or unreadable is in `Renderer.texture_problems`.
 
     How far a schema parameter turns a bone is the schema's (`degrees`), not a setting here.
     """
@@ -48,6 +70,9 @@ class RenderSettings:
     outline: bool = False
     outline_width: float = 1.0
     threads: int | None = None
+    max_texture_pixels: int = TextureBudget.max_pixels
+    max_model_texture_pixels: int = TextureBudget.max_model_pixels
+    texture_policy: str = TextureBudget.policy
 
     def __post_init__(self) -> None:
         if not 8 <= self.size <= 4096:
@@ -64,6 +89,18 @@ class RenderSettings:
             raise ValueError(f"msaa must be 0, 2, 4, 8 or 16, not {self.msaa}")
         if self.threads is not None and self.threads < 0:
             raise ValueError(f"threads must be >= 0 (or None), not {self.threads}")
+        if self.max_texture_pixels < 1 or self.max_model_texture_pixels < 1:
+            raise ValueError("texture budgets must be at least 1 pixel")
+        if self.texture_policy not in TEXTURE_POLICIES:
+            raise ValueError(
+                f"texture_policy must be one of {TEXTURE_POLICIES}, not {self.texture_policy!r}"
+            )
+
+    @property
+    def texture_budget(self) -> TextureBudget:
+        return TextureBudget(
+            self.max_texture_pixels, self.max_model_texture_pixels, self.texture_policy
+        )
 
 
 class Renderer:
@@ -79,12 +116,16 @@ class Renderer:
         self.targets = Targets(self.ctx, settings.size, settings.supersample, samples)
         vertex = shader_source("model.vert")
         programs = {}
-        for opaque, textured in itertools.product((False, True), repeat=2):
+        samplers = [Samplers(bits) for bits in range(4)]
+        for opaque, sampled in itertools.product((False, True), samplers):
             defines = {
                 "SHADING": settings.shading.upper(),
                 "SPECULAR": str(int(settings.specular)),
                 "OPAQUE": str(int(opaque)),
-                "TEXTURED": str(int(textured)),
+                "TEXTURED": str(int(Samplers.TEXTURE in sampled)),
+                "SPHERE": str(int(Samplers.SPHERE in sampled)),
+                "MMD_LIGHT": repr(MMD_LIGHT),
+                "PHONG_REFERENCE": repr(float(PHONG_REFERENCE)),
             }
             program = self.ctx.program(
                 vertex_shader=vertex, fragment_shader=shader_source("model.frag", defines)
@@ -92,12 +133,15 @@ class Renderer:
             for name, unit in (("u_texture", 0), ("u_sphere", 1), ("u_toon", 2)):
                 if name in program:
                     program[name].value = unit
-            programs[opaque, textured] = program
+            programs[opaque, sampled] = program
         edge_program = self.ctx.program(
             vertex_shader=vertex, fragment_shader=shader_source("edge.frag")
         )
         self.programs = Programs(programs, edge_program)
-        self.shared = SharedTextures(self.ctx)
+        phong = settings.shading == "phong"
+        self.shared = SharedTextures(
+            self.ctx, settings.texture_budget, MMD_LIGHT if phong else None
+        )
         self.scene: Scene | None = None
         self._mvp: np.ndarray | None = None
 
@@ -160,6 +204,15 @@ class Renderer:
     def warnings(self) -> list[str]:
         """Problems met while uploading the current model (unreadable textures, …)."""
         return list(self._require().textures.warnings)
+
+    @property
+    def texture_problems(self) -> list[TextureProblem]:
+        """Textures the current model's materials lost so far, as (material index, material
+        name, slot, path, reason): refused by a budget, unreadable, out of memory while decoding,
+        not uploadable. Textures load as materials are first drawn (those outside the fixed view
+        when a pose needs the whole model), so check after rendering. Files that were missing
+        or refused by the loader are in the model's warnings (`thagen inspect`), not here."""
+        return list(self._require().textures.problems)
 
     def render(self, pose: Pose | None = None, lighting: Lighting | None = None) -> np.ndarray:
         """The current model in `pose` as (size, size, 4) uint8 RGBA: straight alpha, row 0 at

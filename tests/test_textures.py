@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import struct
 import unicodedata
 import zlib
@@ -14,10 +16,25 @@ import pymeshio.pmx.reader
 import pytest
 from PIL import Image
 
-from mmd_loader.images import MAX_DIMENSION, ImageReadError, read_image, sniff_format
+from mmd_loader import images as images_module
+from mmd_loader.images import (
+    MAX_DIMENSION,
+    MAX_MODEL_TEXTURE_PIXELS,
+    MAX_TEXTURE_PIXELS,
+    ImageBudgetError,
+    ImageInfo,
+    ImageReadError,
+    image_info,
+    read_image,
+    sniff_format,
+)
 from mmd_loader.model import Material, MaterialFlag, Model, SphereMode
 from mmd_loader.textures import (
     TexturePathError,
+    alpha_sibling,
+    describe_textures,
+    find_substitute,
+    lookup,
     pmd_sphere_mode,
     resolve_reference,
     resolve_textures,
@@ -483,3 +500,286 @@ def _png_bytes() -> bytes:
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)
     Image.fromarray(noise).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# --- converted files and split alpha (issue 9) ---------------------------------------------------
+
+
+def test_missing_texture_is_substituted_by_a_converted_sibling(tmp_path: Path) -> None:
+    png = touch(tmp_path / "tex" / "Cloth.PNG")
+    bmp = touch(tmp_path / "tex" / "cloth.bmp")
+    touch(tmp_path / "band.jpg")
+    touch(tmp_path / "eye.png")
+    m = model(
+        tmp_path / "m.pmx",
+        "pmx",
+        [
+            material("cloth", "tex\\cloth.tga"),  # .png and .bmp beside it: .png is preferred
+            material("band", "band.tga"),
+            material("metal", "eye.png", sphere="eye.sph"),  # sphere names are never converted
+            material("gone", "tex\\nothing.tga", toon="nope\\cloth.tga"),  # no folder "nope"
+            material("exact", "tex/cloth.bmp"),
+        ],
+    )
+    resolve_textures(m)
+    cloth, band, metal, gone, exact = m.materials
+    assert cloth.texture == png and band.texture == tmp_path / "band.jpg"
+    assert metal.texture == tmp_path / "eye.png" and metal.sphere is None
+    assert gone.texture is None and gone.toon is None
+    assert exact.texture == bmp
+    assert m.warnings == [
+        "material 0 'cloth': texture 'tex\\\\cloth.tga' not found; using 'tex/Cloth.PNG' beside it",
+        "material 1 'band': texture 'band.tga' not found; using 'band.jpg' beside it",
+        "material 2 'metal': sphere 'eye.sph' not found",
+        "material 3 'gone': texture 'tex\\\\nothing.tga' not found",
+        "material 3 'gone': toon 'nope\\\\cloth.tga' not found",
+    ]
+
+
+def test_substitutes_stay_inside_the_folder(tmp_path: Path) -> None:
+    root = tmp_path / "model"
+    outside = touch(tmp_path / "x.png")
+    root.mkdir()
+    (root / "x.png").symlink_to(outside)
+    with pytest.raises(TexturePathError, match="symlink"):
+        find_substitute(root, "x.tga")
+    assert lookup(root, "x.tga").status == "refused"
+    assert lookup(root, "..\\x.tga").status == "refused"
+    assert find_substitute(root, "y.tga") is None
+
+
+@pytest.mark.parametrize(
+    ("texture", "alpha"),
+    [
+        ("face.jpga.jpg", "face.alpha.png"),  # the repack convention
+        ("face.jpga.jpg", "face.jpga.alpha.png"),
+        ("Face.JPG", "face.ALPHA.png"),  # names fold as Windows folds them
+        ("face.bmp", "face.alpha.png"),
+    ],
+)
+def test_alpha_sibling(tmp_path: Path, texture: str, alpha: str) -> None:
+    colour, mask = touch(tmp_path / texture), touch(tmp_path / alpha)
+    assert alpha_sibling(colour) == mask
+
+
+def test_no_alpha_sibling(tmp_path: Path) -> None:
+    colour = touch(tmp_path / "face.jpga.jpg")
+    touch(tmp_path / "other.alpha.png")
+    touch(tmp_path / "sub" / "face.alpha.png")  # another folder is not a sibling
+    assert alpha_sibling(colour) is None
+    assert alpha_sibling(touch(tmp_path / "x.alpha.png")) is None  # not its own alpha
+    (tmp_path / "face.alpha.png").symlink_to(tmp_path / "sub" / "face.alpha.png")
+    assert alpha_sibling(colour) is None  # a symlink to another folder is not a sibling
+
+
+def test_describe_textures_lists_every_slot_and_status(tmp_path: Path) -> None:
+    Image.new("RGB", (8, 4), (1, 2, 3)).save(tmp_path / "skin.png")
+    Image.new("RGB", (2, 2)).save(tmp_path / "cloth.png")
+    Image.new("L", (8, 4)).save(tmp_path / "skin.alpha.png")
+    touch(tmp_path / "broken.bmp", b"BM" + b"\x00" * 10)
+    Image.new("RGB", (4, 4)).save(tmp_path / "metal.sph", format="BMP")
+    m = model(
+        tmp_path / "m.pmx",
+        "pmx",
+        [
+            material("skin", "skin.png", "metal.sph", toon="toon02.bmp"),
+            material("cloth", "cloth.tga", toon="my_toon.bmp"),
+            material("evil", "..\\x.png", "broken.bmp"),
+            material("plain"),
+        ],
+    )
+    resolve_textures(m)
+    rows = describe_textures(m)
+    assert [(r["material"], r["name"]) for r in rows] == [
+        (0, "skin"),
+        (1, "cloth"),
+        (2, "evil"),
+        (3, "plain"),
+    ]
+    skin, cloth, evil, plain = rows
+    assert skin["texture"] == {
+        "reference": "skin.png",
+        "file": "skin.png",
+        "status": "ok",
+        "detail": "",
+        "size": [8, 4],
+        "alpha": "skin.alpha.png",
+    }
+    assert skin["sphere"]["status"] == "ok" and skin["sphere"]["size"] == [4, 4]
+    assert skin["toon"]["status"] == "builtin" and skin["toon"]["file"] is None
+    assert cloth["texture"]["status"] == "substituted"
+    assert cloth["texture"]["file"] == "cloth.png" and "cloth.png" in cloth["texture"]["detail"]
+    assert cloth["toon"]["status"] == "missing" and cloth["toon"]["file"] is None
+    assert evil["texture"]["status"] == "refused" and "leaves" in evil["texture"]["detail"]
+    assert evil["sphere"]["status"] == "unreadable" and evil["sphere"]["file"] == "broken.bmp"
+    assert plain["texture"] is None and plain["sphere"] is None and plain["toon"] is None
+    json.dumps(rows)  # plain data, ready for inspect --json
+
+
+def test_inspect_json_lists_textures_of_a_repacked_character(tmp_path: Path) -> None:
+    """A procedural character as a redistribution leaves it: its face converted to TGA, its
+    hair split into a colour JPEG and an alpha PNG under the repack names."""
+    from mmd_loader.inspection import inspect_model
+    from mmd_loader.procedural import write_character
+
+    path = write_character(1, tmp_path / "c" / "c.pmx")
+    folder = next(path.parent.glob("*_tex"))
+    with Image.open(folder / "face.png") as face:
+        face.save(folder / "face.tga")
+    (folder / "face.png").unlink()
+    (folder / "mouth.png").unlink()
+    report, loaded, _ = inspect_model(path)
+    assert loaded is not None
+    by_name = {row["name"]: row for row in report.textures}
+    assert len(report.textures) == len(loaded.materials)
+    face = by_name["肌"]["texture"]
+    assert face["status"] == "substituted" and face["file"].endswith("face.tga")
+    assert by_name["口"]["texture"]["status"] == "missing"
+    assert by_name["髪"]["texture"]["status"] == "ok"
+    assert any("face.tga" in w for w in report.warnings)
+    assert json.loads(json.dumps(report.to_dict()))["textures"] == report.textures
+
+
+# --- headers and budgets (issue 14) --------------------------------------------------------------
+
+
+def zero_png(path: Path, width: int, height: int) -> Path:
+    """An all-zero RGBA PNG, written row by row: 8192² costs about 256 KB on disk."""
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + 4 * width)
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    chunks = b""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    for kind, data in ((b"IHDR", ihdr), (b"IDAT", body), (b"IEND", b"")):
+        chunks += struct.pack(">I", len(data)) + kind + data
+        chunks += struct.pack(">I", zlib.crc32(kind + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
+    return path
+
+
+def test_image_info_reads_only_the_header(tmp_path: Path) -> None:
+    # The file declares 8192² but holds no pixel data: a decode would fail, the header does not.
+    path = tmp_path / "claims.png"
+    path.write_bytes(png_header_only(8192, 8192))
+    assert image_info(path) == ImageInfo("PNG", 8192, 8192)
+    assert image_info(path).pixels == 8192 * 8192
+    header = bmp32(np.zeros((1, 1, 4), np.uint8))
+    (tmp_path / "claims.bmp").write_bytes(
+        header[:18] + struct.pack("<ii", 5000, -3000) + header[26:54]
+    )
+    assert image_info(tmp_path / "claims.bmp") == ImageInfo("BMP", 5000, 3000)
+    tga = struct.pack("<BBBHHBHHHHBB", 0, 0, 2, 0, 0, 0, 0, 0, 6000, 7000, 32, 8)
+    (tmp_path / "claims.tga").write_bytes(tga)
+    assert image_info(tmp_path / "claims.tga") == ImageInfo("TGA", 6000, 7000)
+    touch(tmp_path / "garbage.png", b"\x00" * 40)
+    touch(tmp_path / "cut.png", png_header_only(4, 4)[:20])
+    for bad, reason in (
+        ("missing.png", "cannot read"),
+        ("garbage.png", "unrecognised"),
+        ("cut.png", "cannot read the PNG header"),
+    ):
+        with pytest.raises(ImageReadError, match=reason):
+            image_info(tmp_path / bad)
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(ImageReadError, match="not a regular file"):
+        image_info(tmp_path / "folder.png")
+    os.mkfifo(tmp_path / "fifo.png")  # would block a reader forever
+    with pytest.raises(ImageReadError, match="not a regular file"):
+        image_info(tmp_path / "fifo.png")
+
+
+def test_image_info_matches_every_real_texture(mmd_dir: Path) -> None:
+    for path in real_images():
+        info = image_info(path)
+        height, width = read_image(path).shape[:2]
+        assert (info.width, info.height) == (width, height), path
+
+
+def test_dds_and_jpeg_headers(tmp_path: Path) -> None:
+    Image.new("RGBA", (12, 8)).save(tmp_path / "t.dds", pixel_format="DXT5")
+    Image.new("RGB", (30, 20)).save(tmp_path / "t.jpg")
+    assert image_info(tmp_path / "t.dds") == ImageInfo("DDS", 12, 8)
+    assert image_info(tmp_path / "t.jpg") == ImageInfo("JPEG", 30, 20)
+
+
+def test_budget_refuses_before_decoding(tmp_path: Path) -> None:
+    path = tmp_path / "claims.png"
+    path.write_bytes(png_header_only(4096, 4096))  # no pixels: a decode attempt would fail
+    with pytest.raises(ImageBudgetError, match="over the budget") as caught:
+        read_image(path, max_pixels=2048 * 2048)
+    assert isinstance(caught.value, ImageReadError) and "4096x4096" in str(caught.value)
+
+
+def checker(width: int, height: int, block: int) -> np.ndarray:
+    """RGBA blocks of `block` px in four colours, half of them half transparent."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    index = (ys // block + 2 * (xs // block)) % 4
+    colours = np.array(
+        [[255, 0, 0, 255], [0, 255, 0, 128], [0, 0, 255, 255], [255, 255, 0, 128]], np.uint8
+    )
+    return colours[index]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TGA", "BMP32"])
+def test_budget_downscales_by_powers_of_two(tmp_path: Path, fmt: str) -> None:
+    pixels = checker(64, 32, 4)
+    path = tmp_path / f"t.{fmt.lower()}"
+    if fmt == "BMP32":
+        path.write_bytes(bmp32(pixels))
+    else:
+        Image.fromarray(pixels).save(path, format=fmt)
+    assert read_image(path, max_pixels=64 * 32).shape == (32, 64, 4)  # at the budget: as is
+    reduced = read_image(path, max_pixels=64 * 32 - 1, fit=True)
+    assert reduced.shape == (16, 32, 4)  # factor 2
+    np.testing.assert_array_equal(reduced, pixels[::2, ::2])  # 4-px blocks: exact at /2
+    assert read_image(path, max_pixels=100, fit=True).shape == (4, 8, 4)  # factor 8
+
+
+def test_downscaling_keeps_straight_alpha_colours(tmp_path: Path) -> None:
+    pixels = np.zeros((2, 2, 4), np.uint8)
+    pixels[0, 0] = (200, 100, 50, 255)  # one opaque texel among transparent black ones
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    (one,) = read_image(tmp_path / "a.png", max_pixels=1, fit=True).reshape(-1, 4)
+    assert abs(int(one[3]) - 64) <= 1
+    assert np.abs(one[:3].astype(int) - (200, 100, 50)).max() <= 2  # no black fringe
+
+
+def test_downscaling_a_zero_alpha_bmp_keeps_it_opaque(tmp_path: Path) -> None:
+    pixels = checker(8, 8, 2)
+    pixels[..., 3] = 0  # MMD reads an all-zero BMP alpha as opaque
+    (tmp_path / "z.bmp").write_bytes(bmp32(pixels))
+    reduced = read_image(tmp_path / "z.bmp", max_pixels=16, fit=True)
+    assert reduced.shape == (4, 4, 4) and (reduced[..., 3] == 255).all()
+    np.testing.assert_array_equal(reduced[..., :3], pixels[::2, ::2, :3])
+
+
+def test_jpeg_downscales_while_decoding(tmp_path: Path) -> None:
+    Image.new("RGB", (800, 400), (30, 160, 90)).save(tmp_path / "big.jpg", quality=95)
+    reduced = read_image(tmp_path / "big.jpg", max_pixels=200 * 100, fit=True)
+    assert reduced.shape == (100, 200, 4)
+    assert np.abs(reduced[..., :3].astype(int) - (30, 160, 90)).max() <= 3
+
+
+def test_running_out_of_memory_is_an_image_read_error(tmp_path: Path, monkeypatch) -> None:
+    Image.new("RGB", (4, 4)).save(tmp_path / "t.png")
+    (tmp_path / "t.bmp").write_bytes(bmp32(np.zeros((4, 4, 4), np.uint8)))
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(Image.Image, "load", no_memory)
+    monkeypatch.setattr(images_module, "_finish", no_memory)
+    for name in ("t.png", "t.bmp"):
+        with pytest.raises(ImageReadError, match="out of memory") as caught:
+            read_image(tmp_path / name)
+        assert name in str(caught.value)
+
+
+def test_hostile_zero_png_is_cheap_to_check(tmp_path: Path) -> None:
+    """Issue 14's texture: an all-zero 8192² PNG, 256 KB on disk, 256 MB decoded."""
+    path = zero_png(tmp_path / "zero.png", 8192, 8192)
+    assert path.stat().st_size < 300_000
+    assert image_info(path) == ImageInfo("PNG", 8192, 8192)
+    with pytest.raises(ImageBudgetError):
+        read_image(path, max_pixels=MAX_TEXTURE_PIXELS)
+    assert MAX_TEXTURE_PIXELS == 4096 * 4096 and MAX_MODEL_TEXTURE_PIXELS == 4 * 4096 * 4096

@@ -1,11 +1,24 @@
 #version 330
-// One MMD material. SHADING is PHONG (THA1: albedo × (ambient + directional × max(0, n·l))) or
-// TOON (MMD's default shader: saturate(diffuse × light + ambient) × texture, sphere map, toon
-// ramp). The light points along -z, so n·l = n.z. Output is straight alpha; the blend state
-// accumulates premultiplied colour and coverage alpha. SPECULAR (0/1) adds material specular.
-// OPAQUE (0/1) builds the variant for materials whose alpha is 1 everywhere: drawn without
-// blending or discard (the same pixels), so llvmpipe can depth-test before shading. TEXTURED
-// (0/1): 0 for materials without a texture (sampling the white 1×1 texture gives 1 exactly).
+// One MMD material. Both shadings start from the colour MMD composes for the material (its
+// default shader): saturate(diffuse × light + ambient) × texture, then the sphere map (.sph
+// multiplies, .spa adds), with MMD's light colour 154/255.
+// - TOON (MMD's look): that colour × the toon ramp sampled at 0.5 - 0.5 n·l, light =
+//   MMD_LIGHT × (ambient + directional) of the Lighting.
+// - PHONG (THA1's light terms): that colour, composed at MMD's own light (MMD_LIGHT; the
+//   renderer bakes saturate(diffuse × MMD_LIGHT + ambient) into u_diffuse, ambient 0), ×
+//   (ambient + directional × max(0, n·l)) / PHONG_REFERENCE. PHONG_REFERENCE is ambient +
+//   directional of the default Lighting (0.5 + 0.5 = 1): there a front-facing surface shows the
+//   author's colours exactly (as MMD and TOON do on the ramp's lit half); the pipeline's ambient
+//   in [0.5, 1.2] brightens it by up to 1.7× and surfaces turned away darken towards ambient.
+// The light points along -z, so n·l = n.z; sphere maps are looked up with the normal (the
+// camera is a fixed front view, so model and view frames agree). Output is straight alpha; the
+// blend state accumulates premultiplied colour and coverage alpha. SPECULAR (0/1) adds material
+// specular. OPAQUE (0/1) builds the variant for materials whose alpha is 1 everywhere: drawn
+// without blending or discard (the same pixels), so llvmpipe can depth-test before shading.
+// TEXTURED (0/1): 0 for materials without a texture (sampling the white 1×1 texture gives 1);
+// SPHERE (0/1): 0 for materials without a sphere map (a fetch in a branch not taken still costs
+// llvmpipe its time).
+// MMD_LIGHT and PHONG_REFERENCE are defined by render/renderer.py.
 #define PHONG 0
 #define TOON 1
 
@@ -25,6 +38,17 @@ in vec3 v_normal;
 in vec2 v_uv;
 out vec4 f_color;
 
+// The sphere map (mode 1 multiplies, 2 adds) applied to `color`.
+vec4 with_sphere(vec4 color, vec3 n) {
+#if SPHERE
+    if (u_sphere_mode > 0) {
+        vec3 sphere = texture(u_sphere, vec2(n.x * 0.5 + 0.5, 0.5 - n.y * 0.5)).rgb;
+        color.rgb = u_sphere_mode == 2 ? color.rgb + sphere : color.rgb * sphere;
+    }
+#endif
+    return color;
+}
+
 void main() {
     float len = length(v_normal);
     vec3 n = len > 0.0 ? v_normal / len : vec3(0.0, 0.0, 1.0);
@@ -36,18 +60,14 @@ void main() {
 #endif
 #if SHADING == TOON
     vec4 color = vec4(clamp(u_diffuse.rgb * u_light + u_material_ambient, 0.0, 1.0), u_diffuse.a);
-    color *= tex;
-    if (u_sphere_mode > 0) {
-        vec3 sphere = texture(u_sphere, vec2(n.x * 0.5 + 0.5, 0.5 - n.y * 0.5)).rgb;
-        color.rgb = u_sphere_mode == 2 ? color.rgb + sphere : color.rgb * sphere;
-    }
+    color = with_sphere(color * tex, n);
     color.rgb *= texture(u_toon, vec2(0.5, clamp(0.5 - lambert * 0.5, 0.0, 1.0))).rgb;
 #if SPECULAR
     color.rgb += u_specular * u_light * pow(max(lambert, 0.0), max(u_specular_power, 1.0));
 #endif
 #else
-    vec4 color = u_diffuse * tex;
-    color.rgb *= u_ambient + u_directional * max(lambert, 0.0);
+    vec4 color = with_sphere(u_diffuse * tex, n);  // u_diffuse: MMD's colour, baked
+    color.rgb *= (u_ambient + u_directional * max(lambert, 0.0)) / PHONG_REFERENCE;
 #if SPECULAR
     color.rgb += u_specular * u_directional * pow(max(lambert, 0.0), max(u_specular_power, 1.0));
 #endif

@@ -1,7 +1,9 @@
 #version 330
 // Box-filter FACTOR × FACTOR premultiplied samples into one output pixel, flip rows so the
 // first row read back is the image top, and divide by coverage: straight alpha, and exactly
-// (0, 0, 0, 0) where nothing was drawn. FACTOR is a compile-time constant so the loops unroll
+// (0, 0, 0, 0) where nothing was drawn — and where the coverage rounds to an 8-bit alpha of 0
+// (a nearly transparent texel's filtered edge), so no colour is ever left under alpha 0. The
+// alpha is written as the byte it rounds to, so the readback cannot round it differently. FACTOR is a compile-time constant so the loops unroll
 // (a uniform loop bound costs llvmpipe more than the fetches themselves).
 uniform sampler2D u_source;
 
@@ -17,5 +19,6 @@ void main() {
         }
     }
     sum /= float(FACTOR * FACTOR);
-    f_color = sum.a > 0.0 ? vec4(clamp(sum.rgb / sum.a, 0.0, 1.0), sum.a) : vec4(0.0);
+    float alpha = roundEven(sum.a * 255.0) / 255.0;  // as the 8-bit conversion rounds
+    f_color = alpha > 0.0 ? vec4(clamp(sum.rgb / sum.a, 0.0, 1.0), alpha) : vec4(0.0);
 }
