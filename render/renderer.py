@@ -155,12 +155,13 @@ class Renderer:
         """Release the model, the targets and the context."""
         if self.ctx is None:
             return
-        if self.scene is not None:
-            self.scene.release()
-            self.scene = None
-        self.shared.release()
-        self.targets.release()
-        self.programs.release()
+        with self.ctx:  # the GL objects belong to this context, whichever is current
+            if self.scene is not None:
+                self.scene.release()
+                self.scene = None
+            self.shared.release()
+            self.targets.release()
+            self.programs.release()
         self.ctx.release()
         self.ctx = None
 
@@ -173,20 +174,21 @@ class Renderer:
             from mmd_loader import detect_face
 
             roles = detect_face(model)
-        if self.scene is not None:
-            self.scene.release()
-            self.scene = None
         settings = self.settings
-        self.scene = Scene(
-            self.ctx,
-            self.programs,
-            self.shared,
-            model,
-            roles,
-            size=settings.size,
-            head_fraction=settings.head_fraction,
-            outline_width=settings.outline_width,
-        )
+        with self._context():
+            if self.scene is not None:
+                self.scene.release()
+                self.scene = None
+            self.scene = Scene(
+                self.ctx,
+                self.programs,
+                self.shared,
+                model,
+                roles,
+                size=settings.size,
+                head_fraction=settings.head_fraction,
+                outline_width=settings.outline_width,
+            )
         self._mvp = self.scene.framing.matrix()
 
     @property
@@ -219,11 +221,17 @@ class Renderer:
         the top, background exactly (0, 0, 0, 0)."""
         scene = self._require()
         lighting = lighting or Lighting()
-        scene.apply(pose or Pose())
-        self.targets.begin()
-        light = MMD_LIGHT * (lighting.ambient + lighting.directional)
-        scene.draw(self._mvp, lighting, light, self.settings.outline)
-        return self.targets.finish()
+        with self.ctx:  # current for this render, whatever other renderers the process has
+            scene.apply(pose or Pose())
+            self.targets.begin()
+            light = MMD_LIGHT * (lighting.ambient + lighting.directional)
+            scene.draw(self._mvp, lighting, light, self.settings.outline)
+            return self.targets.finish()
+
+    def _context(self):
+        if self.ctx is None:
+            raise RenderError("the renderer is closed")
+        return self.ctx
 
     def _require(self) -> Scene:
         if self.ctx is None:

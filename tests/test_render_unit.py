@@ -467,3 +467,22 @@ def test_a_decode_under_a_memory_cap_is_a_texture_problem(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0] == "PROBLEM 0 texture out of memory while decoding the PNG image", lines
     assert lines[-1].startswith("WARNINGS 1 PIXEL 255 255 255 255")  # drawn in its own colour
+
+
+def test_two_renderers_in_one_process_keep_their_own_pixels(tmp_path):
+    """Each render makes its renderer's context current: another renderer made, used and closed
+    in between changes nothing."""
+    from mmd_loader import detect_face, load
+    from mmd_loader.procedural import write_character
+
+    a = load(write_character(0, tmp_path / "a" / "a.pmx"))
+    b = load(write_character(1, tmp_path / "b" / "b.pmx"))
+    with Renderer(RenderSettings(size=48)) as first:
+        first.set_model(a, detect_face(a))
+        before = first.render(Pose())
+        with Renderer(RenderSettings(size=48)) as second:
+            second.set_model(b, detect_face(b))
+            other = second.render(Pose())
+            assert np.array_equal(first.render(Pose()), before)
+        assert np.array_equal(first.render(Pose()), before)
+        assert not np.array_equal(before, other)
