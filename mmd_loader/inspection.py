@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -148,9 +148,12 @@ def inspect_model(
 
 
 def inspect_paths(
-    paths: list[Path], overrides: dict[str, FaceOverrides] | None = None
+    paths: list[Path],
+    overrides: dict[str, FaceOverrides] | None = None,
+    extra_flags: Callable[[Model, FaceRoles], list[dict]] | None = None,
 ) -> list[ModelReport]:
-    """Reports for every model found under `paths`."""
+    """Reports for every model found under `paths`; `extra_flags(model, roles)` adds flags to
+    each loaded model's report (the pipeline passes the flags of its renders)."""
     reports = []
     for path in paths:
         if not Path(path).exists():
@@ -159,6 +162,45 @@ def inspect_paths(
         skipped: list = []
         for file, member in find_models(Path(path), skipped):
             label = file / member if member else file
-            reports.append(inspect_model(file, member, overrides_for(label, overrides))[0])
+            report, model, roles = inspect_model(file, member, overrides_for(label, overrides))
+            if extra_flags is not None and model is not None:
+                report.flags = [*report.flags, *extra_flags(model, roles)]
+            reports.append(report)
         reports += [ModelReport(path=str(s.path), reasons=[str(s)]) for s in skipped]
     return reports
+
+
+def format_reports(reports: list[ModelReport]) -> str:
+    """A human-readable block per model."""
+    from poses.roles import BONE_ROLES, MORPH_ROLES
+
+    lines = []
+    for r in reports:
+        where = f"{r.path}!{r.member}" if r.member else r.path
+        lines.append(where)
+        if r.format:
+            lines.append(
+                f"  {r.format}  {r.vertices} vertices  {r.faces} faces  {r.materials} materials"
+                f"  {r.bones} bones  {r.morphs} morphs"
+            )
+        for role in (*MORPH_ROLES, *BONE_ROLES):
+            if role in r.roles:
+                lines.append(f"  {role:<9} {r.roles[role]}")
+            if role in r.eyes:
+                lines.append(f"  {'':<9} {r.eyes[role]['reason']}")
+        for role in sorted(set(r.roles) - {"left_eye", "right_eye", "mouth", "neck", "head"}):
+            lines.append(f"  {role:<9} {r.roles[role]}")
+        if r.head_box:
+            box = r.head_box
+            lines.append(f"  head box  top {box['top']:.3f}  chin {box['chin']:.3f}")
+            lines.extend(f"  {'':<9} {note}" for note in box.get("notes", []))
+        for flag in r.flags:
+            role = f" [{flag['role']}]" if flag["role"] else ""
+            lines.append(f"  flag      {flag['code']}{role}: {flag['message']}")
+        for warning in r.warnings:
+            lines.append(f"  warning   {warning}")
+        verdict = "yes" if r.usable else "no: " + "; ".join(r.reasons)
+        lines.append(f"  usable    {verdict}")
+    usable = sum(r.usable for r in reports)
+    lines.append(f"{len(reports)} models, {usable} usable for the THA1 pose")
+    return "\n".join(lines)

@@ -114,12 +114,18 @@ def _inspect(path: Path, member: str | None, file: Path, overrides: dict[str, di
 
 
 def model_flags(model, roles) -> list[dict]:
-    """Face detection's flags and, for a usable model, the flags of its own renders
-    (`pipeline.quality`), rendered in this process's renderer."""
+    """Face detection's flags and, for a usable model, the flags of its own renders."""
+    flags = [dict(f) if isinstance(f, dict) else _as_dict(f) for f in getattr(roles, "flags", [])]
+    return flags + render_flags_of(model, roles)
+
+
+def render_flags_of(model, roles) -> list[dict]:
+    """The flags of a usable model's own renders (`pipeline.quality`), rendered in this
+    process's renderer (none for an unusable model)."""
     from pipeline.quality import flag, quality_settings, render_flags
     from pipeline.worker import STATE
 
-    flags = [dict(f) if isinstance(f, dict) else _as_dict(f) for f in getattr(roles, "flags", [])]
+    flags: list[dict] = []
     if roles is None or not roles.usable:
         return flags
     try:

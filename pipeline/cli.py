@@ -11,6 +11,17 @@ DEFAULT_HELD_OUT = 2  # of those, the last 2×2 seeds are the val and test chara
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "inspect", help="load models and report their face roles, flags and usability"
+    )
+    p.add_argument("paths", nargs="+", type=Path, help="model files, folders or zips")
+    p.add_argument("--json", action="store_true", help="one JSON object per model, per line")
+    p.add_argument("--overrides", type=Path, help="YAML/CSV file of per-model face overrides")
+    p.add_argument(
+        "--no-render", action="store_true", help="skip the flags that need renders (no GL)"
+    )
+    p.set_defaults(handler=inspect_command)
+
     scan = sub.add_parser("scan", help="inspect every model under folders/zips: catalog.parquet")
     scan.add_argument("models", nargs="+", type=Path, help="model folders, files or zips")
     scan.add_argument("--out", "-o", type=Path, default=Path("catalog.parquet"))
@@ -178,6 +189,30 @@ def _flag_codes(text: str) -> tuple[str, ...]:
             f"--exclude-flags: unknown flag(s) {unknown}; flags: {', '.join(FLAG_CODES)}"
         )
     return codes
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    import json
+
+    from mmd_loader.inspection import format_reports, inspect_paths
+    from mmd_loader.overrides import load_overrides
+
+    overrides = load_overrides(args.overrides) if args.overrides else None
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    extra = None
+    if not args.no_render:
+        from pipeline.catalog import render_flags_of
+
+        extra = render_flags_of
+    reports = inspect_paths(args.paths, overrides, extra)
+    if args.json:
+        for report in reports:
+            print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print(format_reports(reports))
+    return 0 if reports else 1
 
 
 def scan_command(args: argparse.Namespace) -> int:

@@ -15,7 +15,8 @@ renders at `QUALITY_SIZE` px, once per model:
 - `mouth_barely_opens`: the same for the mouth (0.11–1.2 u² measured).
 - `missing_texture_in_head`: a material whose texture file is missing draws inside the head box
   (it renders in its flat material colour there); value = its triangles in the box.
-- `texture_unreadable`: a texture file exists but could not be decoded (drawn without it).
+- `texture_unreadable`: a texture file exists but was not drawn: undecodable, out of memory,
+  or over the renderer's texture budget (`Renderer.texture_problems`).
 - `dark_face`: opaque near-black pixels cover more than `MAX_DARK` of the face between the eyes
   and the chin (0–0.02 measured; a colour texture that lost its alpha draws a black patch).
 - `semi_transparent_head`: more than `MAX_SEMI` of the head's silhouette (eroded by 2 px, so
@@ -130,8 +131,12 @@ def _texture_flags(renderer: Any, model: Any, roles: Any) -> list[dict]:
                 f"is missing and {inside} of its triangles are in the head box"
             )
             flags.append(flag("missing_texture_in_head", message, None, float(inside)))
-    for warning in renderer.warnings:
-        flags.append(flag("texture_unreadable", f"texture not drawn: {warning}"[:300]))
+    for problem in renderer.texture_problems:  # refused by a budget, undecodable, out of memory
+        message = (
+            f"material {problem.material} {problem.name!r}: {problem.slot} {problem.path} not "
+            f"drawn: {problem.reason}"
+        )
+        flags.append(flag("texture_unreadable", message[:300]))
     return flags
 
 

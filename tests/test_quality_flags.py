@@ -182,3 +182,18 @@ def test_the_overrides_line_is_a_valid_overrides_entry_for_that_model_alone(pair
         assert found.chin == pytest.approx(row.head_chin, abs=1e-4)
         assert found.mouth == "あ" and found.head == "頭"
     assert isinstance(catalog, pd.DataFrame)
+
+
+def test_inspect_json_lists_the_render_flags(pair, capsys):
+    import json
+
+    from thagen.cli import main
+
+    assert main(["inspect", str(pair / "patched" / "character.pmx"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(f["code"], f["role"]) for f in report["flags"]] == [
+        ("eye_closure_invisible", "left_eye")
+    ]
+    assert set(report["flags"][0]) == {"code", "role", "value", "message"}
+    assert main(["inspect", str(pair / "patched" / "character.pmx"), "--json", "--no-render"]) == 0
+    assert json.loads(capsys.readouterr().out)["flags"] == []
