@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from media.files import FileTypeError, open_regular
@@ -31,6 +31,7 @@ KINDS = {
     tarfile.GNUTYPE_SPARSE: "a GNU sparse file",
 }
 MAX_NAME = 120  # characters of a member name quoted in an error
+MAX_HEADER_READ = 1 << 27  # bytes one read may ask for (the largest member data of a shard)
 
 
 class TarReadError(ValueError):
@@ -105,17 +106,22 @@ def _check_end(bounded: _BoundedReads, offset: int) -> None:
 
 
 def iter_members(
-    path: str | Path, limit: int, read: bool = True
+    path: str | Path, limit: int | Callable[[str], int], read: bool = True
 ) -> Iterator[tuple[tarfile.TarInfo, bytes | None]]:
     """(member, its bytes, or None when `read` is false) for every member of the tar at `path`,
-    in order; `TarReadError` for anything unsafe or damaged (OSError when it cannot be opened)."""
+    in order; `TarReadError` for anything unsafe or damaged (OSError when it cannot be opened).
+
+    `limit` is the largest member in bytes, or a function of the member's name giving it;
+    no header may ask for more than `MAX_HEADER_READ` (or an integer `limit`, if larger)."""
     path = Path(path)
+    limit_of = limit if callable(limit) else (lambda name: limit)
+    cap = max(MAX_HEADER_READ, limit) if isinstance(limit, int) else MAX_HEADER_READ
     try:
         raw = open_regular(path, "tar shard")
     except FileTypeError as error:
         raise TarReadError(str(error)) from None
     with raw:
-        bounded = _BoundedReads(raw, path, limit)
+        bounded = _BoundedReads(raw, path, cap)
         try:
             with tarfile.open(fileobj=bounded, mode="r:") as tar:  # type: ignore[arg-type]
                 while True:
@@ -124,7 +130,7 @@ def iter_members(
                         _check_end(bounded, tar.offset)
                         return
                     tar.members = []  # the index grows with every member; nothing needs it
-                    check_member(path, member, limit)
+                    check_member(path, member, limit_of(member.name))
                     data = None
                     if read:
                         data = tar.extractfile(member).read()  # type: ignore[union-attr]
