@@ -46,8 +46,7 @@ COLUMNS = [
     "split",
     "duplicates",
     "family",
-    "face_cells",
-    "face_sketch",
+    "face",
 ]
 
 
@@ -135,8 +134,7 @@ def _inspect_within(
     return {
         **row,
         "character": character,
-        "face_cells": face.cells if face else None,
-        "face_sketch": face.to_bytes() if face else None,
+        "face": face.to_bytes() if face else None,
         "name": report.name,
         "format": report.format,
         "usable": report.usable,
@@ -173,8 +171,7 @@ def _row(path: Path, member: str | None, character: str) -> dict:
         "split": None,
         "duplicates": [],
         "family": None,
-        "face_cells": None,
-        "face_sketch": None,
+        "face": None,
     }
 
 
@@ -248,9 +245,7 @@ def build_catalog(rows: list[dict], splits: SplitConfig | None = None) -> pd.Dat
         else:
             first["duplicates"].append(_label(Path(row["path"]), row["member"]))
     table = pd.DataFrame(list(kept.values()), columns=COLUMNS)
-    faces = {
-        r.character: FaceSignature.from_row(r.face_sketch, r.face_cells) for r in table.itertuples()
-    }
+    faces = {r.character: FaceSignature.from_bytes(r.face) for r in table.itertuples()}
     families = assign_families(faces)
     table["family"] = [families[c] for c in table["character"]]
     split = assign_splits(table["character"], splits or SplitConfig(), families)

@@ -5,20 +5,22 @@ edits, a PMD and its PMX conversion, and edits of a base model that keep its hea
 them one by one would put one face in train and in test, and the val/test figures would then
 measure memory. So splits are drawn per family.
 
-**The face signature.** The face is the set of rest positions of the vertices that the
-detected eye and mouth morphs move (eyelids, lashes, mouth), taken relative to the head bone
-(頭), so a head moved onto another body or neck still matches. Each point is quantised on two
+**The face signature.** The face is two sets of rest positions: the vertices that the detected
+eye morphs move (eyelids, lashes) and those the mouth morph moves, taken relative to the head
+bone (頭), so a head moved onto another body or neck still matches. Each point is quantised on two
 grids of `QUANTUM` model units (about 0.4 mm of a 1.6 m character), the second offset by half
 a cell, so two points closer than a fraction of a cell share a cell in at least one grid
-whatever the rounding. The cells are hashed to 64 bits; the signature keeps the `SKETCH`
-smallest hashes (a bottom-k sketch) and the number of cells. It does not depend on vertex
+whatever the rounding. The cells are hashed to 64 bits; for each part the signature keeps the
+`SKETCH` smallest hashes (a bottom-k sketch) and the number of cells. It does not depend on vertex
 order, textures, materials, physics, bones other than 頭, or anything outside the face, and
 costs a few milliseconds per model.
 
-**Families.** Two models are one family when at least `MATCH` of the smaller face's cells
-coincide with the other's (estimated from the two sketches); families are the connected groups
-of that relation. On the real models in ../shared/mmd the same head coincides at 0.99–1.0 and
-different heads at 0.00–0.04, so the threshold sits far from both.
+**Families.** Two models are one family when their eyes coincide and their mouths coincide:
+for each part, at least `MATCH` of the smaller set's cells are in the other's too (estimated
+from the two sketches). Families are the connected groups of that relation. On the real models
+in ../shared/mmd the same head coincides at 0.98–1.0 and different heads at 0.00–0.05, so the
+threshold sits far from both; requiring both parts keeps a model whose eyes were remodelled
+(but whose mouth was kept) out of its base's family.
 
 **Derived models.** An edit that keeps its base model's face mesh (another character built on a
 base head, a re-textured or re-dressed copy) is in the base's family, whatever its name: what
@@ -50,28 +52,63 @@ MOVED = 1e-5  # a morph offset at least this long moves its vertex
 SPAN = 1 << 20  # cells per axis on each side of the head bone (clipped beyond)
 MAX_POSTING = 256  # models sharing one hash that are all compared with each other
 PREFIX = "fam_"
+MAGIC = b"thagen-face-1\0"
+EYES = ("left_eye", "right_eye")
+MOUTH = ("mouth",)
+
+
+@dataclass(frozen=True)
+class Sketch:
+    """A point set's bottom-k sketch (sorted unique uint64 cell hashes) and its cell count."""
+
+    hashes: np.ndarray
+    cells: int
+
+    @classmethod
+    def of(cls, points: np.ndarray) -> Sketch:
+        hashes = cell_hashes(points)
+        return cls(hashes[:SKETCH], len(hashes))
 
 
 @dataclass(frozen=True)
 class FaceSignature:
-    """A face's bottom-k sketch (sorted uint64 hashes) and its number of distinct cells."""
+    """The eyes' and the mouth's sketches (each part must coincide for one face)."""
 
-    sketch: np.ndarray
-    cells: int
+    eyes: Sketch
+    mouth: Sketch
+
+    @property
+    def hashes(self) -> np.ndarray:
+        return np.union1d(self.eyes.hashes, self.mouth.hashes)
 
     def to_bytes(self) -> bytes:
-        return self.sketch.astype("<u8").tobytes()
+        head = np.array(
+            [self.eyes.cells, self.mouth.cells, len(self.eyes.hashes), len(self.mouth.hashes)],
+            "<u8",
+        )
+        body = np.concatenate([self.eyes.hashes, self.mouth.hashes]).astype("<u8")
+        return MAGIC + head.tobytes() + body.tobytes()
 
     @classmethod
-    def from_row(cls, sketch: bytes | None, cells: object) -> FaceSignature | None:
-        if not isinstance(sketch, bytes | bytearray) or not sketch or len(sketch) % 8:
+    def from_bytes(cls, data: object) -> FaceSignature | None:
+        """The signature `to_bytes` wrote, or None for anything else (a catalog cell)."""
+        if not isinstance(data, bytes | bytearray) or not bytes(data).startswith(MAGIC):
             return None
-        try:
-            count = int(cells)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
+        raw = bytes(data)[len(MAGIC) :]
+        if len(raw) < 32 or len(raw) % 8:
             return None
-        values = np.unique(np.frombuffer(bytes(sketch), "<u8").astype(np.uint64))[:SKETCH]
-        return cls(values, max(count, len(values)))
+        values = np.frombuffer(raw, "<u8")
+        eye_cells, mouth_cells, k_eyes, k_mouth = (int(v) for v in values[:4])
+        if (
+            not (0 < k_eyes <= SKETCH and 0 < k_mouth <= SKETCH)
+            or len(values) != 4 + k_eyes + k_mouth
+        ):
+            return None
+        eyes = np.unique(values[4 : 4 + k_eyes].astype(np.uint64))
+        mouth = np.unique(values[4 + k_eyes :].astype(np.uint64))
+        return cls(
+            Sketch(eyes, max(eye_cells, len(eyes))), Sketch(mouth, max(mouth_cells, len(mouth)))
+        )
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -96,14 +133,15 @@ def cell_hashes(points: np.ndarray, quantum: float = QUANTUM) -> np.ndarray:
         return np.unique(_mix(np.concatenate(keys)))
 
 
-def face_points(model, roles) -> np.ndarray:
-    """Rest positions, relative to the head bone, of the vertices the role morphs move."""
-    if roles is None or roles.head < 0 or not roles.morphs:
+def part_points(model, roles, names: tuple[str, ...]) -> np.ndarray:
+    """Rest positions, relative to the head bone, of the vertices the role morphs `names`
+    move."""
+    if roles is None or roles.head < 0 or roles.head >= len(model.bones):
         return np.zeros((0, 3))
     moved = []
-    for role in sorted(roles.morphs):
-        morph = roles.morphs[role]
-        if len(morph.indices):
+    for role in names:
+        morph = roles.morphs.get(role)
+        if morph is not None and len(morph.indices):
             far = np.linalg.norm(np.asarray(morph.offsets, np.float64), axis=1) >= MOVED
             moved.append(np.asarray(morph.indices)[far])
     if not moved:
@@ -115,29 +153,36 @@ def face_points(model, roles) -> np.ndarray:
 
 
 def face_signature(model, roles) -> FaceSignature | None:
-    """The face signature of a loaded model and its detected roles (None without a face)."""
-    hashes = cell_hashes(face_points(model, roles))
-    if not len(hashes):
+    """The face signature of a loaded model and its detected roles (None without eyes and
+    a mouth)."""
+    eyes = Sketch.of(part_points(model, roles, EYES))
+    mouth = Sketch.of(part_points(model, roles, MOUTH))
+    if not eyes.cells or not mouth.cells:
         return None
-    return FaceSignature(hashes[:SKETCH], len(hashes))
+    return FaceSignature(eyes, mouth)
 
 
-def containment(a: FaceSignature, b: FaceSignature) -> float:
-    """Estimated share of the smaller face's cells that the other face has too (exact when
-    both faces have at most SKETCH cells)."""
-    k = min(len(a.sketch), len(b.sketch))
+def containment(a: Sketch, b: Sketch) -> float:
+    """Estimated share of the smaller set's cells that the other has too (exact when both
+    have at most SKETCH cells)."""
+    k = min(len(a.hashes), len(b.hashes))
     if k == 0:
         return 0.0
-    bottom = np.union1d(a.sketch, b.sketch)[:k]
-    shared = np.intersect1d(np.intersect1d(a.sketch, b.sketch), bottom)
+    bottom = np.union1d(a.hashes, b.hashes)[:k]
+    shared = np.intersect1d(np.intersect1d(a.hashes, b.hashes), bottom)
     jaccard = len(shared) / len(bottom)
     common = jaccard * (a.cells + b.cells) / (1.0 + jaccard)
     return min(1.0, common / min(a.cells, b.cells))
 
 
+def same_face(a: FaceSignature, b: FaceSignature) -> bool:
+    """Whether two faces are one mesh: the eyes coincide and the mouth coincides."""
+    return containment(a.eyes, b.eyes) >= MATCH and containment(a.mouth, b.mouth) >= MATCH
+
+
 def assign_families(signatures: Mapping[str, FaceSignature | None]) -> dict[str, str]:
     """Family id of every character (`signatures`: character id -> its face or None)."""
-    faces = {c: s for c, s in signatures.items() if s is not None and len(s.sketch)}
+    faces = {c: s for c, s in signatures.items() if s is not None}
     parent = {c: c for c in faces}
 
     def root(c: str) -> str:
@@ -148,7 +193,7 @@ def assign_families(signatures: Mapping[str, FaceSignature | None]) -> dict[str,
 
     postings: dict[int, list[str]] = defaultdict(list)
     for character in sorted(faces):
-        for value in faces[character].sketch.tolist():
+        for value in faces[character].hashes.tolist():
             postings[value].append(character)
     checked: set[tuple[str, str]] = set()
     for members in postings.values():
@@ -156,7 +201,7 @@ def assign_families(signatures: Mapping[str, FaceSignature | None]) -> dict[str,
             if (a, b) in checked or root(a) == root(b):
                 continue
             checked.add((a, b))
-            if containment(faces[a], faces[b]) >= MATCH:
+            if same_face(faces[a], faces[b]):
                 parent[max(root(a), root(b))] = min(root(a), root(b))
     groups: dict[str, list[str]] = defaultdict(list)
     for character in faces:
@@ -164,7 +209,7 @@ def assign_families(signatures: Mapping[str, FaceSignature | None]) -> dict[str,
     families: dict[str, str] = {}
     used: set[int] = set()
     for members in sorted(groups.values(), key=min):
-        values = np.unique(np.concatenate([faces[c].sketch for c in members]))
+        values = np.unique(np.concatenate([faces[c].hashes for c in members]))
         anchor = next((int(v) for v in values.tolist() if v not in used), int(values[0]))
         used.add(anchor)
         name = hashlib.sha256(f"thagen-family:{anchor:016x}".encode()).hexdigest()[:16]
