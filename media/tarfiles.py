@@ -81,8 +81,9 @@ def _quote(name: str) -> str:
 def check_member(path: Path, member: tarfile.TarInfo, limit: int) -> None:
     """Refuse a member that is not a plain regular file or is larger than `limit` bytes."""
     if member.type not in REGULAR or member.sparse is not None:
-        kind = "a PAX sparse file" if member.sparse is not None else KINDS.get(member.type)
-        kind = kind or f"of type {member.type!r}"
+        kind = KINDS.get(member.type) or (
+            "a PAX sparse file" if member.type in REGULAR else f"of type {member.type!r}"
+        )
         raise TarReadError(f"{path}: member {_quote(member.name)} is {kind}, not a regular file")
     if not 0 <= member.size <= limit:
         raise TarReadError(
