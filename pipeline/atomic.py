@@ -13,8 +13,8 @@ import re
 import secrets
 from pathlib import Path
 
-# NAME.PID-TOKEN.tmp, and the fixed NAME.tmp of earlier versions.
-TEMPORARY = re.compile(r"^(?P<name>.+?)(?:\.\d+-[0-9a-f]+)?\.tmp$")
+# NAME.PID-TOKEN.tmp, and NAME.PID.tmp and NAME.tmp of earlier versions.
+TEMPORARY = re.compile(r"^(?P<name>.+?)(?:\.\d+(?:-[0-9a-f]+)?)?\.tmp$")
 
 
 def temporary_name(path: Path) -> Path:

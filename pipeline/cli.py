@@ -213,7 +213,8 @@ def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
         part = Slice(args.shard_index, args.num_shards)
     timeout = check_timeout(args.model_timeout)
     # The folder's lock first: a second writer is refused before it scans anything.
-    with holding(args.out, "generate"), _runner(args, args.workers) as runner:
+    key = None if part is None else (part.index, part.count)
+    with holding(args.out, "generate", key), _runner(args, args.workers) as runner:
         if catalog_path is not None:
             catalog = read_catalog(catalog_path)
         else:

@@ -79,8 +79,9 @@ def generate(
     own_runner = runner is None
     runner = runner or LocalRunner()
     try:
-        with holding(out, "generate") as lock:
-            run = RunContext(lock.token, timeout)
+        key = None if part is None else (part.index, part.count)
+        with holding(out, "generate", key) as lock:
+            run = lock.context(timeout)
             return _generate(config, catalog, out, runner, part, progress, verify, run)
     finally:
         if own_runner:
@@ -97,11 +98,11 @@ def _generate(
     verify: str,
     run: RunContext,
 ) -> dict:
-    sweep_temporaries(out)
-    write_catalog(catalog, out / "catalog.parquet")
-    write_json_atomic(state_dir(out) / "config.json", config.to_json())
     specs = plan_shards(config, catalog)
     mine = specs if part is None else specs[part.index :: part.count]
+    sweep_temporaries(out, None if part is None else {s.name for s in mine})
+    write_catalog(catalog, out / "catalog.parquet")
+    write_json_atomic(state_dir(out) / "config.json", config.to_json())
     rows = {s.name: shard_rows(catalog, s) for s in mine}
     todo = [
         s

@@ -18,6 +18,7 @@ from pipeline.shards import read_keys, verify_shard
 STATE_DIR = ".state"
 VERIFY_MODES = ("full", "quick")
 # What the writers of a dataset folder write through temporary names (see `sweep_temporaries`).
+# NAME.PID-TOKEN.tmp; NAME.PID.tmp and NAME.tmp of earlier versions.
 OURS = re.compile(
     r"^(?:(?:train|val|test)-\d+\.tar|(?:catalog|manifest|failures)\.parquet|[\w.-]+\.json)$"
 )
@@ -46,18 +47,22 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-def sweep_temporaries(out: str | Path) -> list[str]:
-    """Remove the temporary files writers left in `out` and its `.state/` (a killed run's).
-    Only for the holder of the folder's lock, once no earlier writer is left."""
+def sweep_temporaries(out: str | Path, shards: set[str] | None = None) -> list[str]:
+    """Remove the temporary files writers left in `out` and its `.state/` (a killed run's);
+    only those of `shards` when given (a slice run, beside other slices' writers). Only for a
+    run holding the folder's lock, once no earlier writer of those files is left."""
     removed = []
     for folder in (Path(out), state_dir(out)):
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
             target = target_of(path.name)
-            if target and OURS.match(target) and path.is_file() and not path.is_symlink():
-                path.unlink(missing_ok=True)
-                removed.append(path.name)
+            if not target or not OURS.match(target) or not path.is_file() or path.is_symlink():
+                continue
+            if shards is not None and target.split(".", 1)[0] not in shards:
+                continue
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
     return removed
 
 

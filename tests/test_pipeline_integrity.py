@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -277,6 +278,38 @@ def test_a_new_run_waits_for_an_earlier_runs_writers(tmp_path):
         leftover.wait(timeout=30)
 
 
+def test_slices_share_a_folder_but_no_whole_run_joins_them(tiny, runner, reference, tmp_path):
+    """A SLURM array's slices write one shared folder side by side; a slice never runs twice,
+    and a whole run (generate, merge) waits for none of them: it is refused, naming them."""
+    from pipeline.generate import Slice
+    from pipeline.merge import merge
+
+    out = tmp_path / "out"
+    with DatasetLock(out, "generate", (0, 2)), DatasetLock(out, "generate", (1, 2)):
+        with pytest.raises(
+            DatasetLocked, match=rf"slices of a sliced run: slice-0/2: pid {os.getpid()}"
+        ):
+            DatasetLock(out, "merge").acquire()
+        with pytest.raises(DatasetLocked, match="another thagen run is writing"):
+            DatasetLock(out, "generate", (1, 2)).acquire()
+    with DatasetLock(out, "merge"), pytest.raises(DatasetLocked, match=f"pid {os.getpid()} on "):
+        DatasetLock(out, "generate", (0, 2)).acquire()
+    for index in (1, 0):
+        generate(tiny["config"], tiny["catalog"], out, runner, Slice(index, 2), progress=False)
+    merge(out, [])
+    files = dataset_files(out)
+    assert {n for n in files if "slice-" in n or "writers-" in n} == {
+        ".state/slice-0-of-2.lock",
+        ".state/slice-1-of-2.lock",
+        ".state/writers-0-of-2.lock",
+        ".state/writers-1-of-2.lock",
+    }
+    assert all(files[n] == b"" for n in files if n.endswith(".lock"))
+    for name in [n for n in files if "slice-" in n or "writers-" in n]:
+        (out / name).unlink()
+    assert_same_dataset(reference, out)
+
+
 def test_temporary_names_are_unique_per_writer(tmp_path):
     """Two writers of one shard (a leftover and its resume) never share a temporary file, so
     neither fails nor renames the other's half-written bytes into place."""
@@ -511,3 +544,39 @@ def test_generate_records_a_slow_model_as_a_failure(tiny, tmp_path, monkeypatch)
     assert "took longer than 0.3 s" in failures["error"].iloc[0]
     manifest = pd.read_parquet(out / "manifest.parquet")
     assert len(manifest) == 2 * EXAMPLES
+
+
+# ----------------------------------------------------------------- identity covers textures
+
+
+def test_a_changed_texture_is_noticed_on_resume(tiny, runner, tmp_path):
+    """A character is its model file and its textures: rescanning after a texture edit gives a
+    new character (same family) whose examples are rendered again; a stale catalog makes the
+    worker refuse the model instead of rendering other pixels under the old id."""
+    from PIL import Image
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny["root"] / "models", models)
+    before = catalog_of(models)
+    out = tmp_path / "out"
+    generate(tiny["config"], before, out, runner, progress=False)
+    hair = models / "c1" / "character_tex" / "hair.png"
+    pixels = Image.open(hair)
+    Image.fromarray(255 - np.asarray(pixels)).save(hair)  # other bytes, same size and name
+    after = catalog_of(models)
+    old, new = set(before["character"]), set(after["character"])
+    assert len(old - new) == len(new - old) == 1
+    assert sorted(before["family"]) == sorted(after["family"])  # the face did not change
+    result = generate(tiny["config"], after, out, runner, progress=False)
+    assert result["rendered"] >= EXAMPLES
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    assert set(manifest["character"]) == new
+    stale = generate(tiny["config"], before, tmp_path / "stale", runner, progress=False)
+    failures = pd.read_parquet(tmp_path / "stale" / "failures.parquet")
+    assert stale["dataset"]["counts"]["failures"] == 1 and list(failures["stage"]) == ["load"]
+    assert "changed since the catalog was made" in failures["error"].iloc[0]
+
+
+def catalog_of(root: Path) -> pd.DataFrame:
+    rows = [row for f in find_files(root) for row in scan_file(f)]
+    return build_catalog(rows, SplitConfig(train=1.0, val=0.0, test=0.0))
