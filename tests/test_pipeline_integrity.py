@@ -331,6 +331,7 @@ def test_resume_sweeps_what_killed_writers_left(tiny, runner, reference, tmp_pat
     shutil.copytree(reference, out)
     leftovers = [
         out / ".state" / "train-000000.done.json.99999-0badf00d.tmp",
+        out / ".state" / "train-000005.done.json.99999.tmp",  # the flaky Ctrl-C test's leftover
         out / ".state" / "train-000001.progress.json.99999-0badf00d.tmp",
         out / "train-000002.tar.99999-0badf00d.tmp",
         out / "train-000003.tar.tmp",  # the fixed name of earlier versions
@@ -580,3 +581,13 @@ def test_a_changed_texture_is_noticed_on_resume(tiny, runner, tmp_path):
 def catalog_of(root: Path) -> pd.DataFrame:
     rows = [row for f in find_files(root) for row in scan_file(f)]
     return build_catalog(rows, SplitConfig(train=1.0, val=0.0, test=0.0))
+
+
+def test_a_tampered_dataset_json_is_one_line_in_the_report(reference, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    for text in ('{"schema": 1}', "[]", "{"):
+        (out / "dataset.json").write_text(text)
+        assert main(["report", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{out / 'dataset.json'}: not a valid dataset.json" in err[0], err
