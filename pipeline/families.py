@@ -41,7 +41,6 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 
@@ -50,7 +49,7 @@ SKETCH = 256  # smallest cell hashes kept per model
 MATCH = 0.5  # share of the smaller face's cells that must coincide
 MOVED = 1e-5  # a morph offset at least this long moves its vertex
 SPAN = 1 << 20  # cells per axis on each side of the head bone (clipped beyond)
-MAX_POSTING = 256  # models sharing one hash that are all compared with each other
+KEYS = 32  # smallest hashes of each part under which a face is indexed for candidates
 PREFIX = "fam_"
 MAGIC = b"thagen-face-1\0"
 EYES = ("left_eye", "right_eye")
@@ -191,18 +190,30 @@ def assign_families(signatures: Mapping[str, FaceSignature | None]) -> dict[str,
             c = parent[c]
         return c
 
+    # Candidates share one of their smallest hashes (similar sets share most of them); each is
+    # checked against one member of every group already met under that hash, so a posting of a
+    # big family costs a comparison per member, not per pair.
     postings: dict[int, list[str]] = defaultdict(list)
     for character in sorted(faces):
-        for value in faces[character].hashes.tolist():
+        face = faces[character]
+        for value in np.union1d(face.eyes.hashes[:KEYS], face.mouth.hashes[:KEYS]).tolist():
             postings[value].append(character)
     checked: set[tuple[str, str]] = set()
     for members in postings.values():
-        for a, b in combinations(members[:MAX_POSTING], 2):
-            if (a, b) in checked or root(a) == root(b):
-                continue
-            checked.add((a, b))
-            if same_face(faces[a], faces[b]):
-                parent[max(root(a), root(b))] = min(root(a), root(b))
+        seen: list[str] = []  # one character per group met under this hash
+        for character in members:
+            for other in seen:
+                a, b = root(other), root(character)
+                if a == b:
+                    break
+                if (other, character) in checked:
+                    continue
+                checked.add((other, character))
+                if same_face(faces[other], faces[character]):
+                    parent[max(a, b)] = min(a, b)
+                    break
+            else:
+                seen.append(character)
     groups: dict[str, list[str]] = defaultdict(list)
     for character in faces:
         groups[root(character)].append(character)

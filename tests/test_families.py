@@ -277,3 +277,27 @@ def test_report_lists_families_with_more_than_one_file(variants):
     for name in (*SAME_HEAD, "copy"):
         assert f"{name}/character.pmx" in page
     assert "new_eyes/" not in page and "other/" not in page
+
+
+def test_big_families_are_found_whole():
+    """600 variants of one face (each with a few cells of its own) among 2,000 other faces:
+    one family of 600, every other face alone."""
+    rng = np.random.default_rng(1)
+
+    def cells(n: int) -> np.ndarray:
+        return np.unique(rng.integers(0, 2**63, n).astype(np.uint64))
+
+    def face(eyes: np.ndarray, mouth: np.ndarray) -> FaceSignature:
+        return FaceSignature(Sketch(eyes[:256], len(eyes)), Sketch(mouth[:256], len(mouth)))
+
+    base_eyes, base_mouth = cells(900), cells(600)
+    faces = {}
+    for i in range(600):
+        eyes = np.unique(np.concatenate([base_eyes[rng.random(900) > 0.02], cells(10)]))
+        faces[f"variant{i:04d}"] = face(eyes, np.unique(np.concatenate([base_mouth, cells(5)])))
+    for i in range(2000):
+        faces[f"other{i:04d}"] = face(cells(700), cells(400))
+    families = assign_families(faces)
+    assert len({families[f"variant{i:04d}"] for i in range(600)}) == 1
+    assert len({families[f"other{i:04d}"] for i in range(2000)}) == 2000
+    assert families["variant0000"] not in {families[f"other{i:04d}"] for i in range(2000)}
