@@ -188,6 +188,10 @@ def scan_command(args: argparse.Namespace) -> int:
         f"{len(usable)} usable (in {usable['family'].nunique()} families), "
         f"{sum(len(d) for d in table['duplicates'])} duplicate files"
     )
+    from pipeline.catalog import family_table
+
+    for row in family_table(table).itertuples():
+        print(f"  family {row.family} ({row.split}): {', '.join(row.files)}")
     for row in table[~table["usable"]].itertuples():
         print(
             f"  unusable {row.path}{'/' + row.member if row.member else ''}: "

@@ -139,7 +139,7 @@ def wait_for(condition: Callable[[], bool], seconds: float = 120.0) -> bool:
 
 
 def workers_of(process: subprocess.Popen) -> list[psutil.Process]:
-    """The main process's worker processes, once both are up."""
+    """The main process's child processes (its workers and loky's resource tracker)."""
     wait_for(lambda: len(psutil.Process(process.pid).children()) >= 2, 60)
     return psutil.Process(process.pid).children(recursive=True)
 
@@ -153,6 +153,7 @@ def all_gone(processes: Iterable[psutil.Process], seconds: float = 10.0) -> list
 # ----------------------------------------------------------------------------- SIGKILL + resume
 
 
+@pytest.mark.slow  # about 7 s a round here: most of it is starting `thagen` and its workers
 def test_sigkill_then_immediate_resume_twenty_times(tiny, runner, reference, tmp_path):
     """kill -9 of the main `thagen generate` process only (not its group), at three kinds of
     moments; the resume starts at once in this process. Its workers die with it, the resume
@@ -161,7 +162,7 @@ def test_sigkill_then_immediate_resume_twenty_times(tiny, runner, reference, tmp
     interrupted = 0
     for round_ in range(ROUNDS):
         out = tmp_path / f"run{round_:02d}"
-        process = start_cli(cli_args(tiny, out))
+        process = start_cli(cli_args(tiny, out, workers=1 + round_ % 2))
         moment = round_ % 3
         try:
             if moment == 0:  # a worker is writing its first shard
