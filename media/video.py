@@ -20,6 +20,10 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mov", ".mkv", ".m4v")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 OUTPUT_SUFFIXES = (".mp4", ".gif")
 DEFAULT_FOLDER_FPS = 30.0
+# A GIF is written in one go (Pillow keeps every frame, RGB and palette copies, ~4 bytes per
+# pixel): at most this many pixels of frames, i.e. 1,000 frames at 256² (about 260 MB).
+# An .mp4 is streamed frame by frame and has no limit.
+MAX_GIF_PIXELS = 256 * 256 * 1000
 
 
 class VideoError(ValueError):
@@ -113,6 +117,8 @@ def write_video(
 ) -> Path:
     """Write ``.mp4`` (libx264, yuv420p, sizes padded to even) or ``.gif`` at ``fps``.
 
+    ``frames`` is consumed lazily. An mp4 is streamed; a GIF holds its frames in memory, so it
+    is refused (``VideoError``, nothing written) once it would exceed ``MAX_GIF_PIXELS``.
     GIF delays are whole centiseconds; they are chosen so that frame ``i`` starts within 10 ms
     of ``i / fps`` (e.g. 30 fps alternates 30 and 40 ms), keeping the rate on average.
     """
@@ -212,6 +218,14 @@ def _write_gif(path: Path, frames: Iterator[np.ndarray], fps: float) -> int:
     for frame in frames:
         if images and frame.shape[1::-1] != images[0].size:
             raise VideoError(path, f"frame {len(images)} is {frame.shape}, unlike the first")
+        cap = max(1, MAX_GIF_PIXELS // max(1, frame.shape[0] * frame.shape[1]))
+        if len(images) >= cap:
+            h, w = frame.shape[:2]
+            raise VideoError(
+                path,
+                f"more than {cap} frames of {w}×{h}: a GIF keeps every frame in memory, so it "
+                "is limited to that; write .mp4 for longer sequences (streamed, no limit)",
+            )
         images.append(Image.fromarray(frame))
     if not images:
         return 0

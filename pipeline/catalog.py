@@ -1,9 +1,11 @@
 """`thagen scan`: every model under a folder (zips included) inspected once, as `catalog.parquet`.
 
-A character is identified by the sha256 of its model file's bytes (for a zip, of the member's
-bytes): identical files are one character, kept at the first path in sorted order with the other
-paths listed in `duplicates`. Models that fail to load or lack the THA1 face are kept, unusable,
-with their reasons.
+A character is identified by its model file's bytes and the bytes of the textures it uses
+(`pipeline.identity`; for a zip, of the member and its textures): identical ones are one
+character, kept at the first path in sorted order with the other paths listed in `duplicates`.
+Characters whose faces are one mesh form a family (`pipeline.families`); splits are drawn per
+family. Models that fail to load, take longer than the per-model time limit, or lack the THA1
+face are kept, unusable, with their reasons (and, for failures, the stage).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pipeline.atomic import temporary_name
+from pipeline.deadline import DEFAULT_MODEL_TIMEOUT, Deadline, ModelTimeout
+from pipeline.families import FaceSignature, assign_families, face_signature
 from pipeline.splits import SplitConfig, assign_splits
 
 if TYPE_CHECKING:
@@ -41,6 +46,8 @@ COLUMNS = [
     "morphs",
     "split",
     "duplicates",
+    "family",
+    "face",
     "flags",
 ]
 
@@ -56,53 +63,92 @@ def find_files(root: str | Path) -> tuple[list[Path], list]:
     return walk_models(root)
 
 
-def scan_file(path: str | Path, overrides: dict[str, dict] | None = None) -> list[dict]:
+def scan_file(
+    path: str | Path,
+    overrides: dict[str, dict] | None = None,
+    timeout: float | None = DEFAULT_MODEL_TIMEOUT,
+) -> list[dict]:
     """Catalog rows for one file: one row for a model, one per model inside a zip.
 
-    `overrides` is the face-overrides table as plain dicts (`GenerateConfig.overrides`)."""
+    `overrides` is the face-overrides table as plain dicts (`GenerateConfig.overrides`);
+    `timeout` the per-model time limit in seconds (None: none)."""
     from mmd_loader import ModelLoadError
     from mmd_loader.archive import is_archive, iter_models
 
     path = Path(path)
     if not is_archive(path):
-        return [_inspect(path, None, path, overrides)]
+        return [_inspect(path, None, path, overrides, timeout)]
     try:
         return [
-            _inspect(path, member, extracted, overrides) for member, extracted in iter_models(path)
+            _inspect(path, member, extracted, overrides, timeout)
+            for member, extracted in iter_models(path)
         ]
     except ModelLoadError as error:
         row = _row(path, None, _sha256(path))
         return [{**row, "stage": "load", "reasons": [str(error)]}]
 
 
-def _inspect(path: Path, member: str | None, file: Path, overrides: dict[str, dict] | None) -> dict:
-    """Hash, load and inspect one model file (`file` is the extracted copy for zip members)."""
-    from mmd_loader.inspection import inspect_model
-    from mmd_loader.overrides import OverridesError, overrides_for, table_from_json
-
+def _inspect(
+    path: Path,
+    member: str | None,
+    file: Path,
+    overrides: dict[str, dict] | None,
+    timeout: float | None = DEFAULT_MODEL_TIMEOUT,
+) -> dict:
+    """Hash, load and inspect one model file (`file` is the extracted copy for zip members)
+    within the time limit; a model over it is an unusable row naming the stage."""
     row = _row(path, member, _sha256(file))
+    try:
+        with Deadline(timeout, "load") as clock:
+            return _inspect_within(row, path, member, file, overrides, clock)
+    except ModelTimeout as error:
+        reason = f"{_label(path, member)}: {error}"
+        return {**row, "stage": error.stage, "reasons": [reason]}
+
+
+def _inspect_within(
+    row: dict,
+    path: Path,
+    member: str | None,
+    file: Path,
+    overrides: dict[str, dict] | None,
+    clock: Deadline,
+) -> dict:
+    from mmd_loader import ModelLoadError, detect_face, load
+    from mmd_loader.inspection import summarize
+    from mmd_loader.overrides import OverridesError, overrides_for, table_from_json
+    from pipeline.identity import character_id
+
     table = table_from_json(overrides or {})
     label = Path(path) / member if member else Path(path)
     try:
         forced = overrides_for(label, table)
     except OverridesError as error:  # a bad sidecar costs its model, not the scan
         return {**row, "stage": "overrides", "reasons": [str(error)]}
-    report, model, roles = inspect_model(file, overrides=forced)
-    if model is None:
-        return {
-            **row,
-            "stage": "load",
-            "reasons": [r.replace(str(file), _label(path, member)) for r in report.reasons],
-        }
+    try:
+        model = load(file)
+    except ModelLoadError as error:
+        return {**row, "stage": "load", "reasons": [str(error).replace(str(file), str(label))]}
+    clock.stage = "identity"
+    character = character_id(row["character"], model)
+    clock.stage = "face"
+    roles = detect_face(model, forced)
+    report = summarize(model, roles, file, None)
+    clock.stage = "family"
+    face = face_signature(model, roles) if roles.usable else None
+    clock.stage = "flags"
+    flags = model_flags(model, roles)
     box = report.head_box or {}
     return {
         **row,
+        "character": character,
+        "face": face.to_bytes() if face else None,
+        "flags": json.dumps(flags, ensure_ascii=False, sort_keys=True),
         "name": report.name,
         "format": report.format,
         "usable": report.usable,
         "reasons": list(report.reasons),
         "roles": json.dumps(report.roles, ensure_ascii=False, sort_keys=True),
-        "flags": json.dumps(model_flags(model, roles), ensure_ascii=False, sort_keys=True),
         "head_top": box.get("top"),
         "head_chin": box.get("chin"),
         "head_center_x": box.get("center_x"),
@@ -168,12 +214,14 @@ def _row(path: Path, member: str | None, character: str) -> dict:
         "morphs": 0,
         "split": None,
         "duplicates": [],
+        "family": None,
+        "face": None,
         "flags": "[]",
     }
 
 
 def _label(path: Path, member: str | None) -> str:
-    return f"{path}/{member}" if member else str(path)
+    return f"{path}/{member}" if isinstance(member, str) and member else str(path)
 
 
 def _sha256(path: Path) -> str:
@@ -194,10 +242,11 @@ def scan(
     progress: bool = True,
     overrides: dict[str, dict] | None = None,
     runner: Runner | None = None,
+    timeout: float | None = DEFAULT_MODEL_TIMEOUT,
 ) -> pd.DataFrame:
     """Inspect every model under `roots` on `runner` (default: `jobs` local processes, all
     cores for -1); one row per character. A file whose task fails (even a worker that dies on
-    it) becomes an unusable row naming the failure."""
+    it) becomes an unusable row naming the failure; `timeout` is the per-model time limit."""
     from tqdm import tqdm
 
     from pipeline.runners import LocalRunner
@@ -212,7 +261,7 @@ def scan(
     parts: list[list[dict]] = [[] for _ in files]
     try:
         bar = tqdm(total=len(files), desc="scan", unit="file", disable=not progress)
-        for index, outcome in runner.map(scan_task, [(f, overrides) for f in files]):
+        for index, outcome in runner.map(scan_task, [(f, overrides, timeout) for f in files]):
             if isinstance(outcome, BaseException):
                 row = _row(files[index], None, _sha256(files[index]))
                 reason = f"{files[index]}: scan failed: {outcome}"
@@ -228,34 +277,59 @@ def scan(
     return table
 
 
-def scan_task(item: tuple[Path, dict[str, dict] | None]) -> list[dict]:
-    """`scan_file` on one (path, overrides) pair, as the runner submits it."""
+def scan_task(item: tuple[Path, dict[str, dict] | None, float | None]) -> list[dict]:
+    """`scan_file` on one (path, overrides, timeout), as the runner submits it."""
     return scan_file(*item)
 
 
 def build_catalog(rows: list[dict], splits: SplitConfig | None = None) -> pd.DataFrame:
-    """Deduplicate rows by character (first path in sorted order wins) and assign splits."""
+    """Deduplicate rows by character (first path in sorted order wins), group the characters
+    into families by their faces and assign splits per family."""
     rows = sorted(rows, key=lambda r: (r["path"], r["member"] or ""))
     kept: dict[str, dict] = {}
     for row in rows:
         first = kept.get(row["character"])
         if first is None:
-            kept[row["character"]] = {**row, "duplicates": list(row["duplicates"])}
+            kept[row["character"]] = {c: row.get(c) for c in COLUMNS} | {
+                "duplicates": list(row["duplicates"])
+            }
         else:
             first["duplicates"].append(_label(Path(row["path"]), row["member"]))
     table = pd.DataFrame(list(kept.values()), columns=COLUMNS)
-    split = assign_splits(table["character"], splits or SplitConfig())
+    faces = {r.character: FaceSignature.from_bytes(r.face) for r in table.itertuples()}
+    families = assign_families(faces)
+    table["family"] = [families[c] for c in table["character"]]
+    split = assign_splits(table["character"], splits or SplitConfig(), families)
     table["split"] = [split[c] for c in table["character"]]
     return table.reset_index(drop=True)
+
+
+def family_table(catalog: pd.DataFrame) -> pd.DataFrame:
+    """Families with more than one file (duplicates included): family, split, files."""
+    rows = []
+    for family, members in catalog.groupby("family", sort=True):
+        files = [
+            label
+            for r in members.sort_values(["path", "member"], na_position="first").itertuples()
+            for label in (_label(Path(r.path), r.member), *r.duplicates)
+        ]
+        if len(files) > 1:
+            splits = sorted(set(members["split"]))
+            rows.append({"family": family, "split": ", ".join(splits), "files": files})
+    return pd.DataFrame(rows, columns=["family", "split", "files"])
 
 
 def write_catalog(table: pd.DataFrame, path: str | Path) -> Path:
     """Write the catalog as parquet (atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    tmp = temporary_name(path)
+    try:
+        table.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -263,8 +337,14 @@ def read_catalog(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no catalog (make one with `thagen scan`)")
-    table = pd.read_parquet(path)
+    try:
+        table = pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable catalog ({error})") from None
     missing = set(COLUMNS) - set(table.columns)
     if missing:
-        raise ValueError(f"{path}: not a thagen catalog (missing columns {sorted(missing)})")
+        raise ValueError(
+            f"{path}: not a catalog of this thagen (missing columns {sorted(missing)}); "
+            "make it again with `thagen scan`"
+        )
     return table

@@ -26,6 +26,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     scan.add_argument("models", nargs="+", type=Path, help="model folders, files or zips")
     scan.add_argument("--out", "-o", type=Path, default=Path("catalog.parquet"))
     scan.add_argument("--jobs", type=int, default=-1, help="processes (default: all cores)")
+    _timeout_arg(scan)
     _runner_args(scan)
     _split_args(scan)
     _overrides_arg(scan)
@@ -78,12 +79,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _split_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("splits (by character, stable when models are added)")
+    group = parser.add_argument_group("splits (by character family, stable when models are added)")
     group.add_argument("--train", type=float, default=0.9)
     group.add_argument("--val", type=float, default=0.05)
     group.add_argument("--test", type=float, default=0.05)
-    group.add_argument("--val-characters", nargs="*", default=[], help="character ids/prefixes")
-    group.add_argument("--test-characters", nargs="*", default=[], help="character ids/prefixes")
+    ids = "family ids (fam_…) or character ids, or their prefixes; a whole family moves"
+    group.add_argument("--val-characters", nargs="*", default=[], help=ids)
+    group.add_argument("--test-characters", nargs="*", default=[], help=ids)
+
+
+def _timeout_arg(parser: argparse.ArgumentParser) -> None:
+    from pipeline.deadline import DEFAULT_MODEL_TIMEOUT
+
+    parser.add_argument(
+        "--model-timeout",
+        type=float,
+        default=DEFAULT_MODEL_TIMEOUT,
+        metavar="SECONDS",
+        help="per-model time limit for load, face detection and upload; a model over it is a "
+        "failure naming the stage (default %(default)g; 0: none)",
+    )
 
 
 def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> None:
@@ -104,6 +119,14 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
     parser.add_argument("--shard-size", type=int, default=1000, help="max examples per shard")
     parser.add_argument("--shard-bytes", type=int, default=1 << 30, help="max bytes per shard")
     parser.add_argument("--workers", type=int, default=0, help="local processes (default: cores)")
+    _timeout_arg(parser)
+    parser.add_argument(
+        "--verify",
+        default="full",
+        choices=("full", "quick"),
+        help="on resume, check each complete shard's sha256 (full, default: about 1.8 GB/s) or "
+        "only its size and member index (quick)",
+    )
     _runner_args(parser)
     parser.add_argument("--shard-index", type=int, default=None, help="render slice I of N")
     parser.add_argument("--num-shards", type=int, default=None, help="number of slices N")
@@ -218,14 +241,22 @@ def inspect_command(args: argparse.Namespace) -> int:
 def scan_command(args: argparse.Namespace) -> int:
     from pipeline.catalog import scan, write_catalog
 
+    splits, overrides = _splits(args), _overrides(args)
     with _runner(args, max(args.jobs, 0)) as runner:
-        table = scan(args.models, _splits(args), overrides=_overrides(args), runner=runner)
+        table = scan(
+            args.models, splits, overrides=overrides, runner=runner, timeout=args.model_timeout
+        )
     write_catalog(table, args.out)
-    usable = int(table["usable"].sum())
+    usable = table[table["usable"].astype(bool)]
     print(
-        f"{args.out}: {len(table)} characters, {usable} usable, "
+        f"{args.out}: {len(table)} characters in {table['family'].nunique()} families, "
+        f"{len(usable)} usable (in {usable['family'].nunique()} families), "
         f"{sum(len(d) for d in table['duplicates'])} duplicate files"
     )
+    from pipeline.catalog import family_table
+
+    for row in family_table(table).itertuples():
+        print(f"  family {row.family} ({row.split}): {', '.join(row.files)}")
     for row in table[~table["usable"]].itertuples():
         print(
             f"  unusable {row.path}{'/' + row.member if row.member else ''}: "
@@ -240,14 +271,19 @@ def generate_command(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
     from pipeline.catalog import read_catalog, scan
+    from pipeline.deadline import check_timeout
     from pipeline.generate import Slice, generate
+    from pipeline.lock import holding
 
     part = None
     if args.shard_index is not None or args.num_shards is not None:
         if args.shard_index is None or args.num_shards is None:
             raise ValueError("--shard-index and --num-shards go together")
         part = Slice(args.shard_index, args.num_shards)
-    with _runner(args, args.workers) as runner:
+    timeout = check_timeout(args.model_timeout)
+    # The folder's lock first: a second writer is refused before it scans anything.
+    key = None if part is None else (part.index, part.count)
+    with holding(args.out, "generate", key), _runner(args, args.workers) as runner:
         if catalog_path is not None:
             catalog = read_catalog(catalog_path)
         else:
@@ -257,9 +293,19 @@ def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
                 progress=not args.no_progress,
                 overrides=config.overrides,
                 runner=runner,
+                timeout=timeout,
             )
         _warn_empty_splits(catalog, config.splits)
-        result = generate(config, catalog, args.out, runner, part, progress=not args.no_progress)
+        result = generate(
+            config,
+            catalog,
+            args.out,
+            runner,
+            part,
+            progress=not args.no_progress,
+            verify=args.verify,
+            model_timeout=timeout,
+        )
     info = result["dataset"]
     print(f"{args.out}: rendered {result['rendered']} shards, {result['skipped']} already complete")
     if info is None:
@@ -277,8 +323,8 @@ def _warn_empty_splits(catalog, splits) -> None:
         if wanted and not (usable["split"] == split).any():
             print(
                 f"warning: no usable character is in the {split} split ({len(usable)} usable;"
-                f" splits are drawn by hash of the character id); name some with"
-                f" --{split}-characters ID_PREFIX",
+                f" splits are drawn by hash of the family id); name some with"
+                f" --{split}-characters FAMILY_OR_CHARACTER_ID_PREFIX",
                 file=sys.stderr,
             )
 
@@ -341,13 +387,13 @@ def dataset_default_command(args: argparse.Namespace) -> int:
     splits = SplitConfig()
     if models is None:
         from mmd_loader.procedural import write_character
-        from pipeline.shards import file_sha256
+        from pipeline.identity import model_identity
 
         models = args.out / "characters"
         ids = []
         for seed in range(args.characters):
             path = write_character(seed, models / f"character_{seed:03d}" / "character.pmx")
-            ids.append(file_sha256(path))
+            ids.append(model_identity(path))
         held = args.held_out if args.characters >= 4 * args.held_out else 0
         explicit = {}
         if held:

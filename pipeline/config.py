@@ -13,6 +13,19 @@ from poses.schema import Schema, load_schema
 LIGHTING_MODES = ("character", "example")
 MAX_IMAGE_SIZE = 4096
 MAX_EXAMPLES_PER_CHARACTER = 10_000_000
+FIELD_TYPES = {
+    "schema": str,
+    "seed": int,
+    "examples_per_character": int,
+    "image_size": int,
+    "head_fraction": (int, float),
+    "shading": str,
+    "supersample": int,
+    "lighting": str,
+    "png_compress_level": int,
+    "shard_max_examples": int,
+    "shard_max_bytes": int,
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,13 @@ class GenerateConfig:
     exclude_flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for name, kind in FIELD_TYPES.items():
+            value = getattr(self, name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                wanted = "a number" if isinstance(kind, tuple) else f"a {kind.__name__}"
+                raise ValueError(f"{name} must be {wanted}, got {value!r:.80}")
+        if not isinstance(self.splits, SplitConfig) or not isinstance(self.overrides, dict):
+            raise ValueError("splits must be a SplitConfig and overrides a mapping")
         if self.lighting not in LIGHTING_MODES:
             raise ValueError(f"lighting must be one of {LIGHTING_MODES}, got {self.lighting!r}")
         if not 1 <= self.examples_per_character <= MAX_EXAMPLES_PER_CHARACTER:
@@ -67,9 +87,10 @@ class GenerateConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GenerateConfig:
+        """The config `to_json` wrote (ValueError/TypeError for anything else)."""
         data = dict(data)
         splits = dict(data.pop("splits", {}))
-        explicit = {k: tuple(v) for k, v in splits.pop("explicit", {}).items()}
+        explicit = {k: tuple(map(str, v)) for k, v in dict(splits.pop("explicit", {})).items()}
         data["exclude_flags"] = tuple(data.get("exclude_flags", ()))
         return cls(**data, splits=SplitConfig(**splits, explicit=explicit))
 

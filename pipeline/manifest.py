@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.atomic import target_of, temporary_name, write_bytes_atomic
 from pipeline.config import GenerateConfig
 from pipeline.fingerprint import code_fingerprint
 from pipeline.plan import ShardSpec, shard_rows, spec_hash
@@ -29,12 +30,18 @@ FAILURE_COLUMNS = ("model", "character", "stage", "error")
 
 
 def collect_done(
-    out: Path, config: GenerateConfig, catalog: pd.DataFrame, specs: list[ShardSpec]
+    out: Path,
+    config: GenerateConfig,
+    catalog: pd.DataFrame,
+    specs: list[ShardSpec],
+    verify: str = "quick",
 ) -> tuple[list[dict], list[str]]:
-    """Sidecars of the complete shards, and the names of the missing ones."""
+    """Sidecars of the complete shards, and the names of the missing ones (`verify` as in
+    `pipeline.state.read_done`)."""
     dones, missing = [], []
     for spec in specs:
-        done = read_done(out, spec.name, spec_hash(config, shard_rows(catalog, spec), spec))
+        expected = spec_hash(config, shard_rows(catalog, spec), spec)
+        done = read_done(out, spec.name, expected, verify)
         if done is None:
             missing.append(spec.name)
         else:
@@ -147,12 +154,14 @@ def write_index(
 
 
 def remove_stray_shards(out: Path, keep: set[str]) -> list[str]:
-    """Delete `{split}-*.tar(.tmp)` and their sidecars whose shard is not in `keep`."""
+    """Delete `{split}-*.tar` (and their temporary files) and their sidecars whose shard is
+    not in `keep`."""
     removed = []
     for split in SPLITS:
         for path in sorted(Path(out).glob(f"{split}-*.tar*")):
             name = path.name.split(".", 1)[0]
-            if name not in keep and path.name in (f"{name}.tar", f"{name}.tar.tmp"):
+            target = path.name if path.name.endswith(".tar") else target_of(path.name)
+            if name not in keep and target == f"{name}.tar":
                 path.unlink()
                 done_path(out, name).unlink(missing_ok=True)
                 removed.append(path.name)
@@ -160,12 +169,14 @@ def remove_stray_shards(out: Path, keep: set[str]) -> list[str]:
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    tmp = temporary_name(path)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode("utf-8"))

@@ -60,10 +60,11 @@ def usable_rows(catalog: pd.DataFrame, exclude_flags: tuple[str, ...] = ()) -> p
 
 
 def plan_shards(config: GenerateConfig, catalog: pd.DataFrame) -> list[ShardSpec]:
-    """Every shard of the dataset: per split, the usable characters' examples ordered by
-    (character id, example index), cut every `examples_per_shard` examples."""
+    """Every shard of the dataset: per split (drawn per family), the usable characters'
+    examples ordered by (character id, example index), cut every `examples_per_shard` examples."""
     rows = usable_rows(catalog, config.exclude_flags)
-    split = assign_splits(rows["character"], config.splits)
+    families = dict(zip(rows["character"], rows["family"], strict=True))
+    split = assign_splits(rows["character"], config.splits, families)
     per_shard, n = config.examples_per_shard, config.examples_per_character
     specs = []
     for name in SPLITS:

@@ -1,7 +1,8 @@
 """`thagen report DATASET`: one self-contained HTML page (inline SVG and base64 PNGs, no assets).
 
 It shows the counts per split, the usable models and every unusable one with its reasons, the
-failures, a histogram of every pose parameter, and a grid of sample triples.
+character families with more than one file, the failures, a histogram of every pose parameter,
+and a grid of sample triples.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import base64
 import html
 import io
 import json
-import tarfile
 from pathlib import Path
 from string import Template
 
@@ -18,8 +18,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from media.files import read_regular
+from media.tarfiles import iter_members
+from pipeline.shards import MAX_MEMBER_BYTES
+
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.html"
 BINS = 20
+MAX_INFO_BYTES = 1 << 24
 
 
 def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Path:
@@ -28,29 +33,36 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
     info_file = dataset / "dataset.json"
     if not (dataset / "manifest.parquet").is_file() or not info_file.is_file():
         raise FileNotFoundError(f"{dataset}: not a complete dataset (no manifest.parquet)")
-    info = json.loads(info_file.read_text("utf-8"))
+    try:
+        info = json.loads(read_regular(info_file, "dataset.json", MAX_INFO_BYTES).decode("utf-8"))
+        schema_name, size = str(info["schema"]["name"]), int(info["image_size"])
+        parameters = list(info["schema"]["parameters"])
+        seed = info["config"]["seed"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{info_file}: not a valid dataset.json ({error!r})") from None
     manifest = pd.read_parquet(dataset / "manifest.parquet")
     failures = pd.read_parquet(dataset / "failures.parquet")
     catalog_file = dataset / "catalog.parquet"
     catalog = pd.read_parquet(catalog_file) if catalog_file.is_file() else None
     page = Template(TEMPLATE.read_text("utf-8")).substitute(
         title=html.escape(dataset.name),
-        schema=html.escape(info["schema"]["name"]),
-        size=info["image_size"],
-        seed=info["config"]["seed"],
+        schema=html.escape(schema_name),
+        size=size,
+        seed=html.escape(str(seed)),
         examples_total=len(manifest),
         splits=_splits_table(info),
         models_summary=_models_summary(info, catalog),
         unusable=_unusable_table(catalog),
         flags=_flags_table(catalog, tuple(info["config"].get("exclude_flags", ()))),
+        families=_families_table(catalog),
         failures=_table(failures, ["model", "stage", "error"]) if len(failures) else "<p>None.</p>",
-        histograms="".join(_histogram(manifest, p) for p in info["schema"]["parameters"])
+        histograms="".join(_histogram(manifest, p) for p in parameters)
         + "".join(
             _histogram(manifest, {"name": n, "range": info["schema"]["lighting"][n]})
             for n in ("ambient", "directional")
         ),
         samples="".join(
-            _sample(dataset, row, _model_names(catalog)) for row in _pick(manifest, samples)
+            _sample(dataset, row, _model_names(catalog), size) for row in _pick(manifest, samples)
         ),
         config=html.escape(json.dumps(info["config"], indent=2, ensure_ascii=False)),
     )
@@ -121,6 +133,22 @@ def _flags_table(catalog: pd.DataFrame | None, excluded: tuple[str, ...]) -> str
     return note + f"<table>{head}{''.join(rows)}</table>"
 
 
+def _families_table(catalog: pd.DataFrame | None) -> str:
+    from pipeline.catalog import family_table
+
+    if catalog is None or "family" not in catalog:
+        return ""
+    table = family_table(catalog)
+    if not len(table):
+        return "<p>Every family has one file.</p>"
+    rows = "".join(
+        f"<tr><td><code>{html.escape(r.family)}</code></td><td>{html.escape(r.split)}</td>"
+        f"<td>{'<br>'.join(html.escape(f) for f in r.files)}</td></tr>"
+        for r in table.itertuples()
+    )
+    return f"<table><tr><th>family</th><th>split</th><th>files</th></tr>{rows}</table>"
+
+
 def _label(row) -> str:
     return f"{row.path}/{row.member}" if isinstance(row.member, str) else str(row.path)
 
@@ -188,15 +216,31 @@ def over_checkerboard(rgba: np.ndarray) -> np.ndarray:
     return (rgba[..., :3] * alpha + board * (1 - alpha) + 0.5).astype(np.uint8)
 
 
-def sample_strip(dataset: Path, shard: str, key: str) -> np.ndarray:
+def sample_strip(dataset: Path, shard: str, key: str, size: int | None = None) -> np.ndarray:
     """rest | expression | posed of one example over a checkerboard, as one RGB image."""
-    with tarfile.open(dataset / f"{shard}.tar") as tar:
-        images = []
-        for part in ("rest", "expression", "posed"):
-            data = tar.extractfile(f"{key}.{part}.png").read()
-            images.append(
-                over_checkerboard(np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")))
-            )
+    path = dataset / f"{shard}.tar"
+    wanted = {f"{key}.{part}.png": part for part in ("rest", "expression", "posed")}
+    found: dict[str, bytes] = {}
+    for member, data in iter_members(path, MAX_MEMBER_BYTES):
+        if member.name in wanted and data is not None:
+            found[wanted[member.name]] = data
+        if len(found) == len(wanted):
+            break
+    images = []
+    for part in ("rest", "expression", "posed"):
+        if part not in found:
+            raise ValueError(f"{path}: no member {key}.{part}.png")
+        try:
+            with Image.open(io.BytesIO(found[part])) as image:
+                if size is not None and image.size != (size, size):
+                    w, h = image.size
+                    raise ValueError(
+                        f"{path}: {key}.{part}.png is {w}×{h}; the dataset's images are "
+                        f"{size}×{size}"
+                    )
+                images.append(over_checkerboard(np.asarray(image.convert("RGBA"))))
+        except (OSError, SyntaxError, Image.DecompressionBombError) as error:
+            raise ValueError(f"{path}: {key}.{part}.png is not a readable PNG ({error})") from None
     return np.concatenate(images, axis=1)
 
 
@@ -207,8 +251,8 @@ def _model_names(catalog: pd.DataFrame | None) -> dict[str, str]:
     return {row.character: Path(_label(row)).name for row in catalog.itertuples()}
 
 
-def _sample(dataset: Path, row: pd.Series, names: dict[str, str]) -> str:
-    strip = sample_strip(dataset, row["shard"], row["key"])
+def _sample(dataset: Path, row: pd.Series, names: dict[str, str], size: int) -> str:
+    strip = sample_strip(dataset, row["shard"], row["key"], size)
     image = Image.fromarray(strip)
     if image.height > 160:
         image = image.resize((image.width * 160 // image.height, 160), Image.Resampling.LANCZOS)

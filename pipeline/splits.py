@@ -1,14 +1,16 @@
-"""Train/val/test splits by character, stable when characters are added.
+"""Train/val/test splits by character family, stable when characters are added.
 
-A character's split depends on its own id only: u = the first 64 bits of
-sha256("thagen-split:" + id) as a number in [0, 1), compared with the cumulative fractions in the
-order train, val, test. Adding or removing other characters therefore never moves a character, and
-no character can be in two splits.
+A family's split depends on its own id only (`pipeline.families`: one face mesh, one family):
+u = the first 64 bits of sha256("thagen-split:" + id) as a number in [0, 1), compared with the
+cumulative fractions in the order train, val, test. Every character takes its family's split,
+so one face is never in two splits, and adding or removing other characters never moves a
+family. Without families (a bare list of characters) each character is its own family.
 
 Guaranteeing "at least one val character" is impossible together with that stability (with two
-characters both hashing to train, one would have to move when the set changes), so small sets
-should name their val/test characters explicitly: `explicit` maps a split to character ids (or
-unique id prefixes), and those assignments win over the hash.
+families both hashing to train, one would have to move when the set changes), so small sets
+should name their val/test characters explicitly: `explicit` maps a split to family ids,
+character ids, or unique prefixes of either; an entry sends its whole family there, and those
+assignments win over the hash.
 """
 
 from __future__ import annotations
@@ -50,13 +52,9 @@ def split_hash(character: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def split_of(character: str, config: SplitConfig | None = None) -> str:
-    """The split of one character."""
-    config = config or SplitConfig()
-    for name in SPLITS:
-        if any(character.startswith(prefix) for prefix in config.explicit.get(name, ())):
-            return name
-    u = split_hash(character)
+def hashed_split(key: str, config: SplitConfig) -> str:
+    """The split the hash of `key` (a family id) falls in."""
+    u = split_hash(key)
     if u < config.train:
         return "train"
     if u < config.train + config.val:
@@ -64,12 +62,47 @@ def split_of(character: str, config: SplitConfig | None = None) -> str:
     return "test"
 
 
-def assign_splits(characters: Iterable[str], config: SplitConfig | None = None) -> dict[str, str]:
-    """Split of every character; explicit entries must each match exactly one character."""
+def split_of(character: str, config: SplitConfig | None = None, family: str | None = None) -> str:
+    """The split of one character (of its family, when given)."""
+    config = config or SplitConfig()
+    family = family or character
+    for name in SPLITS:
+        for prefix in config.explicit.get(name, ()):
+            if character.startswith(prefix) or family.startswith(prefix):
+                return name
+    return hashed_split(family, config)
+
+
+def assign_splits(
+    characters: Iterable[str],
+    config: SplitConfig | None = None,
+    families: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Split of every character: its family's (`families`: character -> family id; without it
+    each character is its own family). An explicit entry must match exactly one family, and
+    one family cannot be named for two splits."""
     characters, config = list(characters), config or SplitConfig()
-    for name, prefixes in config.explicit.items():
-        for prefix in prefixes:
-            hits = [c for c in characters if c.startswith(prefix)]
+    family_of = {c: (families or {}).get(c, c) for c in characters}
+    members: dict[str, list[str]] = {}
+    for character in characters:
+        members.setdefault(family_of[character], []).append(character)
+    chosen: dict[str, tuple[str, str]] = {}  # family -> (split, the entry that chose it)
+    for name in SPLITS:
+        for prefix in config.explicit.get(name, ()):
+            hits = sorted(
+                f
+                for f, cs in members.items()
+                if f.startswith(prefix) or any(c.startswith(prefix) for c in cs)
+            )
             if len(hits) > 1:
-                raise ValueError(f"explicit {name} entry {prefix!r} matches {len(hits)} characters")
-    return {c: split_of(c, config) for c in characters}
+                raise ValueError(f"explicit {name} entry {prefix!r} matches {len(hits)} families")
+            for family in hits:
+                other = chosen.get(family)
+                if other is not None and other[0] != name:
+                    raise ValueError(
+                        f"explicit entries {other[1]!r} ({other[0]}) and {prefix!r} ({name}) "
+                        f"name one family ({family}); a family cannot span two splits"
+                    )
+                chosen[family] = (name, prefix)
+    split = {f: chosen[f][0] if f in chosen else hashed_split(f, config) for f in members}
+    return {c: split[family_of[c]] for c in characters}

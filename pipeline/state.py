@@ -4,15 +4,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.shards import read_keys
+from pipeline.atomic import target_of, temporary_name
+from pipeline.shards import read_keys, verify_shard
 
 STATE_DIR = ".state"
+VERIFY_MODES = ("full", "quick")
+# What the writers of a dataset folder write through temporary names (see `sweep_temporaries`).
+# NAME.PID-TOKEN.tmp; NAME.PID.tmp and NAME.tmp of earlier versions.
+OURS = re.compile(
+    r"^(?:(?:train|val|test)-\d+\.tar|(?:catalog|manifest|failures)\.parquet|[\w.-]+\.json)$"
+)
 
 
 def state_dir(out: str | Path) -> Path:
@@ -29,23 +38,53 @@ def progress_path(out: str | Path, name: str) -> Path:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1), "utf-8")
-    os.replace(tmp, path)
+    tmp = temporary_name(path)
+    try:
+        tmp.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1), "utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def read_done(out: str | Path, name: str, expected_hash: str | None = None) -> dict | None:
+def sweep_temporaries(out: str | Path, shards: set[str] | None = None) -> list[str]:
+    """Remove the temporary files writers left in `out` and its `.state/` (a killed run's);
+    only those of `shards` when given (a slice run, beside other slices' writers). Only for a
+    run holding the folder's lock, once no earlier writer of those files is left."""
+    removed = []
+    for folder in (Path(out), state_dir(out)):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            target = target_of(path.name)
+            if not target or not OURS.match(target) or not path.is_file() or path.is_symlink():
+                continue
+            if shards is not None and target.split(".", 1)[0] not in shards:
+                continue
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+def read_done(
+    out: str | Path, name: str, expected_hash: str | None = None, verify: str = "quick"
+) -> dict | None:
     """A complete shard's sidecar, or None when the shard must be (re)done.
 
-    Complete means: the sidecar parses, matches `expected_hash`, and the tar exists with the
-    recorded size and the recorded example keys in order.
+    Complete means: the sidecar parses, matches `expected_hash`, and the tar is a regular file
+    with the recorded size and the recorded example keys in order. `verify="full"` also checks
+    the tar's sha256 against the sidecar (every byte read: see `pipeline.shards.verify_shard`).
     """
+    if verify not in VERIFY_MODES:
+        raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
     try:
         done = json.loads(done_path(out, name).read_text("utf-8"))
         tar = Path(out) / f"{name}.tar"
         if expected_hash is not None and done["spec_hash"] != expected_hash:
             return None
-        if tar.stat().st_size != done["digest"]["bytes"]:
+        digest = done["digest"]
+        sha256 = digest["sha256"] if verify == "full" else None
+        if not verify_shard(tar, int(digest["bytes"]), sha256):
             return None
         if read_keys(tar) != [r["key"] for r in done["records"]]:
             return None
@@ -83,7 +122,10 @@ class Progress:
             self.write()
 
     def write(self) -> None:
-        write_json_atomic(self.path, {"character": self.character, "examples": self.examples})
+        """Best effort: a progress file that cannot be written (disk full) is not an error of
+        the character being rendered; the shard's own writes report the disk."""
+        with contextlib.suppress(OSError):
+            write_json_atomic(self.path, {"character": self.character, "examples": self.examples})
         self.last = time.monotonic()
 
     def clear(self) -> None:

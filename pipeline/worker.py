@@ -8,7 +8,6 @@ example's draws come from its own generator (`pipeline.seeds`), never from worke
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 from collections.abc import Iterator
@@ -18,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import GenerateConfig
+from pipeline.deadline import Deadline, ModelTimeout
+from pipeline.lock import RunContext, writing
 from pipeline.plan import ShardSpec, example_key, spec_hash
 from pipeline.seeds import example_rng, example_seed
-from pipeline.shards import ShardWriter
+from pipeline.shards import OutputError, ShardWriter, output_error
 from pipeline.state import Progress, done_path, write_json_atomic
 from poses.sampling import sample_lighting, sample_pose
 from poses.schema import Schema
@@ -69,6 +70,7 @@ class WorkerState:
     settings: Any = None
     current: BoundCharacter | None = None
     gl_renderer: str = ""
+    run: RunContext | None = None  # the run of the task at hand (its per-model time limit)
 
     def renderer_for(self, config: GenerateConfig, threads: int | None) -> Any:
         """This process's renderer for `config`, created on first use and kept. `threads`:
@@ -134,8 +136,22 @@ def model_label(row: dict) -> Path:
 
 
 def load_character(renderer: Any, row: dict, config: GenerateConfig) -> BoundCharacter:
-    """Load, check and upload one character (raising CharacterError with the failing stage)."""
+    """Load, check and upload one character (raising CharacterError with the failing stage),
+    within the run's per-model time limit."""
+    timeout = STATE.run.model_timeout if STATE.run is not None else None
+    try:
+        with Deadline(timeout, "load") as clock:
+            return _load_character(renderer, row, config, clock)
+    except ModelTimeout as error:
+        raise CharacterError(row["character"], error.stage, str(error).split(": ", 1)[1]) from None
+
+
+def _load_character(
+    renderer: Any, row: dict, config: GenerateConfig, clock: Deadline
+) -> BoundCharacter:
+    from media.files import FileRefusedError
     from mmd_loader import ModelLoadError, detect_face, load
+    from pipeline.identity import character_id, file_digest
 
     character = row["character"]
     fault = os.environ.get(FAULT_ENV)
@@ -143,14 +159,17 @@ def load_character(renderer: Any, row: dict, config: GenerateConfig) -> BoundCha
         os.kill(os.getpid(), signal.SIGSEGV)
     try:
         with _model_file(row) as file:
-            data = file.read_bytes()
-            if hashlib.sha256(data).hexdigest() != character:
-                raise CharacterError(character, "load", "file changed since the catalog was made")
+            digest = file_digest(file, "model")
             model = load(file)
+            if character_id(digest, model) != character:
+                message = "the model or its textures changed since the catalog was made"
+                raise CharacterError(character, "load", message)
             model.path = Path(row["path"]) / row["member"] if row["member"] else model.path
+            clock.stage = "face"
             roles = detect_face(model, config_overrides(config, row))
             if not roles.usable:
                 raise CharacterError(character, "face", "; ".join(roles.problems))
+            clock.stage = "upload"
             try:
                 renderer.set_model(model, roles)
             except Exception as error:
@@ -158,7 +177,7 @@ def load_character(renderer: Any, row: dict, config: GenerateConfig) -> BoundCha
                 raise CharacterError(character, "upload", message) from error
     except ModelLoadError as error:
         raise CharacterError(character, "load", str(error)) from None
-    except OSError as error:
+    except (OSError, FileRefusedError) as error:
         raise CharacterError(character, "load", f"cannot read: {error}") from None
     return BoundCharacter(character, model, roles)
 
@@ -175,13 +194,30 @@ def run_shard(
     out: str,
     threads: int | None = None,
     skip: dict[str, dict] | None = None,
+    run: RunContext | None = None,
 ) -> dict:
     """Render one shard into `out/NAME.tar` and write its sidecar; returns the sidecar.
 
     `skip` maps characters to failure rows recorded by the caller (a worker died on them); they
     are left out. A character that fails here is recorded and the shard is rewritten without it.
+    `run` is the submitting run (`pipeline.lock`): the shard is written only while that run
+    holds the folder, and each model is loaded within its time limit. A failing write raises
+    `OutputError` (the run stops; never a character's failure).
     """
-    out_path, skip = Path(out), dict(skip or {})
+    out_path = Path(out)
+    STATE.run = run
+    with writing(out_path, run):
+        return _run_shard(config, rows, spec, out_path, threads, dict(skip or {}))
+
+
+def _run_shard(
+    config: GenerateConfig,
+    rows: list[dict],
+    spec: ShardSpec,
+    out_path: Path,
+    threads: int | None,
+    skip: dict[str, dict],
+) -> dict:
     schema = config.load_schema()
     by_character = {r["character"]: r for r in rows}
     failures = [skip[c] for c in sorted(skip)]
@@ -207,7 +243,10 @@ def run_shard(
             "failures": failures,
             "gl_renderer": STATE.gl_renderer,
         }
-        write_json_atomic(done_path(out_path, spec.name), done)
+        try:
+            write_json_atomic(done_path(out_path, spec.name), done)
+        except OSError as error:
+            raise output_error(error, done_path(out_path, spec.name)) from None
     finally:
         progress.clear()
     return done
@@ -252,7 +291,7 @@ def _write_shard(
                     writer.add(record["key"], members)
                     records.append(_manifest_record(record, spec.name, schema))
                     progress.example()
-            except CharacterError:
+            except (CharacterError, OutputError):
                 raise
             except Exception as error:
                 STATE.current = None

@@ -45,8 +45,9 @@ def models(tmp_path_factory) -> dict:
     with zipfile.ZipFile(root / "c2.zip", "w") as archive:
         for file in sorted((staging / "c2").rglob("*")):
             archive.write(file, file.relative_to(staging).as_posix())
-    (root / "copy").mkdir()
+    (root / "copy").mkdir()  # a byte copy: the model and the textures it uses
     shutil.copyfile(root / "c0" / "character.pmx", root / "copy" / "same_as_c0.pmx")
+    shutil.copytree(root / "c0" / "character_tex", root / "copy" / "character_tex")
     (root / "broken.pmx").write_bytes(b"PMX " + bytes(60))
     return {"root": root}
 

@@ -20,12 +20,21 @@ after epoch, so the DataLoader's round-robin over workers never breaks: global i
 and ``start=N`` resumes it exactly after N items: logical worker ``w`` skips ``len(range(w, N, W))``
 raw records' worth of items (cheap: nothing is decoded) and DataLoader worker ``i`` plays logical
 worker ``(i + N) % W``, so the next item is the one a straight run would have produced.
+
+Shards are untrusted bytes (``media.tarfiles``): members that are not regular files or exceed
+``MAX_MEMBER_BYTES`` are refused before anything is allocated. A bad example is refused, never
+skipped: a pose value that is not a finite number inside the schema's range (a list, a string,
+NaN, Infinity, 1e308), metadata that is not UTF-8 JSON, a PNG of another size than the
+dataset's images (never silently resized) or one that does not decode all raise
+``DatasetError`` naming the shard and key. thagen writes these files, so a bad value means a
+damaged or tampered dataset: training on it would end in a NaN loss, skipping it would quietly
+change the data.
 """
 
 from __future__ import annotations
 
 import json
-import tarfile
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from media.tarfiles import TarReadError, iter_members
 from training.images import decode_png
 
 # view → (input image, target image, pose parameter kind)
@@ -43,6 +53,10 @@ VIEWS = {
     "combiner": ("expression", "posed", "rotation"),
 }
 MEMBERS = ("rest.png", "expression.png", "posed.png", "json")
+MAX_MEMBER_BYTES = 1 << 27  # above the PNG bound of a 4096² image (67 MB)
+MAX_JSON_BYTES = 1 << 16  # an example's record is a few hundred bytes
+MAX_IMAGE_SIZE = 4096
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class DatasetError(ValueError):
@@ -73,7 +87,21 @@ class DatasetInfo:
         for name, kind in params:
             if kind not in ("morph", "rotation"):
                 raise DatasetError(f"{path}: parameter {name!r} has kind {kind!r}")
+        if not 1 <= size <= MAX_IMAGE_SIZE:
+            raise DatasetError(f"{path}: image_size {size} is not in 1..{MAX_IMAGE_SIZE}")
         return cls(Path(root), size, params, dict(info.get("splits", {})), info["schema"])
+
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        """Each parameter's [lo, hi] as dataset.json records it (parameters without one are
+        only required to be finite)."""
+        out = {}
+        for param in self.schema.get("parameters", []):
+            bounds = param.get("range") if isinstance(param, dict) else None
+            if isinstance(bounds, list | tuple) and len(bounds) == 2:
+                lo, hi = (float(b) for b in bounds)
+                if math.isfinite(lo) and math.isfinite(hi) and lo <= hi:
+                    out[str(param.get("name"))] = (lo, hi)
+        return out
 
     def pose_names(self, view: str) -> list[str]:
         """The parameters a network's view takes, in schema order."""
@@ -88,23 +116,30 @@ def list_shards(root: Path, split: str) -> list[Path]:
     return shards
 
 
+def _member_limit(name: str) -> int:
+    return MAX_JSON_BYTES if name.endswith(".json") else MAX_MEMBER_BYTES
+
+
 def read_shard(path: Path) -> Iterator[dict]:
-    """The raw examples of one shard: ``{"__key__", "__shard__", "rest.png", …}`` as bytes."""
+    """The raw examples of one shard: ``{"__key__", "__shard__", "rest.png", …}`` as bytes.
+    Members that are not regular files, or larger than their limit, raise ``DatasetError``."""
+    path = Path(path)
     current: dict | None = None
     try:
-        with tarfile.open(path, "r:") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                key, _, suffix = member.name.rpartition("/")[2].partition(".")
-                if current is not None and key != current["__key__"]:
-                    yield _complete(path, current)
-                    current = None
-                if current is None:
-                    current = {"__key__": key, "__shard__": path.name}
-                current[suffix] = tar.extractfile(member).read()
-    except tarfile.TarError as error:
-        raise DatasetError(f"{path}: unreadable tar ({error})") from None
+        for member, data in iter_members(path, _member_limit):
+            key, _, suffix = member.name.rpartition("/")[2].partition(".")
+            if current is not None and key != current["__key__"]:
+                yield _complete(path, current)
+                current = None
+            if current is None:
+                current = {"__key__": key, "__shard__": path.name}
+            if suffix in current:
+                raise DatasetError(f"{path}: example {key[:80]!r} has two {suffix[:40]!r} members")
+            current[suffix] = data
+    except TarReadError as error:
+        raise DatasetError(str(error)) from None
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot read ({error.strerror or error})") from None
     if current is not None:
         yield _complete(path, current)
 
@@ -116,22 +151,94 @@ def _complete(path: Path, record: dict) -> dict:
     return record
 
 
-def decode(record: dict, view: str, pose_names: list[str], size: int | None) -> dict:
-    """A raw record → ``{"input", "target", "pose", "key", "character", "epoch"}``."""
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_meta(record: dict, where: str) -> dict:
+    """An example's JSON record: strict UTF-8 JSON (no NaN/Infinity), an object with a pose
+    object."""
+    try:
+        text = bytes(record["json"]).decode("utf-8")
+        meta = json.loads(text, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, TypeError) as error:
+        raise DatasetError(f"{where}.json: not UTF-8 JSON ({str(error)[:120]})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("pose"), dict):
+        raise DatasetError(f"{where}.json: not a thagen example record (no pose object)")
+    return meta
+
+
+def pose_values(
+    meta: dict, names: list[str], where: str, ranges: dict[str, tuple[float, float]] | None = None
+) -> list[float]:
+    """The pose vector for ``names`` (a null parameter, one the character lacks, is 0); every
+    value must be a finite number inside its range."""
+    values = []
+    for name in names:
+        if name not in meta["pose"]:
+            raise DatasetError(f"{where}.json: pose has no {name!r}")
+        value = meta["pose"][name]
+        if value is None:
+            values.append(0.0)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DatasetError(f"{where}.json: pose {name} is {value!r:.60}, not a number")
+        value = float(value)
+        lo, hi = (ranges or {}).get(name, (-math.inf, math.inf))
+        if not math.isfinite(value) or not lo <= value <= hi:
+            bounds = f"[{lo:g}, {hi:g}]" if math.isfinite(lo) else "finite"
+            raise DatasetError(f"{where}.json: pose {name} = {value!r} is outside {bounds}")
+        values.append(value)
+    return values
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR, or None when the bytes do not start like a PNG."""
+    if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def decode_image(data: bytes, expected: int | None, size: int | None, name: str) -> torch.Tensor:
+    """A shard PNG → tensor: it must be a PNG of ``expected``² pixels (the dataset's size;
+    checked from its header before decoding), then resized to ``size`` for the network."""
+    dims = png_size(data)
+    if dims is None:
+        raise DatasetError(f"{name}: not a PNG")
+    if expected is not None and dims != (expected, expected):
+        w, h = dims
+        raise DatasetError(f"{name}: image is {w}×{h}; the dataset's images are {expected}²")
+    try:
+        return decode_png(data, size, name)
+    except Exception as error:  # Pillow raises many kinds on damaged bytes
+        message = str(error)
+        if not isinstance(error, ValueError):
+            message = f"{type(error).__name__}: {error}"
+        if not message.startswith(name):
+            message = f"{name}: not a readable PNG ({message})"
+        raise DatasetError(message[:400]) from None
+
+
+def decode(
+    record: dict,
+    view: str,
+    pose_names: list[str],
+    size: int | None,
+    info: DatasetInfo | None = None,
+) -> dict:
+    """A raw record → ``{"input", "target", "pose", "key", "character", "epoch"}``; with
+    ``info`` the images must be the dataset's size and the pose inside the schema's ranges."""
     src, dst, _ = VIEWS[view]
     where = f"{record['__shard__']}:{record['__key__']}"
-    try:
-        meta = json.loads(record["json"])
-        pose_dict = meta["pose"]
-        pose = [pose_dict[name] for name in pose_names]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise DatasetError(f"{where}.json: bad metadata ({error!r})") from None
+    meta = read_meta(record, where)
+    pose = pose_values(meta, pose_names, where, info.ranges() if info else None)
+    expected = info.image_size if info else None
     return {
-        "input": decode_png(record[f"{src}.png"], size, f"{where}.{src}.png"),
-        "target": decode_png(record[f"{dst}.png"], size, f"{where}.{dst}.png"),
-        "pose": torch.tensor([0.0 if v is None else float(v) for v in pose], dtype=torch.float32),
+        "input": decode_image(record[f"{src}.png"], expected, size, f"{where}.{src}.png"),
+        "target": decode_image(record[f"{dst}.png"], expected, size, f"{where}.{dst}.png"),
+        "pose": torch.tensor(pose, dtype=torch.float32),
         "key": record["__key__"],
-        "character": str(meta.get("character", "")),
+        "character": str(meta.get("character", ""))[:200],
         "epoch": int(record.get("__epoch__", 0)),
     }
 
@@ -211,7 +318,7 @@ class ShardStream(IterableDataset):
         records = self._records(consumer, consumers, rank or 0, logical)
         for _ in range(skip):
             next(records, None)
-        samples = (decode(r, self.view, self.pose_names, self.size) for r in records)
+        samples = (decode(r, self.view, self.pose_names, self.size, self.info) for r in records)
         if self.batch_size is None:
             yield from samples
             return

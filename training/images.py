@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+MAX_USER_IMAGE_BYTES = 1 << 28  # a drawing for `thagen pose`: far above any 4096² PNG
+
 
 class ImageSpecError(ValueError):
     """An image that does not meet the input spec; the message names the file and the problem."""
@@ -58,20 +60,29 @@ def load_user_image(path: Path, size: int, accepted: tuple[int, ...] = (256,)) -
     The spec: a square RGBA image (with an alpha channel) of 256×256 or of the network's own size.
     Anything else raises ``ImageSpecError`` naming the file and what is wrong.
     """
+    from media.files import FileRefusedError, read_regular
+
     path = Path(path)
+    sizes = sorted({size, *accepted})
+    allowed = " or ".join(f"{s}×{s}" for s in sizes)
     try:
-        image = Image.open(path)
+        data = read_regular(path, "image", MAX_USER_IMAGE_BYTES)
+        image = Image.open(io.BytesIO(data))  # reads the header only: the size is known
+        if image.size[0] != image.size[1] or image.size[0] not in sizes:
+            raise ImageSpecError(
+                f"{path}: image is {image.size[0]}×{image.size[1]}; expected {allowed}"
+            )
         image.load()
     except FileNotFoundError:
         raise ImageSpecError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError) as error:
+    except FileRefusedError as error:
+        raise ImageSpecError(str(error)) from None
+    except Image.DecompressionBombError as error:
+        raise ImageSpecError(f"{path}: image is too large to read ({error})") from None
+    except ImageSpecError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageSpecError(f"{path}: not a readable image ({error})") from None
-    sizes = sorted({size, *accepted})
-    allowed = " or ".join(f"{s}×{s}" for s in sizes)
-    if image.size[0] != image.size[1] or image.size[0] not in sizes:
-        raise ImageSpecError(
-            f"{path}: image is {image.size[0]}×{image.size[1]}; expected {allowed}"
-        )
     if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
         raise ImageSpecError(
             f"{path}: image has no alpha channel (mode {image.mode}); expected RGBA with the "

@@ -152,6 +152,9 @@ class Trainer:
         outputs = self.outputs(batch)
         target, source = batch["target"].to(self.device), batch["input"].to(self.device)
         loss, parts = self.objective(outputs, target, source)
+        if not torch.isfinite(loss.detach()):  # stop before the weights become NaN
+            keys = ", ".join(batch["key"][:4])
+            raise ValueError(f"step {self.step + 1}: the loss is {loss.item()} (batch {keys}, …)")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
