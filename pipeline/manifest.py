@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from pipeline.config import GenerateConfig
 from pipeline.fingerprint import code_fingerprint
 from pipeline.plan import ShardSpec, shard_rows, spec_hash
+from pipeline.png import deflate_library
 from pipeline.splits import SPLITS
 from pipeline.state import done_path, read_done
 from poses.schema import Schema
@@ -86,7 +87,7 @@ def failures_table(dones: list[dict], catalog: pd.DataFrame) -> pa.Table:
 def versions(dones: list[dict]) -> dict[str, Any]:
     """Library versions that decide the bytes, and the GL renderer(s) the shards came from."""
     out: dict[str, Any] = {"python": platform.python_version(), "zlib": zlib.ZLIB_RUNTIME_VERSION}
-    for package in ("thagen", "numpy", "pillow", "moderngl", "pyarrow", "pandas"):
+    for package in ("thagen", "numpy", "pillow", "moderngl", "isal", "pyarrow", "pandas"):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -124,7 +125,7 @@ def dataset_json(
             "shards": len(dones),
         },
         "config": config.to_json(),
-        "versions": versions(dones),
+        "versions": {**versions(dones), "png_deflate": deflate_library(config.png_compress_level)},
     }
 
 
