@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from training.fastpng import PngError, read_rgba
+
 
 class ImageSpecError(ValueError):
     """An image that does not meet the input spec; the message names the file and the problem."""
@@ -38,8 +40,25 @@ def tensor_to_array(image: torch.Tensor) -> np.ndarray:
     return x.to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+def rgba_to_tensor(rgba: np.ndarray) -> torch.Tensor:
+    """(H, W, 4) uint8 → contiguous (4, H, W) float32 in [-1, 1]: the values of
+    ``array_to_tensor``, converted in one strided copy and two in-place passes."""
+    out = torch.empty((4, *rgba.shape[:2]), dtype=torch.float32)
+    out.copy_(torch.from_numpy(rgba).permute(2, 0, 1))
+    return out.div_(127.5).sub_(1.0)
+
+
 def decode_png(data: bytes, size: int | None = None, name: str = "<bytes>") -> torch.Tensor:
-    """PNG bytes → (4, H, W) float tensor in [-1, 1], resized to ``size`` when given."""
+    """PNG bytes → (4, H, W) float tensor in [-1, 1], resized to ``size`` when given.
+
+    thagen's own PNGs (RGBA, "Up" rows) take the fast reader (``training.fastpng``); any other
+    PNG, and any resize, goes through Pillow."""
+    try:
+        rgba = read_rgba(data)
+    except PngError as error:
+        raise ValueError(f"{name}: not a readable PNG ({error})") from None
+    if rgba is not None and (size is None or rgba.shape[:2] == (size, size)):
+        return rgba_to_tensor(rgba)
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
@@ -49,7 +68,7 @@ def decode_png(data: bytes, size: int | None = None, name: str = "<bytes>") -> t
         raise ValueError(f"{name}: PNG mode is {image.mode}, expected RGBA")
     if size is not None:
         image = resize_rgba(image, size)
-    return array_to_tensor(np.asarray(image))
+    return rgba_to_tensor(np.ascontiguousarray(image))
 
 
 def load_user_image(path: Path, size: int, accepted: tuple[int, ...] = (256,)) -> torch.Tensor:
