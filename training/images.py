@@ -68,7 +68,7 @@ def decode_png(data: bytes, size: int | None = None, name: str = "<bytes>") -> t
         raise ValueError(f"{name}: PNG mode is {image.mode}, expected RGBA")
     if size is not None:
         image = resize_rgba(image, size)
-    return rgba_to_tensor(np.ascontiguousarray(image))
+    return rgba_to_tensor(np.array(image))  # a writable copy (torch warns on read-only arrays)
 
 
 def load_user_image(path: Path, size: int, accepted: tuple[int, ...] = (256,)) -> torch.Tensor:
