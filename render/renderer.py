@@ -38,6 +38,7 @@ class RenderSettings:
       (0 = off) multisamples the (supersampled) buffer.
     - `threads`: llvmpipe's LP_NUM_THREADS (0: rasterise in the calling thread, the least CPU
       per image; None: Mesa's default).
+    - `device`: the EGL device index (`render.devices`; None: `THAGEN_EGL_DEVICE`, else 0).
 
     How far a schema parameter turns a bone is the schema's (`degrees`), not a setting here.
     """
@@ -51,6 +52,7 @@ class RenderSettings:
     outline: bool = False
     outline_width: float = 1.0
     threads: int | None = None
+    device: int | None = None
 
     def __post_init__(self) -> None:
         if not 8 <= self.size <= 4096:
@@ -67,6 +69,8 @@ class RenderSettings:
             raise ValueError(f"msaa must be 0, 2, 4, 8 or 16, not {self.msaa}")
         if self.threads is not None and self.threads < 0:
             raise ValueError(f"threads must be >= 0 (or None), not {self.threads}")
+        if self.device is not None and self.device < 0:
+            raise ValueError(f"device must be an EGL device index >= 0, not {self.device}")
 
 
 class Renderer:
@@ -74,7 +78,7 @@ class Renderer:
 
     def __init__(self, settings: RenderSettings | None = None) -> None:
         self.settings = settings = settings or RenderSettings()
-        self.ctx = create_context(settings.threads)
+        self.ctx = create_context(settings.threads, settings.device)
         samples = settings.msaa if settings.msaa > 1 else 0
         if samples > self.ctx.max_samples:
             self.ctx.release()
