@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from training.images import decode_png
+from training.images import decode_png, decode_png_rgba, rgba_batch_to_tensor
 
 # view → (input image, target image, pose parameter kind)
 VIEWS = {
@@ -116,8 +116,12 @@ def _complete(path: Path, record: dict) -> dict:
     return record
 
 
-def decode(record: dict, view: str, pose_names: list[str], size: int | None) -> dict:
-    """A raw record → ``{"input", "target", "pose", "key", "character", "epoch"}``."""
+def decode(
+    record: dict, view: str, pose_names: list[str], size: int | None, raw: bool = False
+) -> dict:
+    """A raw record → ``{"input", "target", "pose", "key", "character", "epoch"}``. With
+    ``raw`` the images stay (H, W, 4) uint8 tensors, for ``collate`` to convert a batch at once."""
+    image = decode_png_rgba_tensor if raw else decode_png
     src, dst, _ = VIEWS[view]
     where = f"{record['__shard__']}:{record['__key__']}"
     try:
@@ -127,8 +131,8 @@ def decode(record: dict, view: str, pose_names: list[str], size: int | None) -> 
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise DatasetError(f"{where}.json: bad metadata ({error!r})") from None
     return {
-        "input": decode_png(record[f"{src}.png"], size, f"{where}.{src}.png"),
-        "target": decode_png(record[f"{dst}.png"], size, f"{where}.{dst}.png"),
+        "input": image(record[f"{src}.png"], size, f"{where}.{src}.png"),
+        "target": image(record[f"{dst}.png"], size, f"{where}.{dst}.png"),
         "pose": torch.tensor([0.0 if v is None else float(v) for v in pose], dtype=torch.float32),
         "key": record["__key__"],
         "character": str(meta.get("character", "")),
@@ -136,8 +140,16 @@ def decode(record: dict, view: str, pose_names: list[str], size: int | None) -> 
     }
 
 
+def decode_png_rgba_tensor(data: bytes, size: int | None, name: str) -> torch.Tensor:
+    return torch.from_numpy(decode_png_rgba(data, size, name))
+
+
 def collate(samples: list[dict]) -> dict:
-    out = {k: torch.stack([s[k] for s in samples]) for k in ("input", "target", "pose")}
+    out = {k: torch.stack([s[k] for s in samples]) for k in ("pose",)}
+    for k in ("input", "target"):
+        images = [s[k] for s in samples]
+        raw = images[0].dtype == torch.uint8  # decode(raw=True): convert the batch at once
+        out[k] = rgba_batch_to_tensor(images) if raw else torch.stack(images)
     out.update({k: [s[k] for s in samples] for k in ("key", "character")})
     out["epoch"] = samples[-1]["epoch"]
     return out
@@ -211,7 +223,8 @@ class ShardStream(IterableDataset):
         records = self._records(consumer, consumers, rank or 0, logical)
         for _ in range(skip):
             next(records, None)
-        samples = (decode(r, self.view, self.pose_names, self.size) for r in records)
+        raw = self.batch_size is not None  # batches convert their images in collate
+        samples = (decode(r, self.view, self.pose_names, self.size, raw) for r in records)
         if self.batch_size is None:
             yield from samples
             return

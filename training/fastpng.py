@@ -1,8 +1,8 @@
 """A fast reader for the PNGs thagen writes: 8-bit RGBA, not interlaced, rows filtered "None" or
-"Up" (pipeline/png.py writes "Up" everywhere). Inflate runs in ISA-L and un-filtering is one
-vectorised add per row, so a 256² image decodes in about 0.4 ms against Pillow's 2.3 ms and
-pyspng's 1.3 ms (bench/bench_decode.py). Any other PNG (palette, 16 bit, Sub/Average/Paeth
-filters, interlace) returns None and the caller decodes it with Pillow.
+"Up" (pipeline/png.py writes "Up" everywhere). Inflate runs in ISA-L and un-filtering is a running
+sum down the rows in vectorised blocks, so a 256² image decodes in about 0.45 CPU ms against
+Pillow's 0.96 and pyspng's 0.52 (bench/bench_decode.py). Any other PNG (palette, 16 bit,
+Sub/Average/Paeth filters, interlace) returns None and the caller decodes it with Pillow.
 
 The reader is as strict as Pillow about damage: every chunk's CRC is checked, the zlib stream's
 Adler-32 too (by inflate), the inflated size must be exactly the image's, and inflating stops at
@@ -75,10 +75,32 @@ def read_rgba(data: bytes) -> np.ndarray | None:
         raise PngError(f"the image data is {size} bytes, not {expected} for {width}×{height}")
     rows = np.frombuffer(b"".join(parts), np.uint8).reshape(height, stride)
     filters = rows[:, 0]
-    if not np.isin(filters, (NONE, UP)).all():
+    up = filters == UP
+    if not (up | (filters == NONE)).all():
         return None
     image = rows[:, 1:].copy()
-    for y in np.flatnonzero(filters == UP):  # "Up": add the row above (row 0 has none)
-        if y > 0:
+    if up[1:].all():
+        _undo_up(image)
+    else:
+        for y in np.flatnonzero(up[1:]) + 1:  # "Up": add the row above (row 0 has none)
             np.add(image[y], image[y - 1], out=image[y])
     return image.reshape(height, width, 4)
+
+
+def _undo_up(rows: np.ndarray, block: int = 16) -> None:
+    """Undo "Up" on every row after the first, in place: a running sum down the rows, mod 256.
+
+    Row by row that is one numpy call per row; in blocks of `block` rows it is two calls per
+    block: rows summed within every block at once, then each block offset by the final last row
+    of the block above (0.1 ms instead of 0.23 ms at 256²)."""
+    count = len(rows) // block
+    start = 1
+    if count >= 2:
+        blocks = rows[: count * block].reshape(count, block, -1)
+        for r in range(1, block):
+            np.add(blocks[:, r], blocks[:, r - 1], out=blocks[:, r])
+        for b in range(1, count):
+            np.add(blocks[b], blocks[b - 1, block - 1], out=blocks[b])
+        start = count * block
+    for y in range(start, len(rows)):
+        np.add(rows[y], rows[y - 1], out=rows[y])
