@@ -145,7 +145,7 @@ def decode_png_rgba_tensor(data: bytes, size: int | None, name: str) -> torch.Te
 
 
 def collate(samples: list[dict]) -> dict:
-    out = {k: torch.stack([s[k] for s in samples]) for k in ("pose",)}
+    out = {"pose": torch.stack([s["pose"] for s in samples])}
     for k in ("input", "target"):
         images = [s[k] for s in samples]
         raw = images[0].dtype == torch.uint8  # decode(raw=True): convert the batch at once
