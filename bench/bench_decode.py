@@ -8,7 +8,8 @@ process (a DataLoader worker does exactly this work, single-threaded):
 - the decoders on the dataset's images: Pillow, pyspng (when installed) and thagen's reader
   (`training.fastpng`: ISA-L inflate, vectorised "Up" un-filtering), each to a uint8 array;
 - the whole worker loop of `training.data.ShardStream`: tar read, JSON, two PNGs → uint8,
-  batches of 25 converted to float at once — the examples/s one DataLoader worker feeds a GPU.
+  batches of 25 converted to float at once — the examples/s one DataLoader worker feeds a GPU;
+- the same through a real `DataLoader` with one worker process (wall clock only).
 
 CPU time is reported beside wall time: other work on the machine changes it much less.
 """
@@ -62,6 +63,29 @@ def _timed(function, items: list, rounds: int = 5) -> tuple[float, float]:
     return statistics.median(walls) / len(items), statistics.median(cpus) / len(items)
 
 
+def _single_thread(_: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _dataloader_rate(data: Path, batches: int = 24) -> float:
+    """Examples/s out of a real DataLoader with one worker process (batches cross to this
+    process through shared memory), after its first batch."""
+    from torch.utils.data import DataLoader
+
+    from training.data import ShardStream
+
+    stream = ShardStream(data, "train", "morpher", size=256, batch_size=BATCH, epochs=None)
+    loader = DataLoader(stream, batch_size=None, num_workers=1, worker_init_fn=_single_thread)
+    batches_iter = iter(loader)
+    next(batches_iter)
+    count, start = 0, time.perf_counter()
+    for _ in range(batches):
+        count += len(next(batches_iter)["key"])
+    return count / (time.perf_counter() - start)
+
+
 def bench_decode(model_path: str | Path = DEFAULT_MODEL, examples: int = 96) -> dict:
     import numpy as np
     import torch
@@ -93,6 +117,7 @@ def bench_decode(model_path: str | Path = DEFAULT_MODEL, examples: int = 96) -> 
 
         count = stream(None)
         wall, cpu = _timed(stream, [None], rounds=3)
+        loader_rate = _dataloader_rate(data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
@@ -101,6 +126,7 @@ def bench_decode(model_path: str | Path = DEFAULT_MODEL, examples: int = 96) -> 
         "decoders_ms": {k: (1e3 * w, 1e3 * c) for k, (w, c) in images.items()},
         "worker_examples_per_s": count / wall,
         "worker_examples_per_cpu_s": count / cpu,
+        "dataloader_examples_per_s": loader_rate,
     }
     _print(result)
     return result
@@ -118,7 +144,9 @@ def _print(r: dict) -> None:
     print(
         f"  ShardStream worker loop (tar, JSON, 2 PNGs, batches of {BATCH} in float): "
         f"{rate:.0f} examples/s wall, {cpu_rate:.0f} per CPU second; goal ≥ {GOAL:.0f} per "
-        f"worker: {met} (per CPU second)",
+        f"worker: {met} (per CPU second)\n"
+        f"  a real DataLoader, 1 worker process: {r['dataloader_examples_per_s']:.0f} examples/s "
+        "wall (batches reach the training process through shared memory)",
         flush=True,
     )
 

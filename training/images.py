@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from torch.utils.data import get_worker_info
 
 from training.fastpng import PngError, read_rgba
 
@@ -51,9 +52,22 @@ def rgba_to_tensor(rgba: np.ndarray) -> torch.Tensor:
 def rgba_batch_to_tensor(images: list[torch.Tensor]) -> torch.Tensor:
     """(H, W, 4) uint8 tensors → contiguous (B, 4, H, W) float32 in [-1, 1], the values of
     ``rgba_to_tensor`` for each. Converting a batch at once instead of image by image, then
-    stacking, saves a pass over the floats: 0.24 against 0.45 CPU ms per 256² image."""
+    stacking, saves a pass over the floats: 0.24 against 0.45 CPU ms per 256² image. In a
+    DataLoader worker the floats are written straight into shared memory, as torch's own
+    ``default_collate`` does, so handing the batch to the training process copies nothing."""
     batch = torch.stack(images).permute(0, 3, 1, 2).contiguous()
-    return batch.to(torch.float32).div_(127.5).sub_(1.0)
+    out = _float_buffer(batch.shape)
+    out.copy_(batch)
+    return out.div_(127.5).sub_(1.0)
+
+
+def _float_buffer(shape: torch.Size) -> torch.Tensor:
+    """An uninitialised float32 tensor, in shared memory inside a DataLoader worker."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=torch.float32)
+    proto = torch.empty(0, dtype=torch.float32)
+    storage = proto._typed_storage()._new_shared(shape.numel(), device=proto.device)
+    return proto.new(storage).resize_(shape)
 
 
 def decode_png_rgba(data: bytes, size: int | None = None, name: str = "<bytes>") -> np.ndarray:
