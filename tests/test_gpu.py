@@ -75,18 +75,24 @@ def test_the_context_is_made_on_the_egl_device_asked_for(monkeypatch):
         Renderer(RenderSettings(size=32))
 
 
-def _worker_device(seconds: float) -> tuple[int, str]:
-    time.sleep(seconds)  # long enough that both workers take a task
+def _worker_device(meeting: str, workers: int) -> tuple[int, str]:
+    """This worker's pid and device, once `workers` workers have arrived (so each runs one)."""
+    Path(meeting, str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(meeting)) < workers and time.monotonic() < deadline:
+        time.sleep(0.02)
     return os.getpid(), os.environ.get(DEVICE_ENV, "")
 
 
-def test_each_local_worker_binds_one_device_round_robin():
+def test_each_local_worker_binds_one_device_round_robin(tmp_path):
+    (tmp_path / "a").mkdir()
     with LocalRunner(2, devices=[5, 7]) as runner:
-        tasks = [runner.submit(_worker_device, 1.0) for _ in range(4)]
+        tasks = [runner.submit(_worker_device, str(tmp_path / "a"), 2) for _ in range(2)]
         seen = dict(runner.outcome(t) for t in tasks)
     assert sorted(seen.values()) == ["5", "7"]  # two processes, one on each device
+    (tmp_path / "b").mkdir()
     with LocalRunner(1) as runner:  # without devices nothing is set
-        assert runner.outcome(runner.submit(_worker_device, 0.0))[1] == ""
+        assert runner.outcome(runner.submit(_worker_device, str(tmp_path / "b"), 1))[1] == ""
     with pytest.raises(ValueError, match="THAGEN_EGL_DEVICE"):
         make_runner("dask", devices=[0], scheduler="tcp://127.0.0.1:1")
 
