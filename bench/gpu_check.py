@@ -5,7 +5,8 @@
 1. finds the NVIDIA GPUs through EGL device enumeration (`render.devices`) and CUDA through torch,
    and stops with one line and exit 1 when either is missing;
 2. renders random THA1 poses of MODEL (default miku_v2.pmd) at 256² on the first GPU: images/s
-   end to end and for the bare raster;
+   end to end and for the bare raster, and checks that images drawn over the rest image (as the
+   pipeline draws them) are the bytes of full renders on this driver too;
 3. generates a small dataset of MODEL with one worker per CPU core spread over every GPU
    (`LocalRunner(devices=...)`, as `thagen generate --gpus` does): examples/s;
 4. trains the full `tha1` morpher on it at batch 25 with bf16 autocast on cuda:0: steps/s after a
@@ -26,6 +27,8 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT.parent / "shared" / "mmd" / "animasa_miku_v2_3" / "miku_v2.pmd"
@@ -85,7 +88,7 @@ def render_stage(model_path: Path, device: int, images: int, size: int) -> dict:
     from bench.bench_render import random_poses
     from mmd_loader import detect_face, load
     from poses import load_schema
-    from render import Lighting, Renderer, RenderSettings
+    from render import Lighting, Pose, Renderer, RenderSettings
     from render.context import renderer_name
 
     model = load(model_path)
@@ -110,11 +113,21 @@ def render_stage(model_path: Path, device: int, images: int, size: int) -> dict:
         ctx.finish()
         bare = time.perf_counter() - start
         name = renderer_name(ctx)
+        # The pipeline draws expression and posed images over the rest image: on this driver
+        # too they must be the bytes of a full render (scissor and a part of the triangles).
+        rest, differ, checked = renderer.render(Pose(), light), 0, poses[: min(20, images)]
+        for pose in checked:
+            for q in (Pose(morphs=pose.morphs), pose):
+                differ += not np.array_equal(
+                    renderer.render(q, light), renderer.render(q, light, rest=rest)
+                )
     return {
         "gl_renderer": name,
         "egl_device": device,
         "images_per_s": images / whole,
         "bare_images_per_s": images / bare,
+        "over_rest_checked": 2 * len(checked),
+        "over_rest_differ": differ,
     }
 
 
@@ -204,7 +217,9 @@ def report(figures: dict) -> str:
         [
             f"gpu_check on {r['gl_renderer']} (EGL device {r['egl_device']}), torch {t['device']}",
             f"  render {figures['model']} at {figures['size']}²: {r['images_per_s']:.1f} images/s "
-            f"end to end, {r['bare_images_per_s']:.1f} images/s bare raster",
+            f"end to end, {r['bare_images_per_s']:.1f} images/s bare raster; drawn over the rest "
+            f"image, {r['over_rest_differ']} of {r['over_rest_checked']} images differ from full "
+            "renders (should be 0)",
             f"  generate: {g['examples']} examples, {g['examples_per_s']:.1f} examples/s with "
             f"{g['workers']} workers on EGL devices {g['egl_devices']}",
             f"  train {t['config']} morpher, batch {t['batch_size']}, {t['precision']}: "

@@ -145,5 +145,7 @@ def test_gpu_check_stages_run_on_the_cpu(tmp_path, miku):
     figures = json.loads(out.read_text())
     assert "llvmpipe" in figures["render"]["gl_renderer"]
     assert figures["render"]["images_per_s"] > 0 and figures["generate"]["examples"] == 4
+    render = figures["render"]
+    assert render["over_rest_checked"] == 6 and render["over_rest_differ"] == 0
     assert figures["train"]["steps"] == 2 and np.isfinite(figures["train"]["last_loss"])
     assert "images/s end to end" in done.stdout and "steps/s" in done.stdout
