@@ -42,6 +42,11 @@ class Distributed:
         device = torch.device(name)
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", self.local_rank if self.active else 0)
+        elif device.type == "cuda" and self.active:
+            raise ValueError(
+                f"--device {name}: with several processes each takes the GPU of its local rank; "
+                "pass --device cuda (or auto)"
+            )
         return device
 
     def mean(self, value: torch.Tensor) -> torch.Tensor:
