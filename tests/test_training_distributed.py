@@ -12,9 +12,11 @@ torch = pytest.importorskip("torch")
 from safetensors.torch import load_file  # noqa: E402
 
 from tests.shardgen import write_dataset  # noqa: E402
-from thagen.cli import main  # noqa: E402
+from thagen.cli import build_parser, main  # noqa: E402
 from training import checkpoint as ckpt  # noqa: E402
+from training.cli import rank_argv  # noqa: E402
 from training.configs import CONFIGS  # noqa: E402
+from training.distributed import Distributed  # noqa: E402
 from training.trainer import NonFiniteLoss, Trainer, train  # noqa: E402
 
 torch.set_num_threads(2)
@@ -140,3 +142,10 @@ def test_train_options_are_checked(tmp_path, dataset, capsys):
     assert "--nproc must be >= 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="precision"):
         train("morpher", dataset, tmp_path / "p", TINY, steps=1, precision="fp8", **QUIET)
+    rank = Distributed(rank=1, world_size=2, local_rank=1, backend="nccl")
+    assert str(rank.device("cuda")) == "cuda:1" and str(rank.device("cpu")) == "cpu"
+    with pytest.raises(ValueError, match="each takes the GPU of its local rank"):
+        rank.device("cuda:0")
+    args = rank_argv(build_parser().parse_args(torchrun_args(dataset, tmp_path / "x", 7)))
+    assert args[:5] == ["morpher", "--data", str(dataset), "--out", str(tmp_path / "x")]
+    assert "--nproc" not in args and args[args.index("--steps") + 1] == "7"
