@@ -1,5 +1,6 @@
 """End-to-end dataset throughput: examples/s (2 renders + 2 PNG encodes + tar write + record)
-for one model with 1 and with 2 worker processes, and the ratio.
+for one model with 1 and with 2 worker processes, and the ratio; then where one worker's CPU
+time per example goes (render / encode / the rest) against the bound of two bare renders.
 
     .venv/bin/python bench/bench_pipeline.py [MODEL] [--examples 160] [--rounds 3]
 
@@ -9,11 +10,19 @@ the figure is the steady rate a long run reaches. 1 and 2 workers alternate for 
 the medians are reported. Besides the wall-clock rate it prints the workers' CPU time per example
 (read from /proc, every thread included), which other work on the machine changes much less (it
 still shares caches): on free cores, N workers reach about N / (CPU seconds per example).
+
+The breakdown runs `pipeline.worker.run_shard` in a fresh process (LP_NUM_THREADS=0, as the
+workers do) with CPU timers around `Renderer.render` (posing, drawing, readback: the expression
+and posed images, which are drawn over the rest image where the pose changes them) and the PNG
+encoder; the rest is sampling, records, tar and hashing. The bound is two *bare* renders of the
+whole frame per example (clear, draw, resolve, finish on static buffers: no posing, upload or
+readback), timed in the same process: the raster cost of rendering both images in full.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -26,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT.parent / "shared" / "mmd" / "animasa_miku_v2_3" / "miku_v2.pmd"
 GOAL_RATE, GOAL_RATIO = 25.0, 1.7
+GOAL_BOUND = 0.8  # of the two-bare-renders bound
 
 
 def _process_cpu(pid: int) -> float:
@@ -110,8 +120,76 @@ def bench_pipeline(
     one, two = result["workers_1"], result["workers_2"]
     result["ratio"] = round(two["examples_per_s"] / one["examples_per_s"], 3)
     result["cpu_ratio"] = round(2 * one["cpu_ms_per_example"] / two["cpu_ms_per_example"], 3)
+    one_shard = replace(config, shard_max_examples=examples)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        result["breakdown"] = pool.apply(breakdown, (catalog, one_shard))
     _print(result)
     return result
+
+
+def breakdown(catalog, config) -> dict:
+    """One worker's CPU ms per example split into render / encode / rest, and the bound of two
+    bare full renders, all in this process (run it in a fresh one)."""
+    from bench.bench_render import random_poses
+    from pipeline import worker
+    from pipeline.plan import plan_shards, shard_rows
+    from pipeline.shards import ShardWriter
+    from poses import load_schema
+    from render import Lighting
+
+    spent = {"render": 0.0, "encode": 0.0}
+
+    def timed(name: str, function):
+        def call(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] += time.process_time() - start
+
+        return call
+
+    tmp = Path(tempfile.mkdtemp(prefix="thagen-bench-"))
+    try:
+        warm = replace(config, examples_per_character=4, shard_max_examples=4)
+        spec = plan_shards(warm, catalog)[0]
+        worker.run_shard(warm, shard_rows(catalog, spec), spec, str(tmp / "warm"), 0)
+        renderer = worker.STATE.renderer
+        renderer.render = timed("render", renderer.render)
+        ShardWriter.encode = timed("encode", ShardWriter.encode)
+        spec = plan_shards(config, catalog)[0]
+        start = time.process_time()
+        worker.run_shard(config, shard_rows(catalog, spec), spec, str(tmp / "run"), 0)
+        total = time.process_time() - start
+        # The bound: bare full-frame renders of the same model, in the same context.
+        scene, targets, ctx = renderer.scene, renderer.targets, renderer.ctx
+        mvp, light = scene.framing.matrix(), Lighting()
+        poses = random_poses(renderer.bind(load_schema(config.schema)), 40)
+        scene.apply(poses[0])  # a posed vertex buffer, as in the bench's bare raster
+        bare = []
+        for _ in range(3):
+            start = time.process_time()
+            for _ in poses:
+                targets.begin()
+                scene.draw(mvp, light, 0.6, False)
+                targets.resolve()
+                ctx.finish()
+            bare.append(time.process_time() - start)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    n = config.examples_per_character
+    render, encode = 1e3 * spent["render"] / n, 1e3 * spent["encode"] / n
+    total_ms = 1e3 * total / n
+    bare_ms = 1e3 * statistics.median(bare) / len(poses)
+    return {
+        "cpu_ms_per_example": round(total_ms, 2),
+        "render_ms": round(render, 2),
+        "encode_ms": round(encode, 2),
+        "rest_ms": round(total_ms - render - encode, 2),
+        "bare_render_ms": round(bare_ms, 2),
+        "bound_ms": round(2 * bare_ms, 2),
+        "bound_ratio": round(2 * bare_ms / total_ms, 3),
+    }
 
 
 def _print(r: dict) -> None:
@@ -138,6 +216,19 @@ def _print(r: dict) -> None:
         f"{'met' if met else 'NOT met'} on the wall clock; "
         f"{r['bytes_per_example'] // 1024} KiB/example; warm-up (process start, GL context, "
         f"model) {r['workers_1']['warmup_seconds']:.1f} s",
+        flush=True,
+    )
+    b = r["breakdown"]
+    bound_rate = 1e3 / b["bound_ms"]  # examples/s one core reaches at the bound
+    print(
+        f"  one worker, CPU ms per example: {b['cpu_ms_per_example']:.2f} = render "
+        f"{b['render_ms']:.2f} (expression + posed: pose, draw, readback) + encode "
+        f"{b['encode_ms']:.2f} (2 PNGs) + rest {b['rest_ms']:.2f} (sampling, records, tar, hash)\n"
+        f"  bound: two bare full renders = {b['bound_ms']:.2f} CPU ms per example "
+        f"({bound_rate:.1f} examples/s per core); the pipeline reaches {b['bound_ratio']:.2f} "
+        f"of it (goal ≥ {GOAL_BOUND}: {'met' if b['bound_ratio'] >= GOAL_BOUND else 'NOT met'}); "
+        f"on the wall clock 2 workers give {r['workers_2']['examples_per_s']:.1f} examples/s, "
+        f"{r['workers_2']['examples_per_s'] / (2 * bound_rate):.2f} of 2 cores at the bound",
         flush=True,
     )
 

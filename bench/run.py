@@ -1,9 +1,11 @@
-"""`make bench`: every stage's figures in one run (load, render, pipeline)."""
+"""`make bench`: every stage's figures in one run (load, render, pipeline, decode, cluster,
+networks), with the load average before it, since other work on the machine slows the rates."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +17,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mmd-dir", type=Path, default=ROOT.parent / "shared" / "mmd")
     parser.add_argument(
-        "--only", choices=["load", "render", "pipeline", "networks"], action="append"
+        "--only",
+        choices=["load", "render", "pipeline", "decode", "cluster", "networks"],
+        action="append",
     )
     args = parser.parse_args()
     if not args.mmd_dir.is_dir():
@@ -26,8 +30,12 @@ def main() -> int:
         "load": ("bench.bench_load", "bench_load", (args.mmd_dir,)),
         "render": ("bench.bench_render", "bench_render", (miku,)),
         "pipeline": ("bench.bench_pipeline", "bench_pipeline", (miku,)),
+        "decode": ("bench.bench_decode", "bench_decode", (miku,)),
+        "cluster": ("bench.bench_cluster", "bench_cluster", (miku,)),
         "networks": ("bench.bench_networks", "bench_networks", ()),
     }
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     for name, (module, function, call_args) in stages.items():
         if args.only and name not in args.only:
             continue

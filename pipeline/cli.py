@@ -127,6 +127,12 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
         help="on resume, check each complete shard's sha256 (full, default: about 1.8 GB/s) or "
         "only its size and member index (quick)",
     )
+    parser.add_argument(
+        "--gpus",
+        default=None,
+        help="render on these NVIDIA GPUs (CUDA numbers, e.g. 0,1,2,3): worker i uses GPU "
+        "i mod N, found through EGL device enumeration",
+    )
     _runner_args(parser)
     parser.add_argument("--shard-index", type=int, default=None, help="render slice I of N")
     parser.add_argument("--num-shards", type=int, default=None, help="number of slices N")
@@ -155,7 +161,12 @@ def _runner(args: argparse.Namespace, workers: int):
     from pipeline.runners import make_runner
 
     name = args.runner or ("dask" if args.scheduler else "local")
-    return make_runner(name, workers=workers, scheduler=args.scheduler)
+    devices = None
+    if getattr(args, "gpus", None) is not None:
+        from render.devices import gpu_device_indices, parse_gpus
+
+        devices = gpu_device_indices(parse_gpus(args.gpus))
+    return make_runner(name, workers=workers, scheduler=args.scheduler, devices=devices)
 
 
 def _overrides_arg(parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ from pipeline.atomic import target_of, temporary_name, write_bytes_atomic
 from pipeline.config import GenerateConfig
 from pipeline.fingerprint import code_fingerprint
 from pipeline.plan import ShardSpec, shard_rows, spec_hash
+from pipeline.png import deflate_library
 from pipeline.splits import SPLITS
 from pipeline.state import done_path, read_done
 from poses.schema import Schema
@@ -93,7 +94,7 @@ def failures_table(dones: list[dict], catalog: pd.DataFrame) -> pa.Table:
 def versions(dones: list[dict]) -> dict[str, Any]:
     """Library versions that decide the bytes, and the GL renderer(s) the shards came from."""
     out: dict[str, Any] = {"python": platform.python_version(), "zlib": zlib.ZLIB_RUNTIME_VERSION}
-    for package in ("thagen", "numpy", "pillow", "moderngl", "pyarrow", "pandas"):
+    for package in ("thagen", "numpy", "pillow", "moderngl", "isal", "pyarrow", "pandas"):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -131,7 +132,7 @@ def dataset_json(
             "shards": len(dones),
         },
         "config": config.to_json(),
-        "versions": versions(dones),
+        "versions": {**versions(dones), "png_deflate": deflate_library(config.png_compress_level)},
     }
 
 

@@ -50,6 +50,7 @@ class BoundCharacter:
     roles: Any
     config: GenerateConfig | None = None
     binding: Any = None
+    rest: Any = None  # the rest image (an RGBA array) under the character's lighting
     rest_png: bytes | None = None
 
     def use(self, config: GenerateConfig, schema: Schema) -> None:
@@ -59,7 +60,7 @@ class BoundCharacter:
         if self.config != config:
             self.config = config
             self.binding = SchemaBinding(schema, self.model, self.roles)
-            self.rest_png = None
+            self.rest, self.rest_png = None, None
 
 
 @dataclass
@@ -282,8 +283,8 @@ def _write_shard(
                         schema, example_rng(config.seed, character, LIGHTING_INDEX)
                     )
                     if bound.rest_png is None:
-                        rest = renderer.render(Pose(), Lighting(**lighting))
-                        bound.rest_png = writer.encode("rest.png", rest)
+                        bound.rest = renderer.render(Pose(), Lighting(**lighting))
+                        bound.rest_png = writer.encode("rest.png", bound.rest)
                 for index in range(start, stop):
                     record, members = _example(
                         config, schema, spec, renderer, bound, index, lighting
@@ -322,12 +323,12 @@ def _example(
     assert lighting is not None
     light = Lighting(**lighting)
     pose = bound.binding.pose(values)
+    # Drawn over the rest image: only what the pose changes is rendered (the same pixels).
+    rest = bound.rest if config.lighting == "character" else renderer.render(Pose(), light)
     members: dict[str, Any] = {
-        "expression.png": renderer.render(Pose(morphs=pose.morphs), light),
-        "posed.png": renderer.render(pose, light),
-        "rest.png": bound.rest_png
-        if config.lighting == "character"
-        else renderer.render(Pose(), light),
+        "expression.png": renderer.render(Pose(morphs=pose.morphs), light, rest=rest),
+        "posed.png": renderer.render(pose, light, rest=rest),
+        "rest.png": bound.rest_png if config.lighting == "character" else rest,
     }
     record = {
         "key": example_key(character, index),

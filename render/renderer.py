@@ -32,6 +32,9 @@ MMD_LIGHT = 154.0 / 255.0  # MMD's default light colour
 # shows MMD's material colour (diffuse/ambient, texture, sphere map) unchanged, as MMD and
 # `toon` do on the lit half of the ramp; THA1's brighter ambients scale it up from there.
 PHONG_REFERENCE = Lighting().ambient + Lighting().directional
+# A pose drawn over the rest image redraws its changed region only when that is at most this
+# share of the image; above it the whole frame costs about the same and needs no copy.
+MAX_REGION_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class RenderSettings:
       face samples mip levels of 1024 px or less, so nothing visible is lost and the model keeps
       its look) or "refuse" (drawn without it). A texture past the model's budget is refused.
       Everything refused or unreadable is in `Renderer.texture_problems`.
+    - `device`: the EGL device index (`render.devices`; None: `THAGEN_EGL_DEVICE`, else 0).
 
     How far a schema parameter turns a bone is the schema's (`degrees`), not a setting here.
     """
@@ -73,6 +77,7 @@ class RenderSettings:
     max_texture_pixels: int = TextureBudget.max_pixels
     max_model_texture_pixels: int = TextureBudget.max_model_pixels
     texture_policy: str = TextureBudget.policy
+    device: int | None = None
 
     def __post_init__(self) -> None:
         if not 8 <= self.size <= 4096:
@@ -95,6 +100,8 @@ class RenderSettings:
             raise ValueError(
                 f"texture_policy must be one of {TEXTURE_POLICIES}, not {self.texture_policy!r}"
             )
+        if self.device is not None and self.device < 0:
+            raise ValueError(f"device must be an EGL device index >= 0, not {self.device}")
 
     @property
     def texture_budget(self) -> TextureBudget:
@@ -108,7 +115,7 @@ class Renderer:
 
     def __init__(self, settings: RenderSettings | None = None) -> None:
         self.settings = settings = settings or RenderSettings()
-        self.ctx = create_context(settings.threads)
+        self.ctx = create_context(settings.threads, settings.device)
         samples = settings.msaa if settings.msaa > 1 else 0
         if samples > self.ctx.max_samples:
             self.ctx.release()
@@ -155,13 +162,13 @@ class Renderer:
         """Release the model, the targets and the context."""
         if self.ctx is None:
             return
-        with self.ctx:  # the GL objects belong to this context, whichever is current
-            if self.scene is not None:
-                self.scene.release()
-                self.scene = None
-            self.shared.release()
-            self.targets.release()
-            self.programs.release()
+        self._activate()  # the GL objects belong to this context, whichever was current
+        if self.scene is not None:
+            self.scene.release()
+            self.scene = None
+        self.shared.release()
+        self.targets.release()
+        self.programs.release()
         self.ctx.release()
         self.ctx = None
 
@@ -175,20 +182,20 @@ class Renderer:
 
             roles = detect_face(model)
         settings = self.settings
-        with self._context():
-            if self.scene is not None:
-                self.scene.release()
-                self.scene = None
-            self.scene = Scene(
-                self.ctx,
-                self.programs,
-                self.shared,
-                model,
-                roles,
-                size=settings.size,
-                head_fraction=settings.head_fraction,
-                outline_width=settings.outline_width,
-            )
+        self._activate()
+        if self.scene is not None:
+            self.scene.release()
+            self.scene = None
+        self.scene = Scene(
+            self.ctx,
+            self.programs,
+            self.shared,
+            model,
+            roles,
+            size=settings.size,
+            head_fraction=settings.head_fraction,
+            outline_width=settings.outline_width,
+        )
         self._mvp = self.scene.framing.matrix()
 
     @property
@@ -216,22 +223,45 @@ class Renderer:
         or refused by the loader are in the model's warnings (`thagen inspect`), not here."""
         return list(self._require().textures.problems)
 
-    def render(self, pose: Pose | None = None, lighting: Lighting | None = None) -> np.ndarray:
+    def render(
+        self,
+        pose: Pose | None = None,
+        lighting: Lighting | None = None,
+        rest: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The current model in `pose` as (size, size, 4) uint8 RGBA: straight alpha, row 0 at
-        the top, background exactly (0, 0, 0, 0)."""
+        the top, background exactly (0, 0, 0, 0).
+
+        `rest`, when given, must be `render(Pose(), lighting)` of this model (same lighting):
+        then only the region the pose can change is drawn (`render.regions`) and the rest is
+        copied from it. The pixels are the same as without it; an expression costs a fraction.
+        """
         scene = self._require()
         lighting = lighting or Lighting()
-        with self.ctx:  # current for this render, whatever other renderers the process has
-            scene.apply(pose or Pose())
-            self.targets.begin()
-            light = MMD_LIGHT * (lighting.ambient + lighting.directional)
-            scene.draw(self._mvp, lighting, light, self.settings.outline)
-            return self.targets.finish()
+        self._activate()
+        posed = scene.apply(pose or Pose())
+        light = MMD_LIGHT * (lighting.ambient + lighting.directional)
+        if rest is not None and not posed.full:
+            limit = int(MAX_REGION_SHARE * self.settings.size**2)
+            change = scene.changes.find(posed.data, posed.start, limit)
+            if change.region.empty:
+                return rest.copy()
+            if change.triangles is not None:
+                self.targets.begin(change.region)
+                scene.draw(self._mvp, lighting, light, self.settings.outline, change.triangles)
+                return self.targets.finish(change.region, rest)
+        self.targets.begin()
+        scene.draw(self._mvp, lighting, light, self.settings.outline)
+        return self.targets.finish()
 
-    def _context(self):
+    def _activate(self) -> None:
+        """Make this renderer's context current, and leave it so (code using `ctx` after a
+        render finds it current): a process may hold several renderers, and each call of one
+        draws into its own context. Entering is moderngl's way of making a standalone context
+        current; it costs a few microseconds."""
         if self.ctx is None:
             raise RenderError("the renderer is closed")
-        return self.ctx
+        self.ctx.__enter__()
 
     def _require(self) -> Scene:
         if self.ctx is None:

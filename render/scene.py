@@ -6,7 +6,7 @@ module owns the buffers, textures and draw calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import moderngl
 import numpy as np
@@ -17,7 +17,8 @@ from render.errors import RenderError
 from render.framing import Framing
 from render.materials import DrawMaterial, SharedTextures, TextureCache, draw_material
 from render.pose import Lighting, Pose
-from render.rig import Rig
+from render.regions import ChangeMap
+from render.rig import Posed, Rig
 
 CULL_MARGIN_PX = 2.0
 
@@ -82,6 +83,12 @@ class Scene:
         self._build_indices(shared, cull=True)
         self.vaos = {key: self._vao(program) for key, program in programs.materials.items()}
         self.vao_edge = self._vao(programs.edge)
+        # A second index buffer for drawing part of the triangles (`draw(..., triangles=...)`).
+        self.ibo_part = self._keep(ctx.buffer(reserve=self.ibo.size, dynamic=True))
+        self.vaos_part = {
+            key: self._vao(program, self.ibo_part) for key, program in programs.materials.items()
+        }
+        self.vao_edge_part = self._vao(programs.edge, self.ibo_part)
 
     # --- upload -------------------------------------------------------------------------------
 
@@ -89,8 +96,11 @@ class Scene:
         self._objects.append(obj)
         return obj
 
-    def _vao(self, program: moderngl.Program) -> moderngl.VertexArray:
-        """A VAO over both buffers, skipping attributes the program's linker dropped."""
+    def _vao(
+        self, program: moderngl.Program, ibo: moderngl.Buffer | None = None
+    ) -> moderngl.VertexArray:
+        """A VAO over both buffers (indexed by `ibo`, default the full index buffer), skipping
+        attributes the program's linker dropped."""
         pose = " ".join(
             f if a in program else f"{f[0]}x4"
             for f, a in (("3f", "in_position"), ("3f", "in_normal"))
@@ -104,7 +114,8 @@ class Scene:
             (self.vbo_static, static, *[a for a in ("in_uv", "in_edge_scale") if a in program]),
         ]
         content = [c for c in content if len(c) > 2]
-        return self._keep(self.ctx.vertex_array(program, content, self.ibo, index_element_size=4))
+        ibo = ibo or self.ibo
+        return self._keep(self.ctx.vertex_array(program, content, ibo, index_element_size=4))
 
     def _build_indices(self, shared: SharedTextures, cull: bool) -> None:
         """Fill the IBO (materials in file order) and the draw records."""
@@ -125,6 +136,11 @@ class Scene:
             self.ibo.write(data)
         self.materials = draws
         self.culled = cull
+        self.drawn = indices.astype(np.uint32) if parts else np.zeros((0, 3), np.uint32)
+        self.draw_ends = np.cumsum([m.count // 3 for m in draws], dtype=np.int64)
+        self.changes = ChangeMap(
+            self.rig.rest, self.drawn, self.framing, self.size, margin, self.rig.start
+        )
 
     def _max_edge_px(self) -> float:
         sizes = [float(m.edge_size) for m in self.model.materials] or [0.0]
@@ -133,8 +149,8 @@ class Scene:
 
     # --- posing -------------------------------------------------------------------------------
 
-    def apply(self, pose: Pose) -> None:
-        """Write the posed vertices for `pose` into the vertex buffer."""
+    def apply(self, pose: Pose) -> Posed:
+        """Write the posed vertices for `pose` into the vertex buffer; returns them."""
         posed = self.rig.deform(pose)
         if posed.full:
             if self.culled:
@@ -144,15 +160,28 @@ class Scene:
             self.vbo_pose.write(self.rig.rest[: self.rig.start])
             self.dirty_static = False
         self.vbo_pose.write(posed.data, offset=posed.start * 24)
+        return posed
 
     # --- drawing ------------------------------------------------------------------------------
 
-    def draw(self, mvp: np.ndarray, lighting: Lighting, light: float, outline: bool) -> None:
+    def draw(
+        self,
+        mvp: np.ndarray,
+        lighting: Lighting,
+        light: float,
+        outline: bool,
+        triangles: np.ndarray | None = None,
+    ) -> None:
         """Draw every material in file order, then the outlines (if `outline`).
 
+        `triangles` (ascending indices into `drawn`) draws only those, in the same order: within
+        a scissor box that no other triangle reaches, the same pixels for less work.
         Opaque materials (alpha 1 at every fragment) are drawn with blending off: the blend
         would give the same pixels, only slower.
         """
+        materials, vaos, vao_edge = self.materials, self.vaos, self.vao_edge
+        if triangles is not None:
+            materials, vaos, vao_edge = self._part(triangles), self.vaos_part, self.vao_edge_part
         ctx = self.ctx
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.blend_func = (
@@ -171,7 +200,7 @@ class Scene:
             _set(program, "u_directional", lighting.directional)
             _set(program, "u_light", light)
         culling = blending = None
-        for m in self.materials:
+        for m in materials:
             if culling is not m.double_sided:
                 (ctx.disable if m.double_sided else ctx.enable)(moderngl.CULL_FACE)
                 culling = m.double_sided
@@ -190,22 +219,38 @@ class Scene:
             if m.sphere_mode:
                 m.sphere.use(1)
             m.toon.use(2)
-            self.vaos[key].render(moderngl.TRIANGLES, vertices=m.count, first=m.first)
+            vaos[key].render(moderngl.TRIANGLES, vertices=m.count, first=m.first)
         ctx.enable(moderngl.BLEND)
         if outline:
-            self._draw_edges(matrix)
+            self._draw_edges(matrix, materials, vao_edge)
 
-    def _draw_edges(self, matrix: bytes) -> None:
+    def _part(self, triangles: np.ndarray) -> list[DrawMaterial]:
+        """Upload `drawn[triangles]` to the part index buffer; the draw records over it."""
+        data = self.drawn[triangles].tobytes()
+        self.ibo_part.orphan(self.ibo.size)
+        if data:
+            self.ibo_part.write(data)
+        ends = np.searchsorted(triangles, self.draw_ends)
+        starts = np.concatenate([[0], ends[:-1]])
+        return [
+            replace(m, first=3 * int(a), count=3 * int(b - a))
+            for m, a, b in zip(self.materials, starts, ends, strict=True)
+            if b > a
+        ]
+
+    def _draw_edges(
+        self, matrix: bytes, materials: list[DrawMaterial], vao_edge: moderngl.VertexArray
+    ) -> None:
         ctx, program = self.ctx, self.programs.edge
         ctx.enable(moderngl.CULL_FACE)
         ctx.cull_face = "front"
         program["u_mvp"].write(matrix)
-        for m in self.materials:
+        for m in materials:
             if not m.edge:
                 continue
             _set(program, "u_edge", m.edge_size * self.outline_width * self.pixel)
             _set(program, "u_edge_color", m.edge_color)
-            self.vao_edge.render(moderngl.TRIANGLES, vertices=m.count, first=m.first)
+            vao_edge.render(moderngl.TRIANGLES, vertices=m.count, first=m.first)
         ctx.cull_face = "back"
 
     def release(self) -> None:

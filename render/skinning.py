@@ -10,6 +10,8 @@ matmuls). Skinning in the vertex shader instead (a bone palette uniform) was mea
 faster: it saves ~0.2 ms of numpy but skins every vertex of every draw, ~1.2 ms more raster.
 SDEF and QDEF vertices are skinned as BDEF2/BDEF4 (LBS), which differs from MMD only at strongly
 bent joints — never the case for ±15° head turns. Vertex morphs do not change normals (as in MMD).
+A pose that turns no bone (the rest pose, an expression) skips skinning: its vertices are the rest
+positions plus the morphs, exactly, so what it leaves unmoved is bit-identical to the rest pose.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 
 from mmd_loader.model import Model
 from render.kinematics import Skeleton
+
+IDENTITY = np.eye(3)
 
 
 class Deformer:
@@ -69,8 +73,13 @@ class Deformer:
                 delta = self._deltas[name]
                 if weight != 0.0 and delta is not None:
                     positions += np.float32(weight) * delta
-        group_of_vertex, sources, affected = self._grouping(tuple(sorted(rotations)))
-        transforms = self.skeleton.skinning(rotations, affected)
+        out = self.out
+        if all(np.array_equal(r, IDENTITY) for r in rotations.values()):
+            out[:, :3] = positions  # no bone turns: the rest frame exactly, nothing to skin
+            out[:, 3:] = self.rest_normals
+            return out
+        group_of_vertex, sources, needed = self._grouping(tuple(sorted(rotations)))
+        transforms = self.skeleton.skinning(rotations, needed)
         count = len(sources) + 1
         table = np.zeros((count, 12), np.float64)  # per group: 3×3 rotation (row-major), move
         table[0, [0, 4, 8]] = 1.0
@@ -86,7 +95,6 @@ class Deformer:
             m += table[g] * group_of_vertex[g]
         px, py, pz = positions.T
         nx, ny, nz = self.rest_normals.T
-        out = self.out
         for i in range(3):
             r0, r1, r2 = m[3 * i], m[3 * i + 1], m[3 * i + 2]
             out[:, i] = r0 * px + r1 * py + r2 * pz + m[9 + i]
@@ -95,7 +103,8 @@ class Deformer:
 
     def _grouping(self, bones: tuple[int, ...]) -> tuple[np.ndarray, list[int], list[int]]:
         """(G, N) weights of the transform groups per vertex for poses rotating `bones`, the
-        groups' source bones (group 0 is the identity) and the affected bones (cached)."""
+        groups' source bones (group 0 is the identity) and the bones whose transforms those
+        need, in evaluation order (cached: it depends on which bones turn, not how far)."""
         if bones not in self._groups:
             skeleton = self.skeleton
             affected = skeleton.affected(bones)
@@ -114,5 +123,16 @@ class Deformer:
             np.add.at(
                 weights, (group[self.bone_indices].reshape(-1), columns), self.bone_weights.ravel()
             )
-            self._groups[bones] = (weights, sources, affected)
+            # A source needs its chain of moving parents and append parents, nothing else.
+            needed: set[int] = set()
+            todo = list(sources)
+            while todo:
+                b = todo.pop()
+                if b not in needed:
+                    needed.add(b)
+                    todo += [
+                        d for d in (skeleton.parents[b], skeleton.append_parent[b]) if d in inside
+                    ]
+            order = [b for b in affected if b in needed]
+            self._groups[bones] = (weights, sources, order)
         return self._groups[bones]

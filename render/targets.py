@@ -5,6 +5,8 @@ buffer that is resolved first (MSAA). The framebuffer holds premultiplied colour
 multiplies by source alpha) and coverage alpha over a (0, 0, 0, 0) clear. One full-screen pass then
 box-filters factor × factor samples per output pixel, flips rows to top-first order and divides by
 alpha, so the output is straight alpha with no dark fringe, and exactly zero where nothing drew.
+Given a `render.regions.Region`, the clear, the draw, the resolve and the readback are limited
+to it (scissor boxes, a sub-rectangle read), and the rest of the image comes from a base image.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from importlib import resources
 
 import moderngl
 import numpy as np
+
+from render.regions import Region
 
 
 def shader_source(name: str, defines: dict[str, str] | None = None) -> str:
@@ -55,27 +59,49 @@ class Targets:
         self.quad = ctx.vertex_array(self.program, [])
         self._objects += [out_color, self.output, self.program, self.quad]
 
-    def begin(self) -> None:
-        """Bind and clear the scene framebuffer."""
+    def begin(self, region: Region | None = None) -> None:
+        """Bind and clear the scene framebuffer (only `region` of it, and draw only there)."""
+        self.scene.scissor = None if region is None else self._scene_box(region)
         self.scene.use()
         self.scene.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
 
-    def finish(self) -> np.ndarray:
-        """Resolve, downsample, un-premultiply; read the (size, size, 4) uint8 RGBA image."""
-        self.resolve()
-        image = np.empty((self.size, self.size, 4), np.uint8)
-        self.output.read_into(image, components=4)  # straight into the array: no extra copy
+    def finish(self, region: Region | None = None, base: np.ndarray | None = None) -> np.ndarray:
+        """Resolve, downsample, un-premultiply; read the (size, size, 4) uint8 RGBA image.
+
+        With a `region` only its pixels are resolved and read, into a copy of `base` (the image
+        that holds everywhere else)."""
+        self.resolve(region)
+        if region is None:
+            image = np.empty((self.size, self.size, 4), np.uint8)
+            self.output.read_into(image, components=4)  # straight into the array: no copy
+            return image
+        if base is None or base.shape != (self.size, self.size, 4):
+            raise ValueError(f"finish(region) needs the ({self.size}, {self.size}, 4) base image")
+        patch = np.empty((region.height, region.width, 4), np.uint8)
+        box = (region.x0, region.y0, region.width, region.height)  # the resolve's rows: top first
+        self.output.read_into(patch, viewport=box, components=4)
+        image = base.copy()
+        image[region.y0 : region.y1, region.x0 : region.x1] = patch
         return image
 
-    def resolve(self) -> None:
-        """The MSAA resolve (if any) and the downsampling pass into the output framebuffer."""
+    def resolve(self, region: Region | None = None) -> None:
+        """The MSAA resolve (if any) and the downsampling pass into the output framebuffer
+        (only within `region`)."""
         ctx = self.ctx
         if self.samples > 1:
             ctx.copy_framebuffer(self.resolved, self.scene)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
+        self.output.scissor = (
+            None if region is None else (region.x0, region.y0, region.width, region.height)
+        )
         self.output.use()
         self.color.use(0)
         self.quad.render(moderngl.TRIANGLES, vertices=3)
+
+    def _scene_box(self, region: Region) -> tuple[int, int, int, int]:
+        """`region` in the supersampled scene framebuffer, whose rows count from the bottom."""
+        k = self.factor
+        return (k * region.x0, k * (self.size - region.y1), k * region.width, k * region.height)
 
     def release(self) -> None:
         for obj in reversed(self._objects):

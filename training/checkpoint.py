@@ -30,7 +30,7 @@ def save_checkpoint(
     run_dir: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict
 ) -> Path:
     """Write the checkpoint for ``step`` (atomically: a temporary folder renamed into place)."""
-    final = Path(run_dir) / "checkpoints" / f"step_{step:06d}"
+    final = checkpoint_dir(run_dir, step)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -44,6 +44,11 @@ def save_checkpoint(
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    """Where the checkpoint of ``step`` lives in a run folder."""
+    return Path(run_dir) / "checkpoints" / f"step_{step:06d}"
 
 
 def _optimizer_to_safe(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:

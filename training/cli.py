@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 NETWORK_NAMES = ("morpher", "rotator", "combiner")
@@ -28,6 +29,23 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--change-weight", type=float, help="weight of the L1 on changed pixels")
     p.add_argument("--sample-every", type=int)
     p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--shuffle-buffer", type=int, help="examples in the shuffle buffer (1: none)")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "fp16"),
+        help="autocast the forward pass (bf16; fp16 with a gradient scaler); weights stay fp32",
+    )
+    p.add_argument(
+        "--channels-last", action="store_true", help="NHWC images and activations (GPUs)"
+    )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine (torchrun; one per GPU, gloo on the CPU); "
+        "each trains at --batch-size",
+    )
     p.set_defaults(handler=train_command)
 
     p = sub.add_parser("evaluate", help="L1/RMSE/PSNR/SSIM of a checkpoint vs the identity")
@@ -59,8 +77,52 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=train_demo_command)
 
 
+# `thagen train` options passed on to every rank when --nproc starts several processes.
+FORWARDED = (
+    "config",
+    "steps",
+    "batch_size",
+    "lr",
+    "seed",
+    "workers",
+    "device",
+    "rotator_checkpoint",
+    "vgg16_weights",
+    "perceptual_weight",
+    "change_weight",
+    "sample_every",
+    "checkpoint_every",
+    "shuffle_buffer",
+    "precision",
+)
+
+
+def rank_argv(args: argparse.Namespace) -> list[str]:
+    """The arguments of `python -m training` for every rank of a `--nproc` run."""
+    argv = [args.network, "--data", str(args.data), "--out", str(args.out)]
+    for name in FORWARDED:
+        value = getattr(args, name)
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+    argv += ["--resume"] if args.resume else []
+    argv += ["--channels-last"] if args.channels_last else []
+    return argv
+
+
 def train_command(args: argparse.Namespace) -> int:
+    if args.nproc < 1:
+        raise ValueError(f"--nproc must be >= 1, not {args.nproc}")
+    if args.shuffle_buffer is not None and args.shuffle_buffer < 1:
+        raise ValueError(f"--shuffle-buffer must be >= 1, not {args.shuffle_buffer}")
+    if args.nproc > 1:
+        from training.distributed import launch
+
+        code = launch(args.nproc, rank_argv(args))
+        if code:
+            print(f"training failed (exit code {code}); the failing rank's message is above")
+        return code
     from training.configs import get_config
+    from training.distributed import shutdown
     from training.trainer import train
 
     config = get_config(args.config).with_overrides(
@@ -68,23 +130,30 @@ def train_command(args: argparse.Namespace) -> int:
         lr=args.lr,
         sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every,
+        shuffle_buffer=args.shuffle_buffer,
         perceptual_weight=args.perceptual_weight,
         change_weight=args.change_weight,
     )
-    result = train(
-        args.network,
-        args.data,
-        args.out,
-        config,
-        steps=args.steps,
-        resume=args.resume,
-        seed=args.seed,
-        device=args.device,
-        rotator_checkpoint=args.rotator_checkpoint,
-        vgg16_weights=args.vgg16_weights,
-        num_workers=args.workers,
-    )
-    print(f"{result.step} steps, last loss {result.loss:.5f}, checkpoint {result.checkpoint}")
+    try:
+        result = train(
+            args.network,
+            args.data,
+            args.out,
+            config,
+            steps=args.steps,
+            resume=args.resume,
+            seed=args.seed,
+            device=args.device,
+            rotator_checkpoint=args.rotator_checkpoint,
+            vgg16_weights=args.vgg16_weights,
+            num_workers=args.workers,
+            precision=args.precision,
+            channels_last=args.channels_last,
+        )
+    finally:
+        shutdown()
+    if os.environ.get("RANK", "0") == "0":
+        print(f"{result.step} steps, last loss {result.loss:.5f}, checkpoint {result.checkpoint}")
     return 0
 
 

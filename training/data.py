@@ -44,7 +44,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from media.tarfiles import TarReadError, iter_members
-from training.images import decode_png
+from training.images import decode_png, decode_png_rgba, rgba_batch_to_tensor
 
 # view → (input image, target image, pose parameter kind)
 VIEWS = {
@@ -199,9 +199,12 @@ def png_size(data: bytes) -> tuple[int, int] | None:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-def decode_image(data: bytes, expected: int | None, size: int | None, name: str) -> torch.Tensor:
+def decode_image(
+    data: bytes, expected: int | None, size: int | None, name: str, raw: bool = False
+) -> torch.Tensor:
     """A shard PNG → tensor: it must be a PNG of ``expected``² pixels (the dataset's size;
-    checked from its header before decoding), then resized to ``size`` for the network."""
+    checked from its header before decoding), then resized to ``size`` for the network. With
+    ``raw`` it stays an (H, W, 4) uint8 tensor, for ``collate`` to convert a batch at once."""
     dims = png_size(data)
     if dims is None:
         raise DatasetError(f"{name}: not a PNG")
@@ -209,7 +212,7 @@ def decode_image(data: bytes, expected: int | None, size: int | None, name: str)
         w, h = dims
         raise DatasetError(f"{name}: image is {w}×{h}; the dataset's images are {expected}²")
     try:
-        return decode_png(data, size, name)
+        return decode_png_rgba_tensor(data, size, name) if raw else decode_png(data, size, name)
     except Exception as error:  # Pillow raises many kinds on damaged bytes
         message = str(error)
         if not isinstance(error, ValueError):
@@ -225,17 +228,19 @@ def decode(
     pose_names: list[str],
     size: int | None,
     info: DatasetInfo | None = None,
+    raw: bool = False,
 ) -> dict:
     """A raw record → ``{"input", "target", "pose", "key", "character", "epoch"}``; with
-    ``info`` the images must be the dataset's size and the pose inside the schema's ranges."""
+    ``info`` the images must be the dataset's size and the pose inside the schema's ranges;
+    with ``raw`` the images stay uint8 (see ``decode_image``)."""
     src, dst, _ = VIEWS[view]
     where = f"{record['__shard__']}:{record['__key__']}"
     meta = read_meta(record, where)
     pose = pose_values(meta, pose_names, where, info.ranges() if info else None)
     expected = info.image_size if info else None
     return {
-        "input": decode_image(record[f"{src}.png"], expected, size, f"{where}.{src}.png"),
-        "target": decode_image(record[f"{dst}.png"], expected, size, f"{where}.{dst}.png"),
+        "input": decode_image(record[f"{src}.png"], expected, size, f"{where}.{src}.png", raw),
+        "target": decode_image(record[f"{dst}.png"], expected, size, f"{where}.{dst}.png", raw),
         "pose": torch.tensor(pose, dtype=torch.float32),
         "key": record["__key__"],
         "character": str(meta.get("character", ""))[:200],
@@ -243,8 +248,16 @@ def decode(
     }
 
 
+def decode_png_rgba_tensor(data: bytes, size: int | None, name: str) -> torch.Tensor:
+    return torch.from_numpy(decode_png_rgba(data, size, name))
+
+
 def collate(samples: list[dict]) -> dict:
-    out = {k: torch.stack([s[k] for s in samples]) for k in ("input", "target", "pose")}
+    out = {"pose": torch.stack([s["pose"] for s in samples])}
+    for k in ("input", "target"):
+        images = [s[k] for s in samples]
+        raw = images[0].dtype == torch.uint8  # decode(raw=True): convert the batch at once
+        out[k] = rgba_batch_to_tensor(images) if raw else torch.stack(images)
     out.update({k: [s[k] for s in samples] for k in ("key", "character")})
     out["epoch"] = samples[-1]["epoch"]
     return out
@@ -318,7 +331,10 @@ class ShardStream(IterableDataset):
         records = self._records(consumer, consumers, rank or 0, logical)
         for _ in range(skip):
             next(records, None)
-        samples = (decode(r, self.view, self.pose_names, self.size, self.info) for r in records)
+        raw = self.batch_size is not None  # batches convert their images in collate
+        samples = (
+            decode(r, self.view, self.pose_names, self.size, self.info, raw) for r in records
+        )
         if self.batch_size is None:
             yield from samples
             return

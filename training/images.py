@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from torch.utils.data import get_worker_info
+
+from training.fastpng import PngError, read_rgba
 
 MAX_USER_IMAGE_BYTES = 1 << 28  # a drawing for `thagen pose`: far above any 4096² PNG
 
@@ -40,8 +43,46 @@ def tensor_to_array(image: torch.Tensor) -> np.ndarray:
     return x.to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def decode_png(data: bytes, size: int | None = None, name: str = "<bytes>") -> torch.Tensor:
-    """PNG bytes → (4, H, W) float tensor in [-1, 1], resized to ``size`` when given."""
+def rgba_to_tensor(rgba: np.ndarray) -> torch.Tensor:
+    """(H, W, 4) uint8 → contiguous (4, H, W) float32 in [-1, 1]: the values of
+    ``array_to_tensor``, converted in one strided copy and two in-place passes."""
+    out = torch.empty((4, *rgba.shape[:2]), dtype=torch.float32)
+    out.copy_(torch.from_numpy(rgba).permute(2, 0, 1))
+    return out.div_(127.5).sub_(1.0)
+
+
+def rgba_batch_to_tensor(images: list[torch.Tensor]) -> torch.Tensor:
+    """(H, W, 4) uint8 tensors → contiguous (B, 4, H, W) float32 in [-1, 1], the values of
+    ``rgba_to_tensor`` for each. Converting a batch at once instead of image by image, then
+    stacking, saves a pass over the floats: 0.24 against 0.45 CPU ms per 256² image. In a
+    DataLoader worker the floats are written straight into shared memory, as torch's own
+    ``default_collate`` does, so handing the batch to the training process copies nothing."""
+    batch = torch.stack(images).permute(0, 3, 1, 2).contiguous()
+    out = _float_buffer(batch.shape)
+    out.copy_(batch)
+    return out.div_(127.5).sub_(1.0)
+
+
+def _float_buffer(shape: torch.Size) -> torch.Tensor:
+    """An uninitialised float32 tensor, in shared memory inside a DataLoader worker."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=torch.float32)
+    proto = torch.empty(0, dtype=torch.float32)
+    storage = proto._typed_storage()._new_shared(shape.numel(), device=proto.device)
+    return proto.new(storage).resize_(shape)
+
+
+def decode_png_rgba(data: bytes, size: int | None = None, name: str = "<bytes>") -> np.ndarray:
+    """PNG bytes → (H, W, 4) uint8 RGBA (writable), resized to ``size`` when given.
+
+    thagen's own PNGs (RGBA, "Up" rows) take the fast reader (``training.fastpng``); any other
+    PNG, and any resize, goes through Pillow."""
+    try:
+        rgba = read_rgba(data)
+    except PngError as error:
+        raise ValueError(f"{name}: not a readable PNG ({error})") from None
+    if rgba is not None and (size is None or rgba.shape[:2] == (size, size)):
+        return rgba
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
@@ -51,7 +92,12 @@ def decode_png(data: bytes, size: int | None = None, name: str = "<bytes>") -> t
         raise ValueError(f"{name}: PNG mode is {image.mode}, expected RGBA")
     if size is not None:
         image = resize_rgba(image, size)
-    return array_to_tensor(np.asarray(image))
+    return np.array(image)  # a writable copy (torch warns on read-only arrays)
+
+
+def decode_png(data: bytes, size: int | None = None, name: str = "<bytes>") -> torch.Tensor:
+    """PNG bytes → (4, H, W) float tensor in [-1, 1], resized to ``size`` when given."""
+    return rgba_to_tensor(decode_png_rgba(data, size, name))
 
 
 def load_user_image(path: Path, size: int, accepted: tuple[int, ...] = (256,)) -> torch.Tensor:

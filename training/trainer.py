@@ -1,9 +1,17 @@
 """The training loop for one network: data stream → forward → loss → Adam, with logs, sample
 grids and checkpoints under ``RUN/`` (``config.json``, ``log.csv``, ``samples/``, ``checkpoints/``).
 
-Resuming is exact: weights, Adam state and the torch RNG come from the checkpoint, and the data
-stream is a pure function of (seed, batches consumed) (see ``training.data``), so N steps, a save,
-a resume and M more steps equal N + M straight steps.
+Resuming is exact: weights, Adam state, the fp16 loss scale and the torch RNG come from the
+checkpoint, and the data stream is a pure function of (seed, batches consumed, rank) (see
+``training.data``), so N steps, a save, a resume and M more steps equal N + M straight steps — for
+the same number of processes (``training.distributed``: each rank trains at the config's batch
+size, so N ranks take the steps one process takes at N times the batch).
+
+``precision`` runs the forward pass under autocast: ``bf16`` (the choice on current GPUs) or
+``fp16`` (with a gradient scaler that skips steps whose gradients overflow); the weights, the
+optimizer and the loss stay in fp32. ``channels_last`` stores images and activations NHWC, which
+tensor-core convolutions prefer. A loss that is not finite stops the run with an error naming the
+step, before the weights are touched, and no checkpoint is written with non-finite weights.
 """
 
 from __future__ import annotations
@@ -16,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from training import checkpoint as ckpt
 from training.configs import TrainConfig
 from training.data import DatasetInfo, ShardStream
+from training.distributed import Distributed, from_environment
 from training.images import grid, save_png
 from training.losses import Objective, PerceptualLoss, load_vgg16
 from training.networks import NETWORKS
@@ -36,6 +46,13 @@ LOG_FIELDS = (
     "examples_per_s",
     "seconds",
 )
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class NonFiniteLoss(ValueError):
+    """Training produced a loss (or weights) that is NaN or infinite; nothing was saved."""
 
 
 @dataclass(frozen=True)
@@ -72,21 +89,41 @@ class Trainer:
         rotator_checkpoint: Path | None = None,
         vgg16_weights: Path | None = None,
         num_workers: int | None = None,
+        precision: str = "fp32",
+        channels_last: bool = False,
+        distributed: Distributed | None = None,
         log: Callable[[str], None] = print,
     ) -> None:
         if network not in NETWORKS:
             raise ValueError(f"unknown network {network!r}; expected one of {', '.join(NETWORKS)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.network, self.data, self.out, self.config = network, Path(data), Path(out), config
-        self.seed, self.log = seed, log
-        self.device = pick_device(device)
+        self.dist = distributed or Distributed()
+        self.seed = seed
+        self.log = log if self.dist.is_main else (lambda _: None)
+        self.device = self.dist.device(device)
+        self.precision, self.channels_last = precision, channels_last
+        self.autocast_dtype = PRECISIONS[precision]
+        if precision == "fp16" and self.device.type == "cpu":
+            self.log("note: fp16 autocast on the CPU is slow; bf16 is the CPU's half precision")
         self.num_workers = config.num_workers if num_workers is None else num_workers
         self.info = DatasetInfo.load(self.data)
         self.pose_names = self.info.pose_names(network)
         torch.manual_seed(seed)
         self.model = NETWORKS[network](config.network, len(self.pose_names)).to(self.device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        # The module the steps call: the model itself, or its DDP wrapper, which averages the
+        # gradients over the ranks during backward (and starts every rank from rank 0's weights).
+        self.net: torch.nn.Module = self.model
+        if self.dist.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, betas=tuple(config.betas)
         )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
         perceptual = None
         if config.perceptual_weight > 0 or vgg16_weights is not None:
             perceptual = PerceptualLoss(load_vgg16(vgg16_weights)).to(self.device)
@@ -114,12 +151,31 @@ class Trainer:
             "seed": self.seed,
             "data": str(self.data),
             "rotator_checkpoint": self.rotator_checkpoint,
+            "world_size": self.dist.world_size,
+            "precision": self.precision,
+            "channels_last": self.channels_last,
+            "grad_scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
         }
 
+    def checkpoint_path(self) -> Path:
+        return ckpt.checkpoint_dir(self.out, self.step)
+
     def save(self) -> Path:
-        path = ckpt.save_checkpoint(self.out, self.step, self.model, self.optimizer, self.state())
-        self.log(f"saved {path}")
-        return path
+        """Write a checkpoint (rank 0 only; every rank returns its path). Refuses weights that
+        are not finite."""
+        if self.dist.is_main:
+            bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+            if bad:
+                raise NonFiniteLoss(
+                    f"step {self.step}: weights {', '.join(bad[:3])} are not finite; not saved "
+                    "(the last checkpoint is kept)"
+                )
+            path = ckpt.save_checkpoint(
+                self.out, self.step, self.model, self.optimizer, self.state()
+            )
+            self.log(f"saved {path}")
+        self.dist.barrier()  # no rank runs ahead of (or reads) a checkpoint being written
+        return self.checkpoint_path()
 
     def resume(self) -> None:
         """Continue from the run's latest checkpoint."""
@@ -132,34 +188,59 @@ class Trainer:
         ckpt.load_weights(self.model, where)
         ckpt.load_optimizer(self.optimizer, where, state)
         ckpt.restore_rng(state)
+        if self.scaler.is_enabled() and state.get("grad_scaler"):
+            self.scaler.load_state_dict(state["grad_scaler"])
         self.step, self.seed = int(state["step"]), int(state["seed"])
         self.log(f"resumed from {where} (step {self.step})")
+        world = int(state.get("world_size", 1))
+        if world != self.dist.world_size:
+            self.log(
+                f"note: the run was trained with {world} process(es), now {self.dist.world_size}:"
+                " it continues, but not on the examples a straight run would have seen"
+            )
 
     # -- one step ---------------------------------------------------------------------------
+    def _images(self, batch: dict, key: str) -> torch.Tensor:
+        memory = torch.channels_last if self.channels_last else torch.contiguous_format
+        return batch[key].to(self.device, non_blocking=True, memory_format=memory)
+
     def outputs(self, batch: dict) -> list[torch.Tensor]:
-        """The network's output image(s) for a batch (the rotator has two)."""
-        image, pose = batch["input"].to(self.device), batch["pose"].to(self.device)
-        if self.network == "morpher":
-            return [self.model(image, pose)]
-        if self.network == "rotator":
-            return list(self.model(image, pose))
-        with torch.no_grad():
-            first, second = self.rotator(image, pose)
-        return [self.model(first, second, pose)]
+        """The network's output image(s) for a batch (the rotator has two), in fp32."""
+        image, pose = self._images(batch, "input"), batch["pose"].to(self.device)
+        with torch.autocast(
+            self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+        ):
+            if self.network == "morpher":
+                out = [self.net(image, pose)]
+            elif self.network == "rotator":
+                out = list(self.net(image, pose))
+            else:
+                with torch.no_grad():
+                    first, second = self.rotator(image, pose)
+                out = [self.net(first, second, pose)]
+        return [o.float() for o in out]
 
     def train_step(self, batch: dict) -> tuple[float, dict, list[torch.Tensor]]:
-        self.model.train()
+        self.net.train()
         outputs = self.outputs(batch)
-        target, source = batch["target"].to(self.device), batch["input"].to(self.device)
+        target, source = self._images(batch, "target"), self._images(batch, "input")
         loss, parts = self.objective(outputs, target, source)
-        if not torch.isfinite(loss.detach()):  # stop before the weights become NaN
-            keys = ", ".join(batch["key"][:4])
-            raise ValueError(f"step {self.step + 1}: the loss is {loss.item()} (batch {keys}, …)")
+        values = torch.stack([loss.detach(), *(v.detach() for v in parts.values())])
+        values = self.dist.mean(values)  # every rank sees the same figures, and stops alike
+        if not torch.isfinite(values[0]):
+            keys = ", ".join(batch["key"][:4]) + (", …" if len(batch["key"]) > 4 else "")
+            raise NonFiniteLoss(
+                f"step {self.step + 1}: the loss is {float(values[0])} (batch {keys}); stopped "
+                "before updating the weights (the last checkpoint is kept). Check the data for "
+                "out-of-range values, or lower --lr, or train with --precision fp32"
+            )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.step += 1
-        return float(loss.detach()), {k: float(v.detach()) for k, v in parts.items()}, outputs
+        figures = dict(zip(parts, (float(v) for v in values[1:]), strict=True))
+        return float(values[0]), figures, outputs
 
     # -- the loop ---------------------------------------------------------------------------
     def stream(self) -> DataLoader:
@@ -173,27 +254,36 @@ class Trainer:
             buffer_size=self.config.shuffle_buffer,
             epochs=None,
             start=self.step,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
         return DataLoader(
             dataset,
             batch_size=None,
             num_workers=self.num_workers,
             worker_init_fn=_worker_init if self.num_workers else None,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=self.num_workers > 0,
         )
 
     def run(self, steps: int, time_limit: float | None = None) -> TrainResult:
         """Train until ``steps`` total steps (or ``time_limit`` seconds), then save a checkpoint."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(self.state(), indent=2), encoding="utf-8")
-        logger = _Logger(self.out, self.step)
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(self.state(), indent=2)
+            (self.out / "config.json").write_text(text, encoding="utf-8")
+        logger = _Logger(self.out, self.step) if self.dist.is_main else _NoLogger()
         begin = last = time.perf_counter()
         loss, seen, batches = float("nan"), 0, iter(self.stream())
         try:
             while self.step < steps:
                 batch = next(batches)
                 loss, parts, outputs = self.train_step(batch)
-                seen += len(batch["key"])
+                seen += len(batch["key"]) * self.dist.world_size
                 out_of_time = time_limit is not None and time.perf_counter() - begin > time_limit
+                if self.dist.active and time_limit is not None:  # all stop at the same step
+                    flag = torch.tensor([float(out_of_time)], device=self.device)
+                    out_of_time = bool(self.dist.mean(flag) > 0)
                 done = self.step == steps or out_of_time
                 if self.step % self.config.log_every == 0 or done:
                     now = time.perf_counter()
@@ -213,7 +303,7 @@ class Trainer:
                         f"step {self.step}: loss {loss:.5f} ({row['examples_per_s']:.1f} ex/s)"
                     )
                     seen, last = 0, now
-                if self.step % self.config.sample_every == 0 or done:
+                if (self.step % self.config.sample_every == 0 or done) and self.dist.is_main:
                     self.save_samples(batch, outputs)
                 if self.step % self.config.checkpoint_every == 0 and not done:
                     self.save()
@@ -228,6 +318,16 @@ class Trainer:
         rows = [batch["input"][:count], *(o[:count].detach().cpu() for o in outputs)]
         rows.append(batch["target"][:count])
         return save_png(grid(rows), self.out / "samples" / f"step_{self.step:06d}.png")
+
+
+class _NoLogger:
+    """What ranks other than 0 log: nothing."""
+
+    def write(self, row: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class _Logger:
@@ -289,6 +389,7 @@ def train(
         options.setdefault("seed", state["seed"])
     elif any((out / "checkpoints").glob("step_*")):
         raise FileExistsError(f"{out}: already has checkpoints; pass --resume or another --out")
+    options.setdefault("distributed", from_environment())  # torchrun's ranks join their group
     trainer = Trainer(network, data, out, config, **options)
     if resume:
         trainer.resume()

@@ -15,10 +15,22 @@ from pipeline.runners.local import LocalRunner
 RUNNERS = ("local", "dask")
 
 
-def make_runner(name: str = "local", *, workers: int = 0, scheduler: Any = None) -> Runner:
-    """The backend `name` (`local`: `workers` processes; `dask`: the cluster at `scheduler`)."""
+def make_runner(
+    name: str = "local",
+    *,
+    workers: int = 0,
+    scheduler: Any = None,
+    devices: list[int] | None = None,
+) -> Runner:
+    """The backend `name` (`local`: `workers` processes, on the EGL `devices` round robin;
+    `dask`: the cluster at `scheduler`)."""
     if name == "local":
-        return LocalRunner(workers)
+        return LocalRunner(workers, devices)
+    if devices:
+        raise ValueError(
+            "--gpus binds local workers; on a Dask cluster start each worker with "
+            "THAGEN_EGL_DEVICE=N in its environment instead"
+        )
     if name == "dask":
         from pipeline.runners.dask import DaskRunner
 

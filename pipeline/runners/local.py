@@ -4,6 +4,11 @@ loky starts each worker as a fresh interpreter (nothing of the parent's GL or th
 inherited). Workers die with their parent: each asks the kernel to SIGKILL it when the parent
 goes (Linux's PR_SET_PDEATHSIG) and also watches its parent pid, so no worker outlives a killed
 `thagen` command. Ctrl-C and SIGTERM reach only the parent, which kills the workers itself.
+
+With `devices` (EGL device indices, from `--gpus`), each worker binds one of them for its life:
+worker i of the pool renders on devices[i % len(devices)]. A starting worker claims the device
+with the fewest live workers (under a file lock in the runner's own folder, so a worker that
+replaces a dead one takes its place) and sets `THAGEN_EGL_DEVICE`, which `render.context` reads.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import ctypes
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -44,13 +51,59 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="thagen-parent-watch", daemon=True).start()
 
 
+def claim_device(devices: tuple[int, ...], folder: str) -> int:
+    """Bind this process to the device of `devices` that the fewest live processes hold (the
+    first such in order), recorded as `folder/PID.DEVICE`; sets `THAGEN_EGL_DEVICE`."""
+    import fcntl
+
+    from render.devices import DEVICE_ENV
+
+    with open(os.path.join(folder, "lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        held = dict.fromkeys(devices, 0)
+        for entry in os.listdir(folder):
+            pid, _, device = entry.partition(".")
+            if not (pid.isdigit() and device.isdigit()):
+                continue
+            if _alive(int(pid)) and int(device) in held:
+                held[int(device)] += 1
+            else:
+                os.unlink(os.path.join(folder, entry))
+        device = min(devices, key=lambda d: held[d])
+        open(os.path.join(folder, f"{os.getpid()}.{device}"), "w").close()
+    os.environ[DEVICE_ENV] = str(device)
+    return device
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def init_worker(parent: int, devices: tuple[int, ...], folder: str) -> None:
+    """Worker initializer: die with `parent`; bind a device when there are some."""
+    die_with_parent(parent)
+    if devices:
+        claim_device(devices, folder)
+
+
 class LocalRunner(Runner):
-    """Tasks in `workers` local processes (default: one per core)."""
+    """Tasks in `workers` local processes (default: one per core), each on one EGL device of
+    `devices` when given (round robin)."""
 
     name = "local"
 
-    def __init__(self, workers: int = 0) -> None:
+    def __init__(self, workers: int = 0, devices: list[int] | None = None) -> None:
         self.workers = workers if workers > 0 else (os.cpu_count() or 1)
+        self.devices = tuple(devices or ())
+        if any(d < 0 for d in self.devices):
+            raise ValueError(f"EGL device indices must be >= 0, not {list(self.devices)}")
+        self._claims = tempfile.mkdtemp(prefix="thagen-devices-") if self.devices else ""
         self._executor: Any = None
         self._broken = False
 
@@ -66,7 +119,9 @@ class LocalRunner(Runner):
         from joblib.externals.loky import ProcessPoolExecutor
 
         return ProcessPoolExecutor(
-            max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)
+            max_workers=workers,
+            initializer=init_worker,
+            initargs=(os.getpid(), self.devices, self._claims),
         )
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Task:
@@ -106,6 +161,8 @@ class LocalRunner(Runner):
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._claims:
+            shutil.rmtree(self._claims, ignore_errors=True)
 
 
 def _outcome(task: Task) -> Any:
