@@ -35,7 +35,9 @@ OTHER_WINK_NAMES = ("ウィンク右", "ウィンク右", "ウィンク２", "�
 BACK_HAIR = ("short", "medium", "long")
 
 # Offsets of the face's layers along the skin normal, in MMD units.
-_EYE_LIFT, _LID_LIFT, _LASH_LIFT, _BROW_LIFT, _MOUTH_LIFT = 0.008, 0.018, 0.03, 0.02, 0.01
+# The eyeballs (procedural_tha3) reach 0.045 and their socket ring 0.055: lids, lashes and brows
+# lie above them.
+_LID_LIFT, _LASH_LIFT, _BROW_LIFT, _MOUTH_LIFT = 0.06, 0.07, 0.08, 0.01
 _JAW_SHARE = 0.55  # how much of the mouth's opening the jaw's skin follows
 
 
@@ -252,7 +254,7 @@ def _cap_lift_for(head_height: float) -> float:
 # ---------------------------------------------------------------------------------- mesh parts
 
 # Materials in draw order: opaque first, the alpha-textured eyes last.
-_MATERIALS = ("skin", "clothes", "mouth", "brows", "lashes", "hair", "eyes")
+_MATERIALS = ("skin", "clothes", "trim", "mouth", "brows", "lashes", "hair", "eyes", "iris")
 _HEAD, _NECK, _UPPER, _LEFT_EYE, _RIGHT_EYE = 3, 2, 1, 5, 6  # bone indices, see _bones()
 
 
@@ -387,6 +389,8 @@ class _Face:
     def __init__(self, spec: CharacterSpec, mesh: _Mesh) -> None:
         self.spec, self.mesh, self.shape = spec, mesh, head_shape(spec)
         self.morphs: dict[str, dict[int, np.ndarray]] = {}
+        self.lower_lashes: list[np.ndarray] = []  # vertex ids, for procedural_tha3's morphs
+        self.mouth_ids = np.zeros(0, np.int64)
 
     def offset(self, morph: str, indices: np.ndarray, delta: np.ndarray) -> None:
         moved = np.linalg.norm(delta.reshape(-1, 3), axis=1) > 1e-6
@@ -419,11 +423,7 @@ class _Face:
         world = lambda xo, yn: (cx + side * xo * ew, s.eye_y + yn * eh)  # noqa: E731
         name = "left" if side > 0 else "right"
 
-        xo, yn = np.meshgrid(np.linspace(-1.2, 1.2, 9), np.linspace(1.25, -1.25, 9))
-        pos, nrm = self.shape.on_face(*world(xo, yn), _EYE_LIFT)
-        uv = np.stack([(0.5 if side > 0 else 0.0) + (xo + 1.2) / 4.8, (1.25 - yn) / 2.5], -1)
-        bone = _LEFT_EYE if side > 0 else _RIGHT_EYE
-        self.mesh.add("eyes", pos, nrm, uv, _grid_triangles(9, 9), bone)
+        # The eyeball, iris and the socket round the opening: procedural_tha3._Eyes.
 
         # The upper lid: a skin patch above the eye whose lower edge slides down over it.
         xo = np.linspace(-1.15, 1.15, 15)
@@ -454,7 +454,8 @@ class _Face:
         xo = np.linspace(0.15, 1.0, 6)
         low = np.stack([_eye_bottom(xo, tilt) - 0.07, _eye_bottom(xo, tilt) + 0.0])
         pos, nrm = self.shape.on_face(*world(np.broadcast_to(xo, low.shape), low), _LASH_LIFT)
-        self.mesh.add("lashes", pos, nrm, np.zeros((12, 2)), _grid_triangles(2, 6), _HEAD)
+        ids = self.mesh.add("lashes", pos, nrm, np.zeros((12, 2)), _grid_triangles(2, 6), _HEAD)
+        self.lower_lashes.append(ids)
 
         # The brow, arched, tapering outwards; 上 raises it.
         xo = np.linspace(-1.0, 1.1, 10)
@@ -491,6 +492,7 @@ class _Face:
         uv = np.stack(np.meshgrid((x / hw + 1) / 2, frac[:, 0]), -1)
         tris = _grid_triangles(4, 11)
         ids = self.mesh.add("mouth", rest, nrm, uv, tris, _HEAD, shape=a_pos)
+        self.mouth_ids = ids
         self.offset("あ", ids, a_pos - rest)
         self.offset("い", ids, i_pos - rest)
 
@@ -701,53 +703,20 @@ def _blend(img: np.ndarray, color, alpha: np.ndarray) -> None:
     img[where, :3] = img[where, :3] * (1 - a) + color * a
 
 
-def _face_texture(spec: CharacterSpec, hw: float) -> np.ndarray:
+def _face_texture(spec: CharacterSpec) -> np.ndarray:
+    """Skin, blush under the eyes and the nose (the mouth line is geometry: procedural_tha3)."""
     half, yc = _face_box(spec)
     u, v = _pixels(512, 512, ss=1)  # features have smooth edges of their own
     x, y = u * 2 * half - half, yc + half - v * 2 * half
-    px = 2 * half / 512  # one pixel in units
     img = np.ones((*u.shape, 3), np.float32) * np.float32(spec.skin)
     for side in (-1, 1):
         bx, by = side * (spec.eye_x + 0.04), spec.eye_y - 1.5 * spec.eye_half_height
         r2 = ((x - bx) / (1.1 * spec.eye_half_width)) ** 2 + ((y - by) / 0.08) ** 2
         _blend(img, (1.0, 0.45, 0.5), 0.45 * np.clip(1 - r2, 0, 1) ** 1.5)
-    along = np.clip(np.abs(x) / (0.8 * hw), 0, 1)
-    dist = np.abs(y - (spec.mouth_y + 0.025 * (x / hw) ** 2))
-    thick = 0.013 * (1 - along**4)
-    _blend(img, (0.45, 0.15, 0.17), np.clip((thick - dist) / px + 0.5, 0, 1) * (along < 1))
     nose_y = spec.eye_y - 0.6 * (spec.eye_y - spec.mouth_y)
     r2 = ((x - 0.015) / 0.028) ** 2 + ((y - nose_y) / 0.014) ** 2
     _blend(img, np.asarray(spec.skin) * 0.7, 0.8 * np.clip((1 - r2) * 3, 0, 1))
     return _downsample(img, ss=1)
-
-
-def _eye_texture(spec: CharacterSpec) -> np.ndarray:
-    """Two eyes side by side (u < 0.5 the right eye, else the left), RGBA, in eye coordinates."""
-    u, v = _pixels(256, 128, ss=2)
-    side = np.where(u >= 0.5, 1, -1)
-    xo, yn = ((u % 0.5) * 2) * 2.4 - 1.2, 1.25 - v * 2.5
-    tilt, eye = spec.eye_tilt, np.asarray(spec.eye_color)
-    inside = (np.abs(xo) < 1) & (yn < _eye_top(xo, tilt)) & (yn > _eye_bottom(xo, tilt))
-    img = np.zeros((*u.shape, 4), np.float32)
-    img[..., :3] = (0.98, 0.98, 1.0)
-    shadow = np.clip(1 - (_eye_top(xo, tilt) - yn) / 0.45, 0, 1)
-    _blend(img, (0.72, 0.74, 0.86), 0.8 * shadow)
-    irx = spec.iris_size
-    iry = 1.3 * irx * spec.eye_half_width / spec.eye_half_height
-    icy = 0.0
-    r = np.sqrt((xo / irx) ** 2 + ((yn - icy) / iry) ** 2)
-    t = np.clip((icy + iry - yn) / (2 * iry), 0, 1)
-    iris = eye * 0.3 * (1 - t[..., None]) + np.clip(eye * 1.15 + 0.12, 0, 1) * t[..., None]
-    _blend(img, iris, (r < 1).astype(np.float32))
-    _blend(img, eye * 0.25, (r > 0.82) & (r < 1))
-    rp = np.sqrt((xo / (0.42 * irx)) ** 2 + ((yn + 0.05) / (0.42 * iry)) ** 2)
-    _blend(img, eye * 0.12, rp < 1)
-    _blend(img, eye * 0.35, 0.35 * shadow * (r < 1))
-    for hx, hy, hr in ((-0.38, 0.35, 0.3), (0.35, -0.45, 0.13)):
-        hr2 = ((xo - side * hx * irx) / (hr * irx)) ** 2 + ((yn - icy - hy * iry) / (hr * irx)) ** 2
-        _blend(img, (1.0, 1.0, 1.0), (hr2 < 1) * 0.95)
-    img[..., 3] = inside
-    return _downsample(img, ss=2)
 
 
 def _hair_texture(spec: CharacterSpec, rng: np.random.Generator) -> np.ndarray:
@@ -812,6 +781,8 @@ def _bones(spec: CharacterSpec, shoulder_y: float, head_y: float) -> list[PmxBon
 
 
 def _materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]:
+    from mmd_loader import procedural_tha3 as tha3
+
     edge, dark = 0x02 | 0x04 | 0x08 | 0x10, tuple(np.asarray(spec.hair) * 0.35)
 
     def plain(rgb, **kw):
@@ -826,6 +797,7 @@ def _materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]
         "hair": ("髪", dict(texture=2, ambient=(0.6, 0.6, 0.6), flags=edge | 0x01)),
         "eyes": ("目", dict(texture=1, ambient=(0.7, 0.7, 0.7), flags=0x02)),
     }
+    table.update(tha3.materials(spec))
     mats = []
     for key in _MATERIALS:
         name, kw = table[key]
@@ -836,6 +808,8 @@ def _materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]
 def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dict[str, np.ndarray]]:
     """The PMX data and the texture images (file name -> pixels) for `spec`; textures are
     referenced as `texture_dir` + separator + file name."""
+    from mmd_loader import procedural_tha3 as tha3  # it builds on this module's parts
+
     rng = np.random.default_rng([spec.seed, 0x4A1])
     mesh = _Mesh()
     face = _Face(spec, mesh)
@@ -845,8 +819,11 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
     face.mouth()
     _hair(spec, mesh, rng)
     shoulder_y, head_y = _body(spec, mesh)
+    parts = tha3.add_parts(spec, mesh, face, shoulder_y)
+    parts.widen_i()
 
     v = mesh.arrays()
+    tha3.reweight_upper_body(spec, v, shoulder_y)
     tris = {m: np.concatenate(t) if t else np.zeros((0, 3), int) for m, t in mesh.tris.items()}
     n = len(v["pos"])
     bone_indices = np.zeros((n, 4), np.int32)
@@ -864,8 +841,9 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
         table = face.morphs[name]
         idx = np.array(sorted(table), np.int32)
         morphs.append(PmxVertexMorph(name, panel, idx, np.array([table[i] for i in idx])))
+    morphs += parts.morphs()
 
-    files = ("face.png", "eye.png", "hair.png", "mouth.png")
+    files = ("face.png", "eye.png", "hair.png", "mouth.png", "iris.png")
     refs = [f"{texture_dir}\\{f}" for f in files]
     refs[2] = f"{texture_dir}/{files[2]}"  # real models mix both separators
     data = PmxData(
@@ -880,13 +858,14 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
         deform=np.where(blended, BDEF2, BDEF1).astype(np.uint8),
         triangles=np.concatenate([tris[m] for m in _MATERIALS]).astype(np.int32),
         materials=_materials(spec, {m: len(t) for m, t in tris.items()}),
-        bones=_bones(spec, shoulder_y, head_y),
+        bones=parts.bones(_bones(spec, shoulder_y, head_y)),
         morphs=morphs,
         textures=refs,
     )
     images = {
-        "face.png": _face_texture(spec, face.mouth_half_width()),
-        "eye.png": _eye_texture(spec),
+        "face.png": _face_texture(spec),
+        "eye.png": tha3.eye_white_texture(spec),
+        "iris.png": tha3.iris_texture(spec),
         "hair.png": _hair_texture(spec, rng),
         "mouth.png": _mouth_texture(),
     }

@@ -22,13 +22,16 @@ class GenerateConfig:
     `lighting="character"` draws the lighting once per character, so the rest image (rendered
     once, identical in all of a character's examples) is lit like its expression and posed
     images; `"example"` draws it per example and renders the rest image per example too.
+
+    `image_size` and `head_fraction` left as None take the schema's framing (tha1: 256², 0.5;
+    tha3: 512², 0.25); where the head box's centre lands is always the schema's.
     """
 
     schema: str = "tha1"
     seed: int = 0
     examples_per_character: int = 100
-    image_size: int = 256
-    head_fraction: float = 0.5
+    image_size: int | None = None  # None: the schema's framing
+    head_fraction: float | None = None
     shading: str = "phong"
     supersample: int = 2
     lighting: str = "character"
@@ -40,6 +43,12 @@ class GenerateConfig:
     overrides: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.image_size is None or self.head_fraction is None:
+            framing = self.load_schema().framing
+            if self.image_size is None:
+                object.__setattr__(self, "image_size", framing.size)
+            if self.head_fraction is None:
+                object.__setattr__(self, "head_fraction", framing.head_fraction)
         if self.lighting not in LIGHTING_MODES:
             raise ValueError(f"lighting must be one of {LIGHTING_MODES}, got {self.lighting!r}")
         if not 1 <= self.examples_per_character <= MAX_EXAMPLES_PER_CHARACTER:

@@ -79,6 +79,7 @@ class WorkerState:
         settings = RenderSettings(
             size=config.image_size,
             head_fraction=config.head_fraction,
+            head_center=config.load_schema().framing.head_center,
             shading=config.shading,
             supersample=config.supersample,
             threads=threads,
@@ -145,7 +146,7 @@ def load_character(renderer: Any, row: dict, config: GenerateConfig) -> BoundCha
             if not roles.usable:
                 raise CharacterError(character, "face", "; ".join(roles.problems))
             try:
-                renderer.set_model(model, roles)
+                renderer.set_model(model, roles, config.load_schema())
             except Exception as error:
                 message = f"{type(error).__name__}: {error}"
                 raise CharacterError(character, "upload", message) from error
@@ -275,10 +276,9 @@ def _example(
         lighting = sample_lighting(schema, rng)
     assert lighting is not None
     light = Lighting(**lighting)
-    pose = bound.binding.pose(values)
-    members: dict[str, Any] = {
-        "expression.png": renderer.render(Pose(morphs=pose.morphs), light),
-        "posed.png": renderer.render(pose, light),
+    members: dict[str, Any] = {  # the expression image shows the schema's expression parameters
+        "expression.png": renderer.render(bound.binding.expression(values), light),
+        "posed.png": renderer.render(bound.binding.pose(values), light),
         "rest.png": bound.rest_png
         if config.lighting == "character"
         else renderer.render(Pose(), light),

@@ -36,12 +36,13 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from training.images import decode_png
 
-# view → (input image, target image, pose parameter kind)
+# view → (input image, target image, the image whose parameters are the pose channels)
 VIEWS = {
-    "morpher": ("rest", "expression", "morph"),
-    "rotator": ("expression", "posed", "rotation"),
-    "combiner": ("expression", "posed", "rotation"),
+    "morpher": ("rest", "expression", "expression"),
+    "rotator": ("expression", "posed", "posed"),
+    "combiner": ("expression", "posed", "posed"),
 }
+KIND_IMAGE = {"morph": "expression", "rotation": "posed"}  # for dataset.json without `image`
 MEMBERS = ("rest.png", "expression.png", "posed.png", "json")
 
 
@@ -58,6 +59,7 @@ class DatasetInfo:
     parameters: tuple[tuple[str, str], ...]  # (name, kind) in schema order
     splits: dict
     schema: dict = field(default_factory=dict)  # as dataset.json records it (Schema.to_json)
+    images: tuple[str, ...] = ()  # per parameter: the image it belongs to (expression | posed)
 
     @classmethod
     def load(cls, root: Path) -> DatasetInfo:
@@ -73,12 +75,22 @@ class DatasetInfo:
         for name, kind in params:
             if kind not in ("morph", "rotation"):
                 raise DatasetError(f"{path}: parameter {name!r} has kind {kind!r}")
-        return cls(Path(root), size, params, dict(info.get("splits", {})), info["schema"])
+        images = tuple(
+            p.get("image") or KIND_IMAGE[p["kind"]] for p in info["schema"]["parameters"]
+        )
+        for (name, _), image in zip(params, images, strict=True):
+            if image not in ("expression", "posed"):
+                raise DatasetError(f"{path}: parameter {name!r} has image {image!r}")
+        splits = dict(info.get("splits", {}))
+        return cls(Path(root), size, params, splits, info["schema"], images)
 
     def pose_names(self, view: str) -> list[str]:
-        """The parameters a network's view takes, in schema order."""
-        kind = VIEWS[view][2]
-        return [name for name, k in self.parameters if k == kind]
+        """The parameters a network's view takes, in schema order: the morpher every parameter
+        of the expression image (morphs, and in tha3 the iris rotation), the rotator and
+        combiner those of the posed image only (head, neck, body, breathing)."""
+        image = VIEWS[view][2]
+        images = self.images or tuple(KIND_IMAGE[k] for _, k in self.parameters)
+        return [name for (name, _), i in zip(self.parameters, images, strict=True) if i == image]
 
 
 def list_shards(root: Path, split: str) -> list[Path]:
