@@ -671,7 +671,8 @@ def _body(spec: CharacterSpec, mesh: _Mesh) -> tuple[float, float]:
             for dy, hw, hd in prof
         ]
     )
-    nrm = _normalize((pos - [0.0, 0.0, 0.15]) * [1, 0.3, 1] + [0, 0.4, 0])
+    # Outwards from each ring's own centre (not the origin, whose y made them point up).
+    nrm = _normalize((pos - [0.0, 0.0, 0.15]) * [1, 0, 1] + [0, 0.3, 0])
     mesh.add("clothes", pos, nrm, np.zeros((*pos.shape[:-1], 2)), _grid_triangles(6, 33), _UPPER)
     return shoulder_y, head_y
 

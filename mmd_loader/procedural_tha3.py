@@ -392,11 +392,11 @@ class _Mouth:
         zero = lambda x: np.zeros_like(x)  # noqa: E731
         return {
             "raised_corner": self.shape_morph(
-                lambda x: 1.05 * one(x), lambda x: 0.3 * h * (x / hw) ** 2, zero
+                lambda x: 1.05 * one(x), lambda x: 0.5 * h * (x / hw) ** 2, zero
             ),
-            "lowered_corner": self.shape_morph(one, lambda x: -0.28 * h * (x / hw) ** 2, zero),
+            "lowered_corner": self.shape_morph(one, lambda x: -0.45 * h * (x / hw) ** 2, zero),
             "smirk": self.shape_morph(
-                one, lambda x: 0.38 * h * np.clip(smirk_side * x / hw, 0, None) ** 2, zero
+                one, lambda x: 0.5 * h * np.clip(smirk_side * x / hw, 0, None) ** 2, zero
             ),
         }
 
@@ -421,7 +421,7 @@ def _superellipse(y: float, hw: float, hd: float, n: int = 33) -> tuple[np.ndarr
         ],
         -1,
     )
-    return pos, _normalize((pos - [0.0, 0.0, 0.15]) * [1, 0.3, 1])
+    return pos, _normalize((pos - [0.0, 0.0, 0.15]) * [1, 0, 1])
 
 
 def _body_weights(spec: CharacterSpec, pos: np.ndarray, shoulder_y: float):
@@ -447,7 +447,7 @@ def _lower_torso(spec: CharacterSpec, mesh: _Mesh, shoulder_y: float) -> None:
     prof += [(-7.6, 0.9 * sw, 0.7), (-9.6, 0.94 * sw, 0.72)]
     rings = [_superellipse(shoulder_y + dy, hw, hd) for dy, hw, hd in prof]
     pos = np.stack([r[0] for r in rings])
-    nrm = _normalize((pos - [0.0, 0.0, 0.15]) * [1, 0.3, 1])
+    nrm = _normalize((pos - [0.0, 0.0, 0.15]) * [1, 0, 1])
     flat = pos.reshape(-1, 3)
     b0, b1, w0 = _body_weights(spec, flat, shoulder_y)
     tris = _grid_triangles(len(prof), 33)
