@@ -99,6 +99,13 @@ class Poser:
         unbounded = [{"name": n, "kind": "morph", "range": [-1e5, 1e5]} for n in self.names]
         return schema_from_json({"name": "checkpoint", "parameters": unbounded}, "checkpoint")
 
+    @property
+    def input_sizes(self) -> tuple[int, ...]:
+        """Image sizes a user's drawing may have: THA1's 256² and the training schema's own
+        (tha3: 512², framed as THA3's input: the head in the top half's middle 128² box)."""
+        framing = (self.schema or {}).get("framing") or {}
+        return tuple(sorted({256, int(framing.get("size", 256))}))
+
     def parse(self, text: str) -> dict[str, float]:
         """``"left_eye=1,head_y=0.5"`` → values (checked against the schema's ranges); unnamed
         parameters are neutral."""
@@ -128,7 +135,7 @@ class Poser:
 
 
 def pose_image(poser: Poser, image_path: Path, pose: str, out: Path) -> Path:
-    image = load_user_image(image_path, poser.size)
+    image = load_user_image(image_path, poser.size, poser.input_sizes)
     return save_png(tensor_to_array(poser.pose(image, poser.parse(pose))), out)
 
 
@@ -140,7 +147,7 @@ def animate(poser: Poser, image_path: Path, sequence_path: Path, out: Path) -> P
     suffix = Path(out).suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise PoseError(f"{out}: animations are .gif or .mp4")
-    image = load_user_image(image_path, poser.size)
+    image = load_user_image(image_path, poser.size, poser.input_sizes)
     reader = SequenceReader(sequence_path, poser.pose_schema())
     frames = (tensor_to_array(poser.pose(image, frame.values)) for frame in reader)
     return write_video(out, frames, reader.fps or 25.0)
