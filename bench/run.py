@@ -1,4 +1,5 @@
-"""`make bench`: every stage's figures in one run (load, render, pipeline)."""
+"""`make bench`: every stage's figures in one run (load, render, pipeline: tha1 at 256² and tha3
+at 512², networks)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def main() -> int:
     stages = {
         "load": ("bench.bench_load", "bench_load", (args.mmd_dir,)),
         "render": ("bench.bench_render", "bench_render", (miku,)),
-        "pipeline": ("bench.bench_pipeline", "bench_pipeline", (miku,)),
+        "pipeline": ("bench.bench_pipeline", "bench_pipelines", (miku,)),
         "networks": ("bench.bench_networks", "bench_networks", ()),
     }
     for name, (module, function, call_args) in stages.items():

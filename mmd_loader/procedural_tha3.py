@@ -9,9 +9,10 @@ Added to every character by `mmd_loader.procedural.build_character`:
 - **The THA3 morphs**, each under a name drawn from the spellings real models use (Japanese,
   romaji, English, katakana, half-width), and for about a third of the shapes written as two
   one-sided morphs whose side word is as likely wrong as right (geometry must decide): the
-  eyebrow shapes (困る, 怒り, 下, にこり, 真面目; 上 is the base character's), the eye shapes (笑い
-  smile closure, びっくり, なごみ, じと目, 下瞼上げ), the mouth vowels (う, え, お, ▲), the corners
-  (口角上げ, 口角下げ) and a one-sided にやり smirk. The mouth line is geometry so the corners move.
+  eyebrow shapes (困る, 怒り, 下, にこり, 真面目; 上 is the base character's), the eye shapes
+  (びっくり, なごみ, じと目, 下瞼上げ, and MMD's both-eyes smile closure 笑い, which tha3 leaves to
+  the shape test of mmd_loader.face), the mouth vowels (う, え, お, ▲), the corners (口角上げ,
+  口角下げ) and a one-sided にやり smirk. The mouth line is geometry so the corners move.
 - **An upper body**: 上半身 at the waist, 上半身2 at the chest (the neck's parent), shoulders 左肩/
   右肩 and arms 左腕/右腕 hanging at the sides, the torso continued to below the THA3 frame, and a
   tie down the front, so a turn of the torso shows which way it went.

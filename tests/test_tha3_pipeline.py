@@ -62,7 +62,8 @@ def test_images_as_the_schema_says(dataset):
     for key, parts in examples.items():
         record = json.loads(parts["json"])
         assert set(record["pose"]) == set(SCHEMA.names)
-        assert all(v is not None for v in record["pose"].values())
+        lacking = {n for n, v in record["pose"].items() if v is None}
+        assert lacking <= {"eye_happy_wink_left", "eye_happy_wink_right"}  # no smile closure
         rest, expression, posed = (
             _image(parts[f"{p}.png"]) for p in ("rest", "expression", "posed")
         )
@@ -96,6 +97,7 @@ def test_report_shows_coverage_and_samples(dataset, tmp_path):
     assert main(["report", str(dataset), "-o", str(out)]) == 0
     page = out.read_text(encoding="utf-8")
     assert "<h2>Coverage</h2>" in page and "iris_rotation_x" in page and "4/4" in page
+    assert "eye_happy_wink_left</td><td class=n>0/4" in page
     assert page.count('class="sample"') >= 4
     from pipeline.report import coverage
 
@@ -221,3 +223,40 @@ def test_brow_and_gaze_measurements_on_real_landmarks(astronaut_landmarks):
     rolled[:, :2] = (points[:, :2] - centre) @ turn.T + centre
     m = measured(rolled)
     assert abs(m["iris_yaw"]) < 0.05 and abs(m["iris_pitch"]) < 0.05 and abs(m["roll"]) > 6
+
+
+def test_track_then_render_a_tha3_sequence(tmp_path, capsys):
+    """`thagen track --schema tha3` writes the 45 columns (the roll of a turned head in neck_z,
+    the parameters it cannot measure at neutral), and `thagen render --schema tha3 --sequence`
+    animates a procedural character at THA3's 512² from it."""
+    pytest.importorskip("mediapipe")
+    from skimage import data, transform
+
+    from mmd_loader.procedural import write_character
+    from poses.sequence import read_sequence
+
+    photo = data.astronaut()
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, angle in enumerate([0.0, 0.0, 8.0]):
+        out = transform.rotate(photo, angle, center=(222, 125), mode="edge", preserve_range=True)
+        Image.fromarray(np.rint(out).astype(np.uint8)).save(frames / f"f{i}.png")
+    csv = tmp_path / "poses.csv"
+    args = ["track", str(frames), "-o", str(csv), "--schema", "tha3", "--fps", "2"]
+    assert main([*args, "--no-smoothing", "--no-progress"]) == 0
+    sequence = read_sequence(csv, SCHEMA)
+    assert sequence.values.shape == (3, 45)
+    assert 0.3 < sequence.column("neck_z")[2] < 0.75  # 8° of 15°
+    for name in ("body_y", "breathing", "mouth_ooo", "eyebrow_angry_left"):
+        assert (sequence.column(name) == 0).all()
+    model = write_character(2, tmp_path / "c" / "character.pmx")
+    gif = tmp_path / "anim.gif"
+    assert (
+        main(["render", str(model), "--schema", "tha3", "--sequence", str(csv), "-o", str(gif)])
+        == 0
+    )
+    png = tmp_path / "one.png"
+    assert (
+        main(["render", str(model), "--schema", "tha3", "--pose", "body_z=1", "-o", str(png)]) == 0
+    )
+    assert Image.open(png).size == (512, 512) and Image.open(gif).size == (512, 512)
