@@ -129,7 +129,7 @@ def _coverage_table(manifest: pd.DataFrame, params: list[dict], names: dict[str,
     total = int(manifest["character"].nunique()) if len(manifest) else 0
     rows = []
     for name, (count, missing) in coverage(manifest, [p["name"] for p in params]).items():
-        share = f"{100 * count / total:.0f} %" if total else "-"
+        share = f"{100 * count / total:.0f}%" if total else "-"
         lacking = ", ".join(html.escape(names.get(c, c[:12])) for c in missing[:8])
         if len(missing) > 8:
             lacking += f" and {len(missing) - 8} more"
