@@ -35,7 +35,7 @@ OTHER_WINK_NAMES = ("ウィンク右", "ウィンク右", "ウィンク２", "�
 BACK_HAIR = ("short", "medium", "long")
 
 # Offsets of the face's layers along the skin normal, in MMD units.
-# The eyeballs (procedural_tha3) reach 0.045 and their socket ring 0.055: lids, lashes and brows
+# The irises (procedural_tha3) reach 0.045 and the eyes' socket ring 0.055: lids, lashes and brows
 # lie above them.
 _LID_LIFT, _LASH_LIFT, _BROW_LIFT, _MOUTH_LIFT = 0.06, 0.07, 0.08, 0.01
 _JAW_SHARE = 0.55  # how much of the mouth's opening the jaw's skin follows
@@ -423,7 +423,7 @@ class _Face:
         world = lambda xo, yn: (cx + side * xo * ew, s.eye_y + yn * eh)  # noqa: E731
         name = "left" if side > 0 else "right"
 
-        # The eyeball, iris and the socket round the opening: procedural_tha3._Eyes.
+        # The white, the iris and the socket round the opening: procedural_tha3._Eyes.
 
         # The upper lid: a skin patch above the eye whose lower edge slides down over it.
         xo = np.linspace(-1.15, 1.15, 15)

@@ -217,7 +217,7 @@ class _Eyes:
         self.iris[side] = (ids, tx, ty)
 
     def _ring(self, side: int) -> None:
-        """Skin round the eye opening, above the ball: the opening's outline on the inside."""
+        """Skin round the eye opening, above the iris: the opening's outline on the inside."""
         s, tilt = self.spec, self.spec.eye_tilt
         xo = np.linspace(-1.0, 1.0, 15)
         inner = np.concatenate(
@@ -639,7 +639,7 @@ class _Parts:
 
     def bones(self, base: list[PmxBone]) -> list[PmxBone]:
         """The base bones with 上半身 moved to the waist, 首 hung on a new 上半身2, the eye bones
-        at the eyeballs' centres following 両目, and the shoulders and arms added."""
+        at the centres of the irises' spheres following 両目, and the shoulders and arms added."""
         spec, sy = self.spec, self.shoulder_y
         rot, shown, append = 0x0002, 0x0008 | 0x0010, 0x0100
         bones = list(base)

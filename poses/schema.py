@@ -47,11 +47,16 @@ class Framing:
     """Where the head lands in a schema's images by default: `size`² pixels, the head box
     (top to chin) `head_fraction` of the height, its centre at `head_center` (x, y) as fractions
     of the width and height from the top left. THA1: 256², 0.5, (0.5, 0.5); THA3: 512², 0.25,
-    (0.5, 0.25), the middle 128² box of the top half."""
+    (0.5, 0.25), the middle 128² box of the top half.
+
+    `morpher_crop`: the side, in head heights, of the square around the head box's centre that
+    the face morpher sees (THA3: 1.5, its face morpher's 192² crop of the 512² image); None:
+    the whole image (THA1)."""
 
     size: int = 256
     head_fraction: float = 0.5
     head_center: tuple[float, float] = (0.5, 0.5)
+    morpher_crop: float | None = None
 
 
 @dataclass(frozen=True)
@@ -186,11 +191,14 @@ class Schema:
 
 
 def _framing_json(framing: Framing) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "size": framing.size,
         "head_fraction": framing.head_fraction,
         "head_center": list(framing.head_center),
     }
+    if framing.morpher_crop is not None:
+        out["morpher_crop"] = framing.morpher_crop
+    return out
 
 
 def shipped_schemas() -> list[str]:
@@ -264,7 +272,7 @@ def parse_framing(raw: Any, where: str) -> Framing:
         return Framing()
     if not isinstance(raw, dict):
         raise SchemaError(f"{where}: expected a mapping with size, head_fraction, head_center")
-    unknown = sorted(set(raw) - {"size", "head_fraction", "head_center"})
+    unknown = sorted(set(raw) - {"size", "head_fraction", "head_center", "morpher_crop"})
     if unknown:
         raise SchemaError(f"{where}: unknown field(s) {unknown}")
     size = raw.get("size", 256)
@@ -278,7 +286,16 @@ def parse_framing(raw: Any, where: str) -> Framing:
     cx, cy = _range(raw.get("head_center", [0.5, 0.5]), f"{where}.head_center", ordered=False)
     if not (0.0 <= cx <= 1.0 and 0.0 <= cy <= 1.0):
         raise SchemaError(f"{where}: head_center must lie in the image ([0, 1]²), got {[cx, cy]}")
-    return Framing(size, float(fraction), (cx, cy))
+    crop = raw.get("morpher_crop")
+    if crop is not None:
+        if isinstance(crop, bool) or not isinstance(crop, (int, float)):
+            raise SchemaError(f"{where}: morpher_crop must be a number, got {crop!r}")
+        if not 1.0 <= float(crop) <= 1.0 / float(fraction):
+            raise SchemaError(
+                f"{where}: morpher_crop must be in [1, 1 / head_fraction] head heights, got {crop}"
+            )
+        crop = float(crop)
+    return Framing(size, float(fraction), (cx, cy), crop)
 
 
 def schema_from_json(data: Any, source: str = "dataset.json") -> Schema:

@@ -113,14 +113,25 @@ def test_training_takes_its_channels_from_the_schema(dataset, tmp_path):
     from dataclasses import replace
 
     from training.configs import CONFIGS
-    from training.data import DatasetInfo, ShardStream
+    from training.data import DatasetInfo, ShardStream, view_crop
+    from training.images import tensor_to_array
     from training.trainer import train
 
     info = DatasetInfo.load(dataset)
     assert info.pose_names("morpher") == SCHEMA.names[:39]
     assert info.pose_names("rotator") == SCHEMA.names[39:]
-    batch = next(iter(ShardStream(dataset, "train", "morpher", size=32, batch_size=2)))
-    assert batch["pose"].shape == (2, 39) and batch["input"].shape == (2, 4, 32, 32)
+    # The morpher sees THA3's face crop: columns 160-352 and rows 32-224 of 512 (here of 128).
+    assert view_crop(info.schema, "morpher") == (0.3125, 0.0625, 0.6875, 0.4375)
+    assert view_crop(info.schema, "rotator") is None
+    stream = ShardStream(dataset, "train", "morpher", size=48, batch_size=2, shuffle=False)
+    batch = next(iter(stream))
+    assert batch["pose"].shape == (2, 39) and batch["input"].shape == (2, 4, 48, 48)
+    key = batch["key"][0]
+    rest = next(p for k, p in _members(dataset).items() if k == key)["rest.png"]
+    face = np.asarray(Image.open(io.BytesIO(rest)).convert("RGBA"))[8:56, 40:88]
+    np.testing.assert_array_equal(tensor_to_array(batch["input"][0]), face)
+    whole = next(iter(ShardStream(dataset, "train", "rotator", size=32, batch_size=2)))
+    assert whole["pose"].shape == (2, 6) and whole["input"].shape == (2, 4, 32, 32)
     torch.set_num_threads(2)
     small = CONFIGS["cpu-small"]
     tiny = replace(
@@ -148,6 +159,16 @@ def test_training_takes_its_channels_from_the_schema(dataset, tmp_path):
     )
     assert out.is_file()
     assert main([*args, "--pose", "breathing=2", "-o", str(out)]) == 2
+    # The morpher poses the face crop only: with the morpher alone, nothing outside it changes.
+    from training.posing import Poser
+
+    poser = Poser.load([tmp_path / "morpher"])
+    image = torch.rand(4, 32, 32) * 2 - 1
+    posed = poser.pose(image, {"eye_wink_left": 1.0, "mouth_aaa": 1.0})
+    inside = torch.zeros(32, 32, dtype=torch.bool)
+    inside[2:14, 10:22] = True  # 32 × (0.0625..0.4375, 0.3125..0.6875)
+    assert torch.equal(posed[:, ~inside], image[:, ~inside])
+    assert not torch.equal(posed[:, inside], image[:, inside])
 
 
 def test_tracker_drives_what_the_face_mesh_measures():

@@ -32,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
-from training.images import decode_png
+from training.images import array_to_tensor, decode_png, resize_rgba, tensor_to_array
 
 # view → (input image, target image, the image whose parameters are the pose channels)
 VIEWS = {
@@ -128,8 +129,43 @@ def _complete(path: Path, record: dict) -> dict:
     return record
 
 
-def decode(record: dict, view: str, pose_names: list[str], size: int | None) -> dict:
-    """A raw record → ``{"input", "target", "pose", "key", "character", "epoch"}``."""
+def view_crop(schema: dict | None, view: str) -> tuple[float, float, float, float] | None:
+    """The part of the images a view sees, as fractions (left, top, right, bottom): for the
+    morpher, the square of the framing's `morpher_crop` head heights round the head box's
+    centre when the schema sets one (tha3: THA3's 192² face crop of the 512² image, columns
+    160-352 and rows 32-224); otherwise, and for the other views, the whole image (None)."""
+    framing = (schema or {}).get("framing") or {}
+    crop = framing.get("morpher_crop")
+    if view != "morpher" or not crop:
+        return None
+    half = 0.5 * float(crop) * float(framing["head_fraction"])
+    cx, cy = (float(v) for v in framing["head_center"])
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
+def _decode_view(
+    data: bytes, size: int | None, crop: tuple[float, ...] | None, name: str
+) -> torch.Tensor:
+    """A PNG as a view sees it: cropped to `crop` (transparent past the image's edge), then
+    resized to `size`."""
+    if crop is None:
+        return decode_png(data, size, name)
+    full = decode_png(data, None, name)
+    height, width = full.shape[1:]
+    box = tuple(round(v * n) for v, n in zip(crop, (width, height, width, height), strict=True))
+    image = Image.fromarray(tensor_to_array(full), "RGBA").crop(box)
+    return array_to_tensor(np.asarray(resize_rgba(image, size or box[2] - box[0])))
+
+
+def decode(
+    record: dict,
+    view: str,
+    pose_names: list[str],
+    size: int | None,
+    crop: tuple[float, float, float, float] | None = None,
+) -> dict:
+    """A raw record → ``{"input", "target", "pose", "key", "character", "epoch"}`` (the images
+    cropped to `crop`, see `view_crop`, then resized to `size`)."""
     src, dst, _ = VIEWS[view]
     where = f"{record['__shard__']}:{record['__key__']}"
     try:
@@ -139,8 +175,8 @@ def decode(record: dict, view: str, pose_names: list[str], size: int | None) -> 
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise DatasetError(f"{where}.json: bad metadata ({error!r})") from None
     return {
-        "input": decode_png(record[f"{src}.png"], size, f"{where}.{src}.png"),
-        "target": decode_png(record[f"{dst}.png"], size, f"{where}.{dst}.png"),
+        "input": _decode_view(record[f"{src}.png"], size, crop, f"{where}.{src}.png"),
+        "target": _decode_view(record[f"{dst}.png"], size, crop, f"{where}.{dst}.png"),
         "pose": torch.tensor([0.0 if v is None else float(v) for v in pose], dtype=torch.float32),
         "key": record["__key__"],
         "character": str(meta.get("character", "")),
@@ -206,6 +242,7 @@ class ShardStream(IterableDataset):
         self.epochs, self.epoch, self.start = epochs, epoch, start
         self.rank, self.world_size = rank, world_size
         self.pose_names = self.info.pose_names(view)
+        self.crop = view_crop(self.info.schema, view)
 
     def set_epoch(self, epoch: int) -> None:
         """The first epoch to stream (finite streams: call before each epoch)."""
@@ -223,7 +260,7 @@ class ShardStream(IterableDataset):
         records = self._records(consumer, consumers, rank or 0, logical)
         for _ in range(skip):
             next(records, None)
-        samples = (decode(r, self.view, self.pose_names, self.size) for r in records)
+        samples = (decode(r, self.view, self.pose_names, self.size, self.crop) for r in records)
         if self.batch_size is None:
             yield from samples
             return
