@@ -48,6 +48,7 @@ def test_dataset_json_records_what_training_needs(dataset):
     schema = info["schema"]
     assert schema["name"] == "tha3" and len(schema["parameters"]) == 45
     assert schema["framing"]["head_center"] == [0.5, 0.25]
+    assert schema["framing"]["morpher_crop"] == 1.5
     assert info["image_size"] == 128 and info["config"]["head_fraction"] == 0.25
     images = [p["image"] for p in schema["parameters"]]
     assert images.count("expression") == 39 and images[39:] == ["posed"] * 6

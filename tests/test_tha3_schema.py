@@ -131,7 +131,13 @@ def test_images_split_the_channels_as_tha3_does(schema):
     data = schema.to_json()
     for item in data["parameters"]:
         assert {"name", "kind", "range", "image"} <= set(item)
-    assert data["framing"] == {"size": 512, "head_fraction": 0.25, "head_center": [0.5, 0.25]}
+    assert data["framing"] == {
+        "size": 512,
+        "head_fraction": 0.25,
+        "head_center": [0.5, 0.25],
+        "morpher_crop": 1.5,
+    }
+    assert "morpher_crop" not in load_schema("tha1").to_json()["framing"]
     back = schema_from_json(data)
     assert [p.image for p in back.parameters] == [p.image for p in schema.parameters]
     assert parse_schema(schema.to_data()) == schema
@@ -206,6 +212,8 @@ def test_bad_rotation_targets_are_named(raw, message):
         ({"head_fraction": 0}, "head_fraction must be in"),
         ({"head_center": [0.5, 1.5]}, "must lie in the image"),
         ({"zoom": 2}, "unknown field"),
+        ({"head_fraction": 0.25, "morpher_crop": 0.5}, "morpher_crop must be in"),
+        ({"head_fraction": 0.5, "morpher_crop": 3}, "morpher_crop must be in"),
         ([512], "expected a mapping"),
     ],
 )
