@@ -6,6 +6,11 @@ THAGEN := $(VENV)/bin/thagen
 MODELS ?=
 OUT ?= data/dataset
 MMD_DIR ?= ../shared/mmd
+SCHEMA ?= tha1
+# train-demo's dataset and run folders: data/demo and runs/demo for tha1, data/demo-tha3, … else
+DEMO := demo$(if $(filter tha1,$(SCHEMA)),,-$(SCHEMA))
+# its image size: 128² for tha1; 256² for tha3, whose morpher crops the face (96² of it → 128²)
+DEMO_SIZE := $(if $(filter tha1,$(SCHEMA)),128,256)
 EXTRAS ?= dev,train,cluster,track
 
 .PHONY: setup system-check test lint format dataset bench train-demo clean
@@ -34,16 +39,17 @@ test: lint
 	$(PY) -m pytest -q
 
 dataset: setup
-	$(THAGEN) dataset-default --out $(OUT) $(if $(MODELS),--models $(MODELS),)
+	$(THAGEN) dataset-default --out $(OUT) --schema $(SCHEMA) $(if $(MODELS),--models $(MODELS),)
 
 bench: setup
 	$(PY) bench/run.py --mmd-dir $(MMD_DIR)
 
 # About 10 minutes on 2 cores: 28 procedural characters (4 val, 4 test, never trained on),
-# cpu-small morpher and rotator, evaluation against the identity baseline, runs/demo/report.html.
+# cpu-small morpher and rotator, evaluation against the identity baseline, runs/demo/report.html
+# (SCHEMA=tha3: the 45-parameter pose, data/demo-tha3 and runs/demo-tha3).
 train-demo: setup
-	$(THAGEN) dataset-default --out data/demo --characters 28 --held-out 4 --examples 100 --size 128 --no-progress
-	$(THAGEN) train-demo --data data/demo --out runs/demo --minutes 14
+	$(THAGEN) dataset-default --out data/$(DEMO) --schema $(SCHEMA) --characters 28 --held-out 4 --examples 100 --size $(DEMO_SIZE) --no-progress
+	$(THAGEN) train-demo --data data/$(DEMO) --out runs/$(DEMO) --minutes 14
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,8 +1,10 @@
 """End-to-end dataset throughput: examples/s (2 renders + 2 PNG encodes + tar write + record)
 for one model with 1 and with 2 worker processes, and the ratio; then where one worker's CPU
 time per example goes (render / encode / the rest) against the bound of two bare renders.
+`make bench` measures THA1's pose at 256² and THA3's 45-parameter pose at 512² (its input
+size, the upper body in the frame) side by side.
 
-    .venv/bin/python bench/bench_pipeline.py [MODEL] [--examples 160] [--rounds 3]
+    .venv/bin/python bench/bench_pipeline.py [MODEL] [--schema tha3] [--size 512] [--examples 160]
 
 Each measurement runs `generate` twice with the same workers: a short warm-up (process start,
 GL context, model upload) and the timed run, whose workers already hold the context and model, so
@@ -68,6 +70,7 @@ def bench_pipeline(
     size: int = 256,
     png_level: int = 1,
     rounds: int = 3,
+    schema: str = "tha1",
 ) -> dict:
     """Print and return examples/s with 1 and 2 local workers, their ratio, and CPU/example."""
     from pipeline.catalog import scan
@@ -81,7 +84,9 @@ def bench_pipeline(
         raise ValueError(f"{model_path}: not usable: {catalog['reasons'].iloc[0]}")
     load = os.getloadavg()[0]
     result: dict = {"model": str(model_path), "examples": examples, "size": size, "load": load}
+    result["schema"] = schema
     config = GenerateConfig(
+        schema=schema,
         examples_per_character=examples,
         image_size=size,
         png_compress_level=png_level,
@@ -194,7 +199,8 @@ def breakdown(catalog, config) -> dict:
 
 def _print(r: dict) -> None:
     print(
-        f"pipeline {Path(r['model']).name}, {r['examples']} examples at {r['size']}² "
+        f"pipeline {Path(r['model']).name}, {r['schema']}, {r['examples']} examples at "
+        f"{r['size']}² "
         f"(each: 2 renders + 2 PNG encodes + tar write + record), median of interleaved rounds\n"
         f"  load average {r['load']:.1f} on {os.cpu_count()} cores before this run (other work "
         f"slows the wall-clock rates; CPU ms per example depends on it much less)"
@@ -233,6 +239,20 @@ def _print(r: dict) -> None:
     )
 
 
+def bench_pipelines(model_path: str | Path = DEFAULT_MODEL, rounds: int = 3) -> dict:
+    """tha1 at 256² and tha3 at 512² on the same model, one after the other (`make bench`)."""
+    tha1 = bench_pipeline(model_path, examples=160, size=256, rounds=rounds)
+    tha3 = bench_pipeline(model_path, examples=64, size=512, rounds=rounds, schema="tha3")
+    print(
+        f"  tha3 at 512² / tha1 at 256² with 2 workers: "
+        f"{tha3['workers_2']['examples_per_s']:.2f} / {tha1['workers_2']['examples_per_s']:.2f} "
+        f"examples/s ({tha3['workers_2']['cpu_ms_per_example']:.0f} / "
+        f"{tha1['workers_2']['cpu_ms_per_example']:.0f} CPU ms per example)",
+        flush=True,
+    )
+    return {"tha1": tha1, "tha3": tha3}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", type=Path, default=DEFAULT_MODEL)
@@ -240,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--png-level", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--schema", default="tha1")
     args = parser.parse_args(argv)
-    bench_pipeline(args.model, args.examples, args.size, args.png_level, args.rounds)
+    bench_pipeline(args.model, args.examples, args.size, args.png_level, args.rounds, args.schema)
     return 0
 
 

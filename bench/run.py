@@ -1,5 +1,6 @@
-"""`make bench`: every stage's figures in one run (load, render, pipeline, decode, cluster,
-networks), with the load average before it, since other work on the machine slows the rates."""
+"""`make bench`: every stage's figures in one run (load, render, pipeline: tha1 at 256² and tha3
+at 512², decode, cluster, networks), with the load average before it, since other work on the
+machine slows the rates."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def main() -> int:
     stages = {
         "load": ("bench.bench_load", "bench_load", (args.mmd_dir,)),
         "render": ("bench.bench_render", "bench_render", (miku,)),
-        "pipeline": ("bench.bench_pipeline", "bench_pipeline", (miku,)),
+        "pipeline": ("bench.bench_pipeline", "bench_pipelines", (miku,)),
         "decode": ("bench.bench_decode", "bench_decode", (miku,)),
         "cluster": ("bench.bench_cluster", "bench_cluster", (miku,)),
         "networks": ("bench.bench_networks", "bench_networks", ()),

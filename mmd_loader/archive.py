@@ -216,6 +216,8 @@ def _check_member(archive: Path, member: Member, limits: ArchiveLimits) -> None:
 def _check_overlap(archive: Path, zf: zipfile.ZipFile, members: list[Member]) -> None:
     """Refuse entries whose data overlap (the trick of non-recursive zip bombs)."""
     ordered = sorted(members, key=lambda m: m.info.header_offset)
+    if not ordered:
+        return
     ends = [m.info.header_offset for m in ordered[1:]] + [zf.start_dir]
     for member, end in zip(ordered, ends, strict=True):
         info = member.info

@@ -200,7 +200,12 @@ def _assign_eyes(
         share = cand.left_share(model.positions, cx)
         if share >= _ONE_SIDE or share <= 1 - _ONE_SIDE:
             role = "left_eye" if share >= _ONE_SIDE else "right_eye"
-            sides = [(role, RoleMorph(role, cand.name, cand.indices, cand.offsets, "geometry"))]
+            # Only its own side: many authors' winks also squint the other eye a little, and a
+            # pose's one-eye closure must not move the other eye.
+            x = model.positions[cand.indices, 0]
+            mine = x > cx if role == "left_eye" else x <= cx
+            bound = RoleMorph(role, cand.name, cand.indices[mine], cand.offsets[mine], "geometry")
+            sides = [(role, bound)]
             how = "wink"
         else:
             sides = [(role, _split_blink(model, cand, role, cx)) for role in EYE_ROLES]

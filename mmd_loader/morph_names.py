@@ -66,3 +66,43 @@ def bone_rank(name: str, candidates: tuple[str, ...]) -> int | None:
         if key == normalize(candidate):
             return rank
     return None
+
+
+# --- matching schema morph names (render.binding) ------------------------------------------
+
+_KATAKANA = {chr(c): chr(c - 0x60) for c in range(0x30A1, 0x30F7)}  # ァ..ヶ → ぁ..ゖ
+_SIDE_WORDS = ("ひだり", "みぎ", "left", "right", "左", "右")
+# A single-letter side (ウィンクＬ, brow_R, Lブロウ): upper case, at an end, set off by a separator
+# or by a non-Latin neighbour, so that "anger" or "smile" keep their last letter.
+_LETTER_SIDE = re.compile(
+    r"^(?:(?P<pre>[LR])(?:[\s_\-.]+|(?=[^A-Za-z])))|(?:(?:[\s_\-.]+|(?<=[^A-Za-z\s_\-.]))(?P<post>[LR]))$"
+)
+
+
+def fold(name: str) -> str:
+    """`normalize`, and katakana folded to hiragana (ジト目 = じと目, ﾋﾞｯｸﾘ = びっくり): the key
+    schema morph names are compared by."""
+    return "".join(_KATAKANA.get(c, c) for c in normalize(name))
+
+
+def side_variant(name: str) -> tuple[str, str | None]:
+    """(folded base name, side word or None) of a morph name: 困る左 → (困る, "left"),
+    怒り（右） → (怒り, "right"), ウィンクＬ → (うぃんく, "left"), 上 → (上, None).
+
+    The side word only says what the author called it; geometry decides the side a morph moves.
+    """
+    text = unicodedata.normalize("NFKC", name).strip()
+    letter = _LETTER_SIDE.search(text)
+    if letter is not None:
+        word = "left" if (letter.group("pre") or letter.group("post")) == "L" else "right"
+        base = fold(text[: letter.start()] + text[letter.end() :])
+        if base:
+            return base, word
+    key = fold(text)
+    for word in _SIDE_WORDS:
+        side = "left" if word in ("ひだり", "left", "左") else "right"
+        if key.endswith(word) and len(key) > len(word):
+            return key[: -len(word)], side
+        if key.startswith(word) and len(key) > len(word):
+            return key[len(word) :], side
+    return key, None

@@ -47,6 +47,8 @@ class PmxBone:
     tail_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
     english_name: str = ""
     layer: int = 0
+    append_parent: int = -1  # with flags 0x0100 (append rotation): the bone it follows
+    append_ratio: float = 1.0
 
 
 @dataclass
@@ -207,8 +209,12 @@ def pmx_bytes(data: PmxData) -> bytes:
             parts.append(struct.pack(f"<{bone}", b.tail_bone))
         else:
             parts.append(struct.pack("<3f", *b.tail_offset))
-        if b.flags & ~0x001F:
+        if b.flags & ~0x011F:
             raise ValueError(f"PMX {data.name!r}: bone {b.name!r} uses flags this writer lacks")
+        if b.flags & 0x0100:
+            if not 0 <= b.append_parent < len(data.bones):
+                raise ValueError(f"PMX {data.name!r}: bone {b.name!r} appends a missing bone")
+            parts.append(struct.pack(f"<{bone}f", b.append_parent, b.append_ratio))
 
     vcode = f"<{_UNSIGNED[vsize]}" if vsize < 4 else "<i"
     parts.append(struct.pack("<i", len(data.morphs)))

@@ -53,7 +53,9 @@ ORNAMENT_NAMES = {
 }
 
 # Offsets of the face's layers along the skin normal, in MMD units.
-_EYE_LIFT, _LID_LIFT, _LASH_LIFT, _BROW_LIFT, _MOUTH_LIFT = 0.008, 0.018, 0.03, 0.02, 0.01
+# The irises (procedural_tha3) reach 0.045 and the eyes' socket ring 0.055: lids, lashes and brows
+# lie above them.
+_LID_LIFT, _LASH_LIFT, _BROW_LIFT, _MOUTH_LIFT = 0.06, 0.07, 0.08, 0.01
 _JAW_SHARE = 0.55  # how much of the mouth's opening the jaw's skin follows
 
 
@@ -295,7 +297,18 @@ def _cap_lift_for(head_height: float) -> float:
 # ---------------------------------------------------------------------------------- mesh parts
 
 # Materials in draw order: opaque first, the alpha-textured eyes last.
-_MATERIALS = ("skin", "clothes", "mouth", "brows", "lashes", "hair", "ornament", "eyes")
+_MATERIALS = (
+    "skin",
+    "clothes",
+    "trim",
+    "mouth",
+    "brows",
+    "lashes",
+    "hair",
+    "ornament",
+    "eyes",
+    "iris",
+)
 _HEAD, _NECK, _UPPER, _LEFT_EYE, _RIGHT_EYE = 3, 2, 1, 5, 6  # bone indices, see _bones()
 _ORNAMENT_BONE = 7  # only when a named ornament has its own bone
 
@@ -437,6 +450,8 @@ class _Face:
     def __init__(self, spec: CharacterSpec, mesh: _Mesh) -> None:
         self.spec, self.mesh, self.shape = spec, mesh, head_shape(spec)
         self.morphs: dict[str, dict[int, np.ndarray]] = {}
+        self.lower_lashes: list[np.ndarray] = []  # vertex ids, for procedural_tha3's morphs
+        self.mouth_ids = np.zeros(0, np.int64)
 
     def offset(self, morph: str, indices: np.ndarray, delta: np.ndarray) -> None:
         moved = np.linalg.norm(delta.reshape(-1, 3), axis=1) > 1e-6
@@ -469,11 +484,7 @@ class _Face:
         world = lambda xo, yn: (cx + side * xo * ew, s.eye_y + yn * eh)  # noqa: E731
         name = "left" if side > 0 else "right"
 
-        xo, yn = np.meshgrid(np.linspace(-1.2, 1.2, 9), np.linspace(1.25, -1.25, 9))
-        pos, nrm = self.shape.on_face(*world(xo, yn), _EYE_LIFT)
-        uv = np.stack([(0.5 if side > 0 else 0.0) + (xo + 1.2) / 4.8, (1.25 - yn) / 2.5], -1)
-        bone = _LEFT_EYE if side > 0 else _RIGHT_EYE
-        self.mesh.add("eyes", pos, nrm, uv, _grid_triangles(9, 9), bone)
+        # The white, the iris and the socket round the opening: procedural_tha3._Eyes.
 
         # The upper lid: a skin patch above the eye whose lower edge slides down over it.
         xo = np.linspace(-1.15, 1.15, 15)
@@ -523,6 +534,7 @@ class _Face:
         lifted, _ = self.shape.on_face(*world(xx, low + lift_y), _LASH_LIFT)
         ids = self.mesh.add("lashes", pos, nrm, np.zeros((12, 2)), _grid_triangles(2, 6), _HEAD)
         self.offset(self.spec.wink_names(name)[1], ids, lifted - pos)
+        self.lower_lashes.append(ids)
 
         # The brow, arched, tapering outwards; 上 raises it.
         xo = np.linspace(-1.0, 1.1, 10)
@@ -562,6 +574,7 @@ class _Face:
         uv = np.stack(np.meshgrid((x / hw + 1) / 2, frac[:, 0]), -1)
         tris = _grid_triangles(4, 11)
         ids = self.mesh.add("mouth", rest, nrm, uv, tris, _HEAD, shape=a_pos)
+        self.mouth_ids = ids
         self.offset("あ", ids, a_pos - rest)
         self.offset("い", ids, i_pos - rest)
 
@@ -825,7 +838,8 @@ def _body(spec: CharacterSpec, mesh: _Mesh) -> tuple[float, float]:
             for dy, hw, hd in prof
         ]
     )
-    nrm = _normalize((pos - [0.0, 0.0, 0.15]) * [1, 0.3, 1] + [0, 0.4, 0])
+    # Outwards from each ring's own centre (not the origin, whose y made them point up).
+    nrm = _normalize((pos - [0.0, 0.0, 0.15]) * [1, 0, 1] + [0, 0.3, 0])
     mesh.add("clothes", pos, nrm, np.zeros((*pos.shape[:-1], 2)), _grid_triangles(6, 33), _UPPER)
     return shoulder_y, head_y
 
@@ -857,53 +871,20 @@ def _blend(img: np.ndarray, color, alpha: np.ndarray) -> None:
     img[where, :3] = img[where, :3] * (1 - a) + color * a
 
 
-def _face_texture(spec: CharacterSpec, hw: float) -> np.ndarray:
+def _face_texture(spec: CharacterSpec) -> np.ndarray:
+    """Skin, blush under the eyes and the nose (the mouth line is geometry: procedural_tha3)."""
     half, yc = _face_box(spec)
     u, v = _pixels(512, 512, ss=1)  # features have smooth edges of their own
     x, y = u * 2 * half - half, yc + half - v * 2 * half
-    px = 2 * half / 512  # one pixel in units
     img = np.ones((*u.shape, 3), np.float32) * np.float32(spec.skin)
     for side in (-1, 1):
         bx, by = side * (spec.eye_x + 0.04), spec.eye_y - 1.5 * spec.eye_half_height
         r2 = ((x - bx) / (1.1 * spec.eye_half_width)) ** 2 + ((y - by) / 0.08) ** 2
         _blend(img, (1.0, 0.45, 0.5), 0.45 * np.clip(1 - r2, 0, 1) ** 1.5)
-    along = np.clip(np.abs(x) / (0.8 * hw), 0, 1)
-    dist = np.abs(y - (spec.mouth_y + 0.025 * (x / hw) ** 2))
-    thick = 0.013 * (1 - along**4)
-    _blend(img, (0.45, 0.15, 0.17), np.clip((thick - dist) / px + 0.5, 0, 1) * (along < 1))
     nose_y = spec.eye_y - 0.6 * (spec.eye_y - spec.mouth_y)
     r2 = ((x - 0.015) / 0.028) ** 2 + ((y - nose_y) / 0.014) ** 2
     _blend(img, np.asarray(spec.skin) * 0.7, 0.8 * np.clip((1 - r2) * 3, 0, 1))
     return _downsample(img, ss=1)
-
-
-def _eye_texture(spec: CharacterSpec) -> np.ndarray:
-    """Two eyes side by side (u < 0.5 the right eye, else the left), RGBA, in eye coordinates."""
-    u, v = _pixels(256, 128, ss=2)
-    side = np.where(u >= 0.5, 1, -1)
-    xo, yn = ((u % 0.5) * 2) * 2.4 - 1.2, 1.25 - v * 2.5
-    tilt, eye = spec.eye_tilt, np.asarray(spec.eye_color)
-    inside = (np.abs(xo) < 1) & (yn < _eye_top(xo, tilt)) & (yn > _eye_bottom(xo, tilt))
-    img = np.zeros((*u.shape, 4), np.float32)
-    img[..., :3] = (0.98, 0.98, 1.0)
-    shadow = np.clip(1 - (_eye_top(xo, tilt) - yn) / 0.45, 0, 1)
-    _blend(img, (0.72, 0.74, 0.86), 0.8 * shadow)
-    irx = spec.iris_size
-    iry = 1.3 * irx * spec.eye_half_width / spec.eye_half_height
-    icy = 0.0
-    r = np.sqrt((xo / irx) ** 2 + ((yn - icy) / iry) ** 2)
-    t = np.clip((icy + iry - yn) / (2 * iry), 0, 1)
-    iris = eye * 0.3 * (1 - t[..., None]) + np.clip(eye * 1.15 + 0.12, 0, 1) * t[..., None]
-    _blend(img, iris, (r < 1).astype(np.float32))
-    _blend(img, eye * 0.25, (r > 0.82) & (r < 1))
-    rp = np.sqrt((xo / (0.42 * irx)) ** 2 + ((yn + 0.05) / (0.42 * iry)) ** 2)
-    _blend(img, eye * 0.12, rp < 1)
-    _blend(img, eye * 0.35, 0.35 * shadow * (r < 1))
-    for hx, hy, hr in ((-0.38, 0.35, 0.3), (0.35, -0.45, 0.13)):
-        hr2 = ((xo - side * hx * irx) / (hr * irx)) ** 2 + ((yn - icy - hy * iry) / (hr * irx)) ** 2
-        _blend(img, (1.0, 1.0, 1.0), (hr2 < 1) * 0.95)
-    img[..., 3] = inside
-    return _downsample(img, ss=2)
 
 
 def _hair_texture(spec: CharacterSpec, rng: np.random.Generator) -> np.ndarray:
@@ -978,6 +959,8 @@ def _has_ornament_bone(spec: CharacterSpec) -> bool:
 
 
 def _materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]:
+    from mmd_loader import procedural_tha3 as tha3
+
     edge, dark = 0x02 | 0x04 | 0x08 | 0x10, tuple(np.asarray(spec.hair) * 0.35)
 
     def plain(rgb, **kw):
@@ -997,6 +980,7 @@ def _materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]
         name = ORNAMENT_NAMES[spec.ornament] if named else f"材質{_MATERIALS.index('ornament')}"
         colour = _ornament_colour(spec)
         table["ornament"] = (name, plain(colour, flags=edge | 0x01))
+    table.update(tha3.materials(spec))
     mats = []
     for key in _MATERIALS:
         if key not in table:
@@ -1019,6 +1003,8 @@ def _ornament_colour(spec: CharacterSpec) -> Color:
 def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dict[str, np.ndarray]]:
     """The PMX data and the texture images (file name -> pixels) for `spec`; textures are
     referenced as `texture_dir` + separator + file name."""
+    from mmd_loader import procedural_tha3 as tha3  # it builds on this module's parts
+
     rng = np.random.default_rng([spec.seed, 0x4A1])
     mesh = _Mesh()
     face = _Face(spec, mesh)
@@ -1029,8 +1015,11 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
     _hair(spec, mesh, rng)
     _ornament(spec, mesh)
     shoulder_y, head_y = _body(spec, mesh)
+    parts = tha3.add_parts(spec, mesh, face, shoulder_y)
+    parts.widen_i()
 
     v = mesh.arrays()
+    tha3.reweight_upper_body(spec, v, shoulder_y)
     tris = {m: np.concatenate(t) if t else np.zeros((0, 3), int) for m, t in mesh.tris.items()}
     n = len(v["pos"])
     bone_indices = np.zeros((n, 4), np.int32)
@@ -1049,8 +1038,9 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
         table = face.morphs[name]
         idx = np.array(sorted(table), np.int32)
         morphs.append(PmxVertexMorph(name, panel, idx, np.array([table[i] for i in idx])))
+    morphs += parts.morphs()
 
-    files = ("face.png", "eye.png", "hair.png", "mouth.png")
+    files = ("face.png", "eye.png", "hair.png", "mouth.png", "iris.png")
     refs = [f"{texture_dir}\\{f}" for f in files]
     refs[2] = f"{texture_dir}/{files[2]}"  # real models mix both separators
     data = PmxData(
@@ -1065,13 +1055,14 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
         deform=np.where(blended, BDEF2, BDEF1).astype(np.uint8),
         triangles=np.concatenate([tris[m] for m in _MATERIALS]).astype(np.int32),
         materials=_materials(spec, {m: len(t) for m, t in tris.items()}),
-        bones=_bones(spec, shoulder_y, head_y),
+        bones=parts.bones(_bones(spec, shoulder_y, head_y)),
         morphs=morphs,
         textures=refs,
     )
     images = {
-        "face.png": _face_texture(spec, face.mouth_half_width()),
-        "eye.png": _eye_texture(spec),
+        "face.png": _face_texture(spec),
+        "eye.png": tha3.eye_white_texture(spec),
+        "iris.png": tha3.iris_texture(spec),
         "hair.png": _hair_texture(spec, rng),
         "mouth.png": _mouth_texture(),
     }

@@ -102,11 +102,18 @@ def _timeout_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> None:
-    parser.add_argument("--schema", default="tha1", help="tha1, tha2 or a schema YAML file")
+    parser.add_argument("--schema", default="tha1", help="tha1, tha2, tha3 or a schema YAML file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, default=100, help="per character")
-    parser.add_argument("--size", type=int, default=256, help="image size in pixels")
-    parser.add_argument("--head-fraction", type=float, default=0.5)
+    parser.add_argument(
+        "--size", type=int, default=None, help="image size in pixels (default: the schema's)"
+    )
+    parser.add_argument(
+        "--head-fraction",
+        type=float,
+        default=None,
+        help="head height / image height (default: the schema's; tha1 0.5, tha3 0.25)",
+    )
     parser.add_argument("--shading", default="phong", choices=("phong", "toon"))
     parser.add_argument("--supersample", type=int, default=2)
     parser.add_argument(

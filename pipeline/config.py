@@ -35,13 +35,16 @@ class GenerateConfig:
     `lighting="character"` draws the lighting once per character, so the rest image (rendered
     once, identical in all of a character's examples) is lit like its expression and posed
     images; `"example"` draws it per example and renders the rest image per example too.
+
+    `image_size` and `head_fraction` left as None take the schema's framing (tha1: 256², 0.5;
+    tha3: 512², 0.25); where the head box's centre lands is always the schema's.
     """
 
     schema: str = "tha1"
     seed: int = 0
     examples_per_character: int = 100
-    image_size: int = 256
-    head_fraction: float = 0.5
+    image_size: int | None = None  # None: the schema's framing
+    head_fraction: float | None = None
     shading: str = "phong"
     supersample: int = 2
     lighting: str = "character"
@@ -55,6 +58,14 @@ class GenerateConfig:
     exclude_flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.schema, str):
+            raise ValueError(f"schema must be a str, got {self.schema!r:.80}")
+        if self.image_size is None or self.head_fraction is None:  # the schema's framing
+            framing = self.load_schema().framing
+            if self.image_size is None:
+                object.__setattr__(self, "image_size", framing.size)
+            if self.head_fraction is None:
+                object.__setattr__(self, "head_fraction", framing.head_fraction)
         for name, kind in FIELD_TYPES.items():
             value = getattr(self, name)
             if not isinstance(value, kind) or isinstance(value, bool):

@@ -1,8 +1,8 @@
 """`thagen report DATASET`: one self-contained HTML page (inline SVG and base64 PNGs, no assets).
 
 It shows the counts per split, the usable models and every unusable one with its reasons, the
-character families with more than one file, the failures, a histogram of every pose parameter,
-and a grid of sample triples.
+character families with more than one file, the failures, each parameter's coverage over the
+characters, a histogram of every pose parameter, and a grid of sample triples.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
         flags=_flags_table(catalog, tuple(info["config"].get("exclude_flags", ()))),
         families=_families_table(catalog),
         failures=_table(failures, ["model", "stage", "error"]) if len(failures) else "<p>None.</p>",
+        coverage=_coverage_table(manifest, parameters, _model_names(catalog)),
         histograms="".join(_histogram(manifest, p) for p in parameters)
         + "".join(
             _histogram(manifest, {"name": n, "range": info["schema"]["lighting"][n]})
@@ -160,6 +161,35 @@ def _table(frame: pd.DataFrame, columns: list[str]) -> str:
         for row in frame[columns].itertuples(index=False)
     )
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def coverage(manifest: pd.DataFrame, names: list[str]) -> dict[str, tuple[int, list[str]]]:
+    """Parameter → (characters that drive it, the characters that do not), over the manifest."""
+    characters = sorted(manifest["character"].unique()) if len(manifest) else []
+    out = {}
+    for name in names:
+        if name not in manifest:
+            out[name] = (0, list(characters))
+            continue
+        driven = manifest.groupby("character")[name].apply(lambda c: bool(c.notna().any()))
+        out[name] = (int(driven.sum()), sorted(c for c, d in driven.items() if not d))
+    return out
+
+
+def _coverage_table(manifest: pd.DataFrame, params: list[dict], names: dict[str, str]) -> str:
+    total = int(manifest["character"].nunique()) if len(manifest) else 0
+    rows = []
+    for name, (count, missing) in coverage(manifest, [p["name"] for p in params]).items():
+        share = f"{100 * count / total:.0f}%" if total else "-"
+        lacking = ", ".join(html.escape(names.get(c, c[:12])) for c in missing[:8])
+        if len(missing) > 8:
+            lacking += f" and {len(missing) - 8} more"
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td class=n>{count}/{total}</td>"
+            f"<td class=n>{share}</td><td class=muted>{lacking}</td></tr>"
+        )
+    head = "<tr><th>parameter</th><th>characters</th><th>share</th><th>lacking it</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
 
 
 def histogram_counts(values: np.ndarray, lo: float, hi: float, bins: int = BINS) -> np.ndarray:

@@ -81,6 +81,7 @@ class WorkerState:
         settings = RenderSettings(
             size=config.image_size,
             head_fraction=config.head_fraction,
+            head_center=config.load_schema().framing.head_center,
             shading=config.shading,
             supersample=config.supersample,
             threads=threads,
@@ -172,7 +173,7 @@ def _load_character(
                 raise CharacterError(character, "face", "; ".join(roles.problems))
             clock.stage = "upload"
             try:
-                renderer.set_model(model, roles)
+                renderer.set_model(model, roles, config.load_schema())
             except Exception as error:
                 message = f"{type(error).__name__}: {error}"
                 raise CharacterError(character, "upload", message) from error
@@ -322,12 +323,11 @@ def _example(
         lighting = sample_lighting(schema, rng)
     assert lighting is not None
     light = Lighting(**lighting)
-    pose = bound.binding.pose(values)
     # Drawn over the rest image: only what the pose changes is rendered (the same pixels).
     rest = bound.rest if config.lighting == "character" else renderer.render(Pose(), light)
-    members: dict[str, Any] = {
-        "expression.png": renderer.render(Pose(morphs=pose.morphs), light, rest=rest),
-        "posed.png": renderer.render(pose, light, rest=rest),
+    members: dict[str, Any] = {  # the expression image shows the schema's expression parameters
+        "expression.png": renderer.render(bound.binding.expression(values), light, rest=rest),
+        "posed.png": renderer.render(bound.binding.pose(values), light, rest=rest),
         "rest.png": bound.rest_png if config.lighting == "character" else rest,
     }
     record = {

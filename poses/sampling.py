@@ -1,8 +1,9 @@
 """Drawing poses and lighting from a schema with one example's generator.
 
 Draw order is fixed: one uniform per parameter in schema order, then one choice per exclusive
-group (in group-name order), then ambient, then directional. Values are rounded to 6 decimals,
-the precision they are stored with.
+group (in group-name order) among its members (a member is one parameter, or the parameters that
+share a `member`, e.g. a two-sided shape's _left and _right, which keep their own values), then
+ambient, then directional. Values are rounded to 6 decimals, the precision they are stored with.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ def sample_pose(schema: Schema, rng: np.random.Generator) -> dict[str, float]:
     """One pose: every parameter of the schema, in schema order."""
     u = rng.random(len(schema.parameters))
     values = [draw(p, float(x)) for p, x in zip(schema.parameters, u, strict=True)]
-    for members in schema.groups.values():
+    for group in schema.groups:
+        members = schema.members(group)
         keep = members[int(rng.integers(len(members)))]
-        for i in members:
-            if i != keep:
+        for i in schema.groups[group]:
+            if i not in keep:
                 values[i] = 0.0
     return {p.name: round(v, DECIMALS) for p, v in zip(schema.parameters, values, strict=True)}
 

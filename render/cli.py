@@ -43,10 +43,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--schema", default="tha1", help="tha1, tha2, … or a schema YAML file")
+    p.add_argument("--schema", default="tha1", help="tha1, tha2, tha3 or a schema YAML file")
     p.add_argument("--shading", choices=("phong", "toon"), default="phong")
-    p.add_argument("--size", type=int, default=256, help="output width = height (default 256)")
-    p.add_argument("--head-fraction", type=float, default=0.5, help="head height / image height")
+    p.add_argument(
+        "--size", type=int, default=None, help="output width = height (default: the schema's)"
+    )
+    p.add_argument(
+        "--head-fraction",
+        type=float,
+        default=None,
+        help="head height / image height (default: the schema's; tha1 0.5, tha3 0.25)",
+    )
     p.add_argument("--supersample", type=int, default=2, help="anti-aliasing factor (1 = off)")
     p.add_argument("--msaa", type=int, default=0, help="multisample count (0 = off)")
     p.add_argument("--ambient", type=float, default=0.5)
@@ -81,8 +88,8 @@ def render_command(args: argparse.Namespace) -> int:
 
         reader = SequenceReader(args.sequence, schema)  # checked before the model is loaded
     model, roles = _load(args)
-    with _renderer(args) as renderer:
-        renderer.set_model(model, roles)
+    with _renderer(args, schema) as renderer:
+        renderer.set_model(model, roles, schema)
         binding = _binding(schema, model, roles)
         if reader is None:
             image = renderer.render(binding.pose(values), lighting)
@@ -118,8 +125,8 @@ def preview_command(args: argparse.Namespace) -> int:
 
     schema = load_schema(args.schema)
     model, roles = _load(args)
-    with _renderer(args) as renderer:
-        renderer.set_model(model, roles)
+    with _renderer(args, schema) as renderer:
+        renderer.set_model(model, roles, schema)
         title = sheet_title(Path(args.model), args.shading)
         sheet = contact_sheet(renderer, title, _binding(schema, model, roles))
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -157,12 +164,15 @@ def _binding(schema, model, roles):
     return SchemaBinding(schema, model, roles)
 
 
-def _renderer(args: argparse.Namespace):
+def _renderer(args: argparse.Namespace, schema):
+    """A renderer framed as the schema says, unless --size / --head-fraction say otherwise."""
     from render.renderer import Renderer, RenderSettings
 
+    framing = schema.framing
     settings = RenderSettings(
-        size=args.size,
-        head_fraction=args.head_fraction,
+        size=framing.size if args.size is None else args.size,
+        head_fraction=framing.head_fraction if args.head_fraction is None else args.head_fraction,
+        head_center=framing.head_center,
         shading=args.shading,
         supersample=args.supersample,
         msaa=args.msaa,

@@ -25,23 +25,35 @@ class Framing:
 
     @classmethod
     def from_head_box(
-        cls, box: HeadBox, head_fraction: float, bounds: tuple[np.ndarray, np.ndarray]
+        cls,
+        box: HeadBox,
+        head_fraction: float,
+        bounds: tuple[np.ndarray, np.ndarray],
+        head_center: tuple[float, float] = (0.5, 0.5),
     ) -> Framing:
-        """Head top→chin spans `head_fraction` of the image height, centred on the face centre
-        x and the middle of top and chin. Depth from the model `bounds` (min, max corners),
-        widened so any rotation about a point inside them stays inside."""
+        """Head top→chin spans `head_fraction` of the image height; the head box's centre (the
+        face centre x, the middle of top and chin) lands at `head_center` (x, y as fractions of
+        the width and height from the top left: THA1 (0.5, 0.5), THA3 (0.5, 0.25)). Depth from
+        the model `bounds` (min, max corners), widened so any rotation about a point inside them
+        stays inside."""
         if not 0.0 < head_fraction <= 1.0:
             raise ValueError(f"head_fraction must be in (0, 1], not {head_fraction}")
+        hx, hy = (float(v) for v in head_center)
+        if not (0.0 <= hx <= 1.0 and 0.0 <= hy <= 1.0):
+            raise ValueError(f"head_center must lie in [0, 1]², not {head_center}")
         height = float(box.top - box.chin)
         if not np.isfinite(height) or height <= 0.0:
             raise ValueError(f"head box has top {box.top} <= chin {box.chin}")
         lo, hi = (np.asarray(b, np.float64) for b in bounds)
         radius = 0.5 * float(np.linalg.norm(hi - lo)) + 1e-3 * height
         mid_z = 0.5 * float(lo[2] + hi[2])
+        half = 0.5 * height / head_fraction
+        # The image spans centre ± half; the head's centre sits (2hx - 1)·half right of the
+        # image centre and (1 - 2hy)·half above it.
         return cls(
-            center_x=float(box.center[0]),
-            center_y=0.5 * float(box.top + box.chin),
-            half_extent=0.5 * height / head_fraction,
+            center_x=float(box.center[0]) - (2.0 * hx - 1.0) * half,
+            center_y=0.5 * float(box.top + box.chin) - (1.0 - 2.0 * hy) * half,
+            half_extent=half,
             z_near=mid_z - 2.0 * radius,
             z_far=mid_z + 2.0 * radius,
         )

@@ -32,7 +32,8 @@ def sheet_poses(schema: Schema) -> list[tuple[str, dict[str, float]]]:
     if len(morphs) > 1:
         poses.append(("all morphs 1", {p.name: p.range[1] for p in morphs}))
     for p in rotations:
-        poses += [(f"{p.name} +1", {p.name: p.range[1]}), (f"{p.name} -1", {p.name: p.range[0]})]
+        ends = [v for v in (p.range[1], p.range[0]) if v != p.neutral]  # breathing: its top only
+        poses += [(f"{p.name} {v:+g}", {p.name: v}) for v in ends]
     if len(rotations) > 1:
         poses.append(("all rotations", {p.name: p.range[1] for p in rotations}))
     return poses
@@ -42,8 +43,8 @@ def contact_sheet(
     renderer: Renderer, title: str, binding: SchemaBinding, columns: int = COLUMNS
 ) -> Image.Image:
     """Render `sheet_poses` of the binding's schema with the renderer's current model; tiles
-    over a checkerboard, each labelled, the target head box (the middle `head_fraction` of the
-    tile) outlined."""
+    over a checkerboard, each labelled, the target head box (`head_fraction` of the tile,
+    centred at the settings' `head_center`) outlined."""
     size = renderer.settings.size
     tiles = [
         (label, renderer.render(binding.pose(values)))
@@ -57,13 +58,14 @@ def contact_sheet(
     draw.text((6, 5), title, fill=(240, 240, 240), font=font)
     background = checkerboard(size)
     inner = renderer.settings.head_fraction * size
-    lo, hi = (size - inner) / 2, (size + inner) / 2
+    cx, cy = (c * size for c in renderer.settings.head_center)
+    box = (cx - inner / 2, cy - inner / 2, cx + inner / 2 - 1, cy + inner / 2 - 1)
     for i, (label, rgba) in enumerate(tiles):
         x, y = (i % columns) * size, header + (i // columns) * (size + LABEL_PX)
         tile = Image.fromarray(background)
         tile.paste(Image.fromarray(rgba, "RGBA"), (0, 0), Image.fromarray(rgba, "RGBA"))
         sheet.paste(tile, (x, y))
-        draw.rectangle([x + lo, y + lo, x + hi - 1, y + hi - 1], outline=(255, 80, 80))
+        draw.rectangle([x + box[0], y + box[1], x + box[2], y + box[3]], outline=(255, 80, 80))
         draw.text((x + 6, y + size + 3), label, fill=(240, 240, 240), font=font)
     return sheet
 

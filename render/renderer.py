@@ -42,7 +42,9 @@ class RenderSettings:
     """How images are made.
 
     - `size`: output width = height in pixels; `head_fraction`: the head top→chin span as a
-      fraction of the height (THA1: 0.5, the middle 128 px of 256).
+      fraction of the height (THA1: 0.5, the middle 128 px of 256); `head_center`: where the
+      head box's centre lands, (x, y) as fractions from the top left (THA1 (0.5, 0.5); THA3
+      (0.5, 0.25), the middle 128² box of a 512² image's top half).
     - `shading`: "phong" (THA1's ambient + directional light over the colour MMD composes for
       each material: diffuse and ambient, texture, sphere map; at the default `Lighting` a
       front-facing surface shows that colour exactly) or "toon" (MMD's look: the same colour
@@ -67,6 +69,7 @@ class RenderSettings:
 
     size: int = 256
     head_fraction: float = 0.5
+    head_center: tuple[float, float] = (0.5, 0.5)
     shading: str = "phong"
     supersample: int = 2
     msaa: int = 0
@@ -84,6 +87,8 @@ class RenderSettings:
             raise ValueError(f"size must be in [8, 4096], not {self.size}")
         if not 0.0 < self.head_fraction <= 1.0:
             raise ValueError(f"head_fraction must be in (0, 1], not {self.head_fraction}")
+        if len(self.head_center) != 2 or not all(0.0 <= v <= 1.0 for v in self.head_center):
+            raise ValueError(f"head_center must be (x, y) in [0, 1]², not {self.head_center}")
         if self.shading not in SHADINGS:
             raise ValueError(f"shading must be one of {SHADINGS}, not {self.shading!r}")
         if not 1 <= self.supersample <= 8 or self.size * self.supersample > 8192:
@@ -172,8 +177,12 @@ class Renderer:
         self.ctx.release()
         self.ctx = None
 
-    def set_model(self, model: Model, roles: FaceRoles | None = None) -> None:
+    def set_model(
+        self, model: Model, roles: FaceRoles | None = None, schema: Schema | None = None
+    ) -> None:
         """Upload `model` (and release the previous one). `roles` default: `detect_face(model)`.
+        With a `schema`, the vertices its rotations can move (the upper body, the eyes) join the
+        head's on the fast partial path.
 
         The framing comes from the rest pose's head box and stays fixed for every pose.
         """
@@ -195,6 +204,8 @@ class Renderer:
             size=settings.size,
             head_fraction=settings.head_fraction,
             outline_width=settings.outline_width,
+            head_center=tuple(settings.head_center),
+            bones=tuple(SchemaBinding(schema, model, roles).bones()) if schema else (),
         )
         self._mvp = self.scene.framing.matrix()
 

@@ -1,22 +1,25 @@
 """A model ready to be posed, without GL: bones and morphs bound by name, the moving vertex slice,
 the deformer a pose needs, and which triangles the fixed camera can see.
 
-Vertices are reordered so those a face pose can move (weighted to the neck/head subtree or in a
-face-role morph) come last: such a pose rewrites only that tail of the vertex buffer. A pose that
-moves other bones or morphs switches to a full-model deformer (every vertex). Static triangles
+Vertices are reordered so those a pose can move (weighted to the neck/head subtree, to the
+subtrees of the extra `bones` a schema turns — the upper body, the eyes — or in a face-role
+morph) come last: such a pose rewrites only that tail of the vertex buffer. A pose that moves
+other bones or morphs switches to a full-model deformer (every vertex). Static triangles
 outside the camera's view can be left out of the index buffer, which the full-model path must
 put back. `render.scene.Scene` puts the results on the GPU.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from mmd_loader.model import Model
 from mmd_loader.roles import FaceRoles
-from poses.roles import BONE_ROLES, MORPH_ROLES
+from mmd_loader.sides import face_centre_x, side_part
+from poses.roles import HEAD_ROLES, MORPH_ROLES, SIDES
 from render.errors import RenderError
 from render.framing import Framing
 from render.kinematics import Skeleton
@@ -35,12 +38,14 @@ class Posed:
 
 
 class Rig:
-    """`model` with its face `roles`, bound for posing."""
+    """`model` with its face `roles`, bound for posing; `bones`: further bones whose subtrees
+    poses turn (e.g. `SchemaBinding.bones()`), kept on the partial path with the head's."""
 
-    def __init__(self, model: Model, roles: FaceRoles) -> None:
+    def __init__(self, model: Model, roles: FaceRoles, bones: Iterable[int] = ()) -> None:
         self.model, self.roles = model, roles
         self.skeleton = Skeleton(model)
-        self.pose_bones = [b for b in (roles.neck, roles.head) if b >= 0]
+        extra = [b for b in bones if 0 <= b < len(model.bones)]
+        self.pose_bones = list(dict.fromkeys(b for b in (roles.neck, roles.head, *extra) if b >= 0))
         self.posable = set(self.skeleton.affected(self.pose_bones))
 
         # Vertex order: static first, then the slice a face pose moves.
@@ -85,15 +90,15 @@ class Rig:
         return Posed(deformer.deform(morphs, rotations), start, full)
 
     def bone(self, key: str) -> int:
-        """The bone a rotation key names: a bone role (`head`, `neck`) or a bone name."""
-        if key in BONE_ROLES:
+        """The bone a rotation key names: a head role (`head`, `neck`) or a bone name."""
+        if key in HEAD_ROLES:
             bone = self.roles.head if key == "head" else self.roles.neck
             if bone < 0:
                 raise RenderError(f"{self.model.path}: the model has no {key} bone to rotate")
             return bone
         bone = self.model.bone_index(key)
         if bone < 0:
-            roles = ", ".join(BONE_ROLES)
+            roles = ", ".join(HEAD_ROLES)
             raise RenderError(f"{self.model.path}: no bone named {key!r} (or {roles})")
         return bone
 
@@ -107,9 +112,19 @@ class Rig:
         if name in MORPH_ROLES:
             raise RenderError(f"{self.model.path}: the model has no {name} morph")
         index = self.model.morph_index(name)
+        base, _, side = name.rpartition("@")
+        if index < 0 and side in SIDES and self.model.morph_index(base) >= 0:
+            # One side of a both-sided morph (render.binding), split at the face's centre line.
+            cx = face_centre_x(self.model, self.roles.head)
+            offsets = self.model.vertex_offsets(self.model.morph_index(base))
+            deformer.add_morph(name, *side_part(self.model, *offsets, side, cx))
+            return
         if index < 0:
             roles = ", ".join(MORPH_ROLES)
-            raise RenderError(f"{self.model.path}: no morph named {name!r} (roles: {roles})")
+            raise RenderError(
+                f"{self.model.path}: no morph named {name!r} (roles: {roles}; NAME@left|right"
+                " for one side of a morph)"
+            )
         deformer.add_morph(name, *self.model.vertex_offsets(index))
 
     def _full_deformer(self) -> Deformer:

@@ -53,6 +53,8 @@ class Scene:
         size: int,
         head_fraction: float,
         outline_width: float,
+        head_center: tuple[float, float] = (0.5, 0.5),
+        bones: tuple[int, ...] = (),
     ) -> None:
         if roles.head_box is None:
             raise RenderError(
@@ -64,11 +66,11 @@ class Scene:
         self.shared = shared
         self.size = size
         bounds = (model.positions.min(axis=0), model.positions.max(axis=0))
-        self.framing = Framing.from_head_box(roles.head_box, head_fraction, bounds)
+        self.framing = Framing.from_head_box(roles.head_box, head_fraction, bounds, head_center)
         self.pixel = 2.0 * self.framing.half_extent / size  # model units per output pixel
         self.outline_width = outline_width
         self.front_face = front_face(model)
-        self.rig = Rig(model, roles)
+        self.rig = Rig(model, roles, bones)
         self.dirty_static = False  # the static part holds a non-rest pose
 
         self._objects: list = []

@@ -45,7 +45,8 @@ def test_overrides_decide_usability_and_framing(tmp_path, capsys):
     assert any("存在しない" in reason for reason in row["reasons"])
 
     # A head box twice as tall (chin moved down) halves the character's size in the image: its
-    # opaque area shrinks (about 4x for the head, less overall as the body leaves the frame).
+    # opaque area shrinks (about 4x for the head, less overall: the procedural upper body, arms
+    # and torso reaching below the frame, fills more of the smaller frame).
     common = ["--examples", "1", "--size", "64", "--workers", "1", "--no-progress"]
     common += ["--train", "1", "--val", "0", "--test", "0"]
     assert main(["generate", "--models", str(models), "-o", str(tmp_path / "plain"), *common]) == 0
@@ -56,7 +57,7 @@ def test_overrides_decide_usability_and_framing(tmp_path, capsys):
     args = ["generate", "--models", str(models), "-o", str(tmp_path / "tall"), *common]
     assert main([*args, "--overrides", str(overrides)]) == 0
     plain, tall = _rest_alpha(tmp_path / "plain"), _rest_alpha(tmp_path / "tall")
-    assert 0.2 < (tall > 0).sum() / (plain > 0).sum() < 0.6
+    assert 0.2 < (tall > 0).sum() / (plain > 0).sum() < 0.7
 
 
 def test_absurd_overrides_are_refused_in_one_line(tmp_path, capsys):

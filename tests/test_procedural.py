@@ -82,7 +82,8 @@ def test_files_read_back_with_counts_names_and_textures(written):
         names = list(bones)
         assert {"センター", "上半身", "首", "頭"} <= set(names)
         assert bones["上半身"].parent_index == names.index("センター")
-        assert bones["首"].parent_index == names.index("上半身")
+        assert bones["上半身2"].parent_index == names.index("上半身")  # the chest (tha3)
+        assert bones["首"].parent_index == names.index("上半身2")
         assert bones["頭"].parent_index == names.index("首")
         morphs = {m.name: m.panel for m in model.morphs}
         spec = spec_for_seed(seed)

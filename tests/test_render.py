@@ -542,8 +542,8 @@ def test_toon_pixels_are_pinned(mmd_dir, name):
 
 def repacked_character(folder: Path, split_alpha: bool) -> tuple[Path, Path]:
     """Procedural character 2 as written, and as a redistribution repacks it: the face texture
-    converted to TGA (the model still names face.png) and the eyes' RGBA texture split into
-    `eye.jpga.jpg` (colour) + `eye.alpha.png` (alpha), the model naming the JPEG."""
+    converted to TGA (the model still names face.png) and its one RGBA texture (the irises')
+    split into `NAME.jpga.jpg` (colour) + `NAME.alpha.png` (alpha), the model naming the JPEG."""
     from PIL import Image
 
     from mmd_loader.pmx_writer import write_pmx
@@ -551,15 +551,16 @@ def repacked_character(folder: Path, split_alpha: bool) -> tuple[Path, Path]:
 
     original = write_character(2, folder / "original" / "c.pmx")
     data, images = build_character(spec_for_seed(2), "tex")
-    data.textures = [ref.replace("eye.png", "eye.jpga.jpg") for ref in data.textures]
+    (rgba,) = [name for name, pixels in images.items() if pixels.shape[2] == 4]
+    stem = rgba.removesuffix(".png")
+    data.textures = [ref.replace(rgba, f"{stem}.jpga.jpg") for ref in data.textures]
     tex = folder / "repacked" / "tex"
     tex.mkdir(parents=True)
     Image.fromarray(images["face.png"]).save(tex / "face.tga")
-    eye = images["eye.png"]
-    Image.fromarray(eye[..., :3]).save(tex / "eye.jpga.jpg", quality=95)
+    Image.fromarray(images[rgba][..., :3]).save(tex / f"{stem}.jpga.jpg", quality=95)
     if split_alpha:
-        Image.fromarray(eye[..., 3], "L").save(tex / "eye.alpha.png")
-    for name in ("hair.png", "mouth.png"):
+        Image.fromarray(images[rgba][..., 3], "L").save(tex / f"{stem}.alpha.png")
+    for name in sorted(set(images) - {"face.png", rgba}):
         Image.fromarray(images[name]).save(tex / name)
     return original, write_pmx(folder / "repacked" / "c.pmx", data)
 
@@ -586,7 +587,7 @@ def test_a_repacked_character_renders_as_written(tmp_path, split_alpha):
     if split_alpha:  # the same pixels, but for JPEG's loss in the eyes' colour
         assert (alpha_off == 0).all()
         assert np.percentile(colour_off, 99.5) <= 8
-    else:  # without its alpha the eyes' texture covers the eye whites as an opaque patch
+    else:  # without its alpha the irises' texture covers the eye whites as an opaque patch
         patch = colour_off > 40
         middle = SIZE // 2
         assert patch[:, :middle].sum() > 40 and patch[:, middle:].sum() > 40  # at both eyes

@@ -79,6 +79,8 @@ def test_binding_maps_schema_values_to_role_morphs_and_degrees(character):
     pose = binding.pose({"left_eye": 0.25, "head_x": -1.0, "neck_z": 0.5})
     assert pose.morphs == {"left_eye": 0.25, "right_eye": 0.0, "mouth": 0.0}
     assert pose.rotations == {"head": (-15.0, 0.0, 0.0), "neck": (0.0, 0.0, 7.5)}
-    assert binding.expression({"head_x": 1.0, "mouth": 1.0}).rotations == {}
+    expression = binding.expression({"head_x": 1.0, "mouth": 1.0})
+    assert expression.morphs["mouth"] == 1.0
+    assert all(not any(angles) for angles in expression.rotations.values())  # head at rest
     with pytest.raises(KeyError, match="not parameters"):
         binding.pose({"eyebrow": 1.0})

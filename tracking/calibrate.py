@@ -4,8 +4,11 @@ The neutral is the median of the tracked frames in the first second (or one chos
 Relative to it: an eye is 0 (open) at the neutral aspect ratio and 1 (closed) at
 ``eye_closed_fraction`` of it; the mouth is 0 at the neutral opening and 1 when it is
 ``mouth_open_span`` eye-corner spans wider; the head's rotation relative to the neutral is split
-into (pitch, yaw, roll) in degrees. `tracking.mapping` turns these into a schema's parameters
-(the angles divided by each parameter's `degrees`).
+into (pitch, yaw, roll) in degrees; a brow is 0 at its neutral height and 1 when it sits
+``brow_raise_span`` eye-corner spans higher; the irises' gaze is ±1 when they are
+``gaze_span`` eye half-widths off their neutral place (pitch > 0 looking down, yaw > 0 to the
+person's left, as the schema's iris rotations). `tracking.mapping` turns these into a schema's
+parameters (the angles divided by each parameter's `degrees`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class CalibrationSettings:
     eye_closed_fraction: float = 0.3
     mouth_open_span: float = 0.35
     neutral_seconds: float = 1.0
+    brow_raise_span: float = 0.06
+    gaze_span: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,9 @@ class Neutral:
     mouth: float
     rotation: np.ndarray
     frames: tuple[int, ...]
+    left_brow: float = 0.0
+    right_brow: float = 0.0
+    gaze: tuple[float, float] = (0.0, 0.0)
 
 
 def neutral_from(
@@ -69,19 +77,38 @@ def neutral_from(
         mouth=float(np.median([f.mouth for f in picked])),
         rotation=mean_rotation(np.array([f.rotation for f in picked])),
         frames=tuple(chosen),
+        left_brow=float(np.median([f.left_brow for f in picked])),
+        right_brow=float(np.median([f.right_brow for f in picked])),
+        gaze=tuple(float(v) for v in np.median([f.gaze for f in picked], axis=0)),
     )
 
 
-MEASUREMENTS = ("left_eye", "right_eye", "mouth", "pitch", "yaw", "roll")
+# The order of `measure`'s values; poses.roles.TRACKED names the same, for schemas' `track:`.
+MEASUREMENTS = (
+    "left_eye",
+    "right_eye",
+    "mouth",
+    "pitch",
+    "yaw",
+    "roll",
+    "left_brow_raise",
+    "right_brow_raise",
+    "iris_pitch",
+    "iris_yaw",
+)
+ANGLES = ("pitch", "yaw", "roll")  # in degrees; the others in their parameters' own units
 
 
 def measure(
     features: FaceFeatures, neutral: Neutral, settings: CalibrationSettings = CalibrationSettings()
 ) -> np.ndarray:
-    """``MEASUREMENTS`` relative to the neutral: closures and opening in [0, 1], angles in
-    degrees (the head in the neutral head's frame)."""
+    """``MEASUREMENTS`` relative to the neutral: closures, opening and brow raises in [0, 1],
+    angles in degrees (the head in the neutral head's frame), gaze in [-1, 1]."""
     relative = neutral.rotation.T @ features.rotation
     pitch, yaw, roll = euler_angles(relative)
+    span = settings.brow_raise_span
+    gx = (features.gaze[0] - neutral.gaze[0]) / settings.gaze_span
+    gy = (features.gaze[1] - neutral.gaze[1]) / settings.gaze_span
     return np.array(
         [
             eye_closure(features.left_eye, neutral.left_eye, settings.eye_closed_fraction),
@@ -90,6 +117,10 @@ def measure(
             pitch,
             yaw,
             roll,
+            float(np.clip((features.left_brow - neutral.left_brow) / span, 0, 1)),
+            float(np.clip((features.right_brow - neutral.right_brow) / span, 0, 1)),
+            float(np.clip(-gy, -1, 1)),  # looking down (y falls) is a positive iris pitch
+            float(np.clip(gx, -1, 1)),
         ]
     )
 

@@ -1,4 +1,5 @@
-"""Face measurements from FaceMesh landmarks: eye openness, mouth opening, head rotation.
+"""Face measurements from FaceMesh landmarks: eye openness, mouth opening, head rotation, brow
+height and where the irises look (FaceMesh's refined iris landmarks 468-477).
 
 Everything is computed in the *model frame* of docs/contracts.md, seen from the camera: X to the
 image's right (a person facing the camera has their left on the image's right, so +X is the
@@ -29,6 +30,11 @@ MOUTH_PAIRS = ((13, 14), (82, 87), (312, 317))
 LATERAL_PAIRS = ((33, 263), (133, 362), (234, 454))
 # Bottom of the nose → forehead and nose bridge: "up" without the jaw (which moves with the mouth).
 VERTICAL_PAIRS = ((2, 10), (2, 168))
+# Brows (upper edge, middle three points) over each eye's upper lid, and the iris centres of
+# the refined landmarks (468 the person's right iris, 473 the left).
+RIGHT_BROW, LEFT_BROW = (63, 105, 66), (293, 334, 296)
+RIGHT_LID, LEFT_LID = 159, 386
+RIGHT_IRIS, LEFT_IRIS = 468, 473
 
 
 @dataclass(frozen=True)
@@ -36,13 +42,19 @@ class FaceFeatures:
     """Raw per-frame measurements, before calibration.
 
     ``left_eye``/``right_eye``: eye aspect ratios of the person's left/right eye (larger = more
-    open); ``mouth``: inner-lip gap ÷ eye-corner span; ``rotation``: the head's 3×3 rotation.
+    open); ``mouth``: inner-lip gap ÷ eye-corner span; ``rotation``: the head's 3×3 rotation;
+    ``left_brow``/``right_brow``: brow-to-lid height ÷ eye-corner span; ``gaze``: the irises'
+    mean offset from their eyes' centres in the head's own frame (x to the person's left, y
+    up) ÷ the eye's half-width (0, 0 without iris landmarks).
     """
 
     left_eye: float
     right_eye: float
     mouth: float
     rotation: np.ndarray
+    left_brow: float = 0.0
+    right_brow: float = 0.0
+    gaze: tuple[float, float] = (0.0, 0.0)
 
 
 def to_model_frame(landmarks: np.ndarray) -> np.ndarray:
@@ -54,12 +66,37 @@ def to_model_frame(landmarks: np.ndarray) -> np.ndarray:
 def face_features(landmarks: np.ndarray) -> FaceFeatures:
     """Measurements of one face from its ``(478, 3)`` (or 468) FaceMesh landmarks in pixels."""
     points = to_model_frame(landmarks)
+    rotation = head_rotation(points)
     return FaceFeatures(
         left_eye=eye_aspect_ratio(points, LEFT_EYE),
         right_eye=eye_aspect_ratio(points, RIGHT_EYE),
         mouth=mouth_opening(points),
-        rotation=head_rotation(points),
+        rotation=rotation,
+        left_brow=brow_height(points, LEFT_BROW, LEFT_LID),
+        right_brow=brow_height(points, RIGHT_BROW, RIGHT_LID),
+        gaze=gaze(points, rotation),
     )
+
+
+def brow_height(points: np.ndarray, brow: tuple[int, ...], lid: int) -> float:
+    """How far the brow's middle sits above the eye's upper lid, over the eye-corner span."""
+    span = np.linalg.norm(points[LEFT_EYE["outer"]] - points[RIGHT_EYE["outer"]])
+    return float(np.linalg.norm(points[list(brow)].mean(axis=0) - points[lid]) / max(span, 1e-9))
+
+
+def gaze(points: np.ndarray, rotation: np.ndarray) -> tuple[float, float]:
+    """The irises' mean offset from their eyes' corner midpoints, in the head's frame (x to the
+    person's left, y up), over each eye's half-width; (0, 0) for 468 landmarks (no irises)."""
+    if len(points) <= LEFT_IRIS:
+        return (0.0, 0.0)
+    offsets = []
+    for eye, iris in ((RIGHT_EYE, RIGHT_IRIS), (LEFT_EYE, LEFT_IRIS)):
+        outer, inner = points[eye["outer"]], points[eye["inner"]]
+        half = max(np.linalg.norm(outer - inner) / 2.0, 1e-9)
+        local = rotation.T @ (points[iris] - (outer + inner) / 2.0)
+        offsets.append(local[:2] / half)
+    x, y = np.mean(offsets, axis=0)
+    return (float(x), float(y))
 
 
 def eye_aspect_ratio(points: np.ndarray, eye: dict) -> float:

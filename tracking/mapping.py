@@ -1,10 +1,12 @@
 """From what the tracker measures to a schema's parameters.
 
-A parameter is driven by a measurement when the schema says it means the same thing: a morph
-bound to the `left_eye`, `right_eye` or `mouth` role takes that closure or opening; a rotation of
-the `head` about x or y takes the head's pitch or yaw, a rotation of the `neck` about z its roll,
-each divided by the parameter's own `degrees`. Values are clipped to the parameter's range; a
-parameter nothing drives stays at its neutral value.
+A parameter is driven by a measurement when the schema says it means the same thing: one whose
+`track:` names a measurement takes it (brow raises, the irises' gaze: in the parameter's own
+units; an angle divided by the parameter's `degrees`); a morph bound to the `left_eye`,
+`right_eye` or `mouth` role takes that closure or opening; a rotation of the `head` about x or y
+takes the head's pitch or yaw, a rotation of the `neck` about z its roll, each divided by the
+parameter's own `degrees`. Values are clipped to the parameter's range; a parameter nothing
+drives stays at its neutral value.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from poses.schema import Schema
-from tracking.calibrate import MEASUREMENTS
+from tracking.calibrate import ANGLES, MEASUREMENTS
 
 ROTATIONS = {("head", "x"): "pitch", ("head", "y"): "yaw", ("neck", "z"): "roll"}
 
@@ -29,7 +31,11 @@ class PoseMapper:
         self.source = np.full(len(self.names), -1)
         self.scale = np.ones(len(self.names))
         for i, p in enumerate(schema.parameters):
-            if p.kind == "morph":
+            if p.track is not None:
+                self.source[i] = MEASUREMENTS.index(p.track)
+                if p.track in ANGLES and p.degrees:
+                    self.scale[i] = 1.0 / p.degrees
+            elif p.kind == "morph":
                 role = next((r for r in p.roles if r in MEASUREMENTS), None)
                 if role is not None:
                     self.source[i] = MEASUREMENTS.index(role)

@@ -41,17 +41,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
 from media.tarfiles import TarReadError, iter_members
-from training.images import decode_png, decode_png_rgba, rgba_batch_to_tensor
+from training.images import (
+    array_to_tensor,
+    decode_png,
+    decode_png_rgba,
+    resize_rgba,
+    rgba_batch_to_tensor,
+    tensor_to_array,
+)
 
-# view → (input image, target image, pose parameter kind)
+# view → (input image, target image, the image whose parameters are the pose channels)
 VIEWS = {
-    "morpher": ("rest", "expression", "morph"),
-    "rotator": ("expression", "posed", "rotation"),
-    "combiner": ("expression", "posed", "rotation"),
+    "morpher": ("rest", "expression", "expression"),
+    "rotator": ("expression", "posed", "posed"),
+    "combiner": ("expression", "posed", "posed"),
 }
+KIND_IMAGE = {"morph": "expression", "rotation": "posed"}  # for dataset.json without `image`
 MEMBERS = ("rest.png", "expression.png", "posed.png", "json")
 MAX_MEMBER_BYTES = 1 << 27  # above the PNG bound of a 4096² image (67 MB)
 MAX_JSON_BYTES = 1 << 16  # an example's record is a few hundred bytes
@@ -72,6 +81,7 @@ class DatasetInfo:
     parameters: tuple[tuple[str, str], ...]  # (name, kind) in schema order
     splits: dict
     schema: dict = field(default_factory=dict)  # as dataset.json records it (Schema.to_json)
+    images: tuple[str, ...] = ()  # per parameter: the image it belongs to (expression | posed)
 
     @classmethod
     def load(cls, root: Path) -> DatasetInfo:
@@ -89,7 +99,14 @@ class DatasetInfo:
                 raise DatasetError(f"{path}: parameter {name!r} has kind {kind!r}")
         if not 1 <= size <= MAX_IMAGE_SIZE:
             raise DatasetError(f"{path}: image_size {size} is not in 1..{MAX_IMAGE_SIZE}")
-        return cls(Path(root), size, params, dict(info.get("splits", {})), info["schema"])
+        images = tuple(
+            p.get("image") or KIND_IMAGE[p["kind"]] for p in info["schema"]["parameters"]
+        )
+        for (name, _), image in zip(params, images, strict=True):
+            if image not in ("expression", "posed"):
+                raise DatasetError(f"{path}: parameter {name!r} has image {image!r}")
+        splits = dict(info.get("splits", {}))
+        return cls(Path(root), size, params, splits, info["schema"], images)
 
     def ranges(self) -> dict[str, tuple[float, float]]:
         """Each parameter's [lo, hi] as dataset.json records it (parameters without one are
@@ -104,9 +121,12 @@ class DatasetInfo:
         return out
 
     def pose_names(self, view: str) -> list[str]:
-        """The parameters a network's view takes, in schema order."""
-        kind = VIEWS[view][2]
-        return [name for name, k in self.parameters if k == kind]
+        """The parameters a network's view takes, in schema order: the morpher every parameter
+        of the expression image (morphs, and in tha3 the iris rotation), the rotator and
+        combiner those of the posed image only (head, neck, body, breathing)."""
+        image = VIEWS[view][2]
+        images = self.images or tuple(KIND_IMAGE[k] for _, k in self.parameters)
+        return [name for (name, _), i in zip(self.parameters, images, strict=True) if i == image]
 
 
 def list_shards(root: Path, split: str) -> list[Path]:
@@ -200,11 +220,17 @@ def png_size(data: bytes) -> tuple[int, int] | None:
 
 
 def decode_image(
-    data: bytes, expected: int | None, size: int | None, name: str, raw: bool = False
+    data: bytes,
+    expected: int | None,
+    size: int | None,
+    name: str,
+    raw: bool = False,
+    crop: tuple[float, float, float, float] | None = None,
 ) -> torch.Tensor:
     """A shard PNG → tensor: it must be a PNG of ``expected``² pixels (the dataset's size;
-    checked from its header before decoding), then resized to ``size`` for the network. With
-    ``raw`` it stays an (H, W, 4) uint8 tensor, for ``collate`` to convert a batch at once."""
+    checked from its header before decoding), then cropped to ``crop`` (see `view_crop`) and
+    resized to ``size`` for the network. With ``raw`` (and no crop) it stays an (H, W, 4)
+    uint8 tensor, for ``collate`` to convert a batch at once."""
     dims = png_size(data)
     if dims is None:
         raise DatasetError(f"{name}: not a PNG")
@@ -212,6 +238,8 @@ def decode_image(
         w, h = dims
         raise DatasetError(f"{name}: image is {w}×{h}; the dataset's images are {expected}²")
     try:
+        if crop is not None:
+            return _decode_view(data, size, crop, name)
         return decode_png_rgba_tensor(data, size, name) if raw else decode_png(data, size, name)
     except Exception as error:  # Pillow raises many kinds on damaged bytes
         message = str(error)
@@ -222,6 +250,34 @@ def decode_image(
         raise DatasetError(message[:400]) from None
 
 
+def view_crop(schema: dict | None, view: str) -> tuple[float, float, float, float] | None:
+    """The part of the images a view sees, as fractions (left, top, right, bottom): for the
+    morpher, the square of the framing's `morpher_crop` head heights round the head box's
+    centre when the schema sets one (tha3: THA3's 192² face crop of the 512² image, columns
+    160-352 and rows 32-224); otherwise, and for the other views, the whole image (None)."""
+    framing = (schema or {}).get("framing") or {}
+    crop = framing.get("morpher_crop")
+    if view != "morpher" or not crop:
+        return None
+    half = 0.5 * float(crop) * float(framing["head_fraction"])
+    cx, cy = (float(v) for v in framing["head_center"])
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
+def _decode_view(
+    data: bytes, size: int | None, crop: tuple[float, ...] | None, name: str
+) -> torch.Tensor:
+    """A PNG as a view sees it: cropped to `crop` (transparent past the image's edge), then
+    resized to `size`."""
+    if crop is None:
+        return decode_png(data, size, name)
+    full = decode_png(data, None, name)
+    height, width = full.shape[1:]
+    box = tuple(round(v * n) for v, n in zip(crop, (width, height, width, height), strict=True))
+    image = Image.fromarray(tensor_to_array(full), "RGBA").crop(box)
+    return array_to_tensor(np.asarray(resize_rgba(image, size or box[2] - box[0])))
+
+
 def decode(
     record: dict,
     view: str,
@@ -229,18 +285,24 @@ def decode(
     size: int | None,
     info: DatasetInfo | None = None,
     raw: bool = False,
+    crop: tuple[float, float, float, float] | None = None,
 ) -> dict:
     """A raw record → ``{"input", "target", "pose", "key", "character", "epoch"}``; with
     ``info`` the images must be the dataset's size and the pose inside the schema's ranges;
-    with ``raw`` the images stay uint8 (see ``decode_image``)."""
+    with ``raw`` the images stay uint8 (see ``decode_image``); ``crop`` is the view's part of
+    the images (see `view_crop`)."""
     src, dst, _ = VIEWS[view]
     where = f"{record['__shard__']}:{record['__key__']}"
     meta = read_meta(record, where)
     pose = pose_values(meta, pose_names, where, info.ranges() if info else None)
     expected = info.image_size if info else None
     return {
-        "input": decode_image(record[f"{src}.png"], expected, size, f"{where}.{src}.png", raw),
-        "target": decode_image(record[f"{dst}.png"], expected, size, f"{where}.{dst}.png", raw),
+        "input": decode_image(
+            record[f"{src}.png"], expected, size, f"{where}.{src}.png", raw, crop
+        ),
+        "target": decode_image(
+            record[f"{dst}.png"], expected, size, f"{where}.{dst}.png", raw, crop
+        ),
         "pose": torch.tensor(pose, dtype=torch.float32),
         "key": record["__key__"],
         "character": str(meta.get("character", ""))[:200],
@@ -314,6 +376,7 @@ class ShardStream(IterableDataset):
         self.epochs, self.epoch, self.start = epochs, epoch, start
         self.rank, self.world_size = rank, world_size
         self.pose_names = self.info.pose_names(view)
+        self.crop = view_crop(self.info.schema, view)
 
     def set_epoch(self, epoch: int) -> None:
         """The first epoch to stream (finite streams: call before each epoch)."""
@@ -333,7 +396,8 @@ class ShardStream(IterableDataset):
             next(records, None)
         raw = self.batch_size is not None  # batches convert their images in collate
         samples = (
-            decode(r, self.view, self.pose_names, self.size, self.info, raw) for r in records
+            decode(r, self.view, self.pose_names, self.size, self.info, raw, self.crop)
+            for r in records
         )
         if self.batch_size is None:
             yield from samples

@@ -3,8 +3,10 @@
 Checkpoints are given as run or checkpoint folders, or as one folder holding several runs; their
 ``state.json`` says which network each is. The morpher is required; without a rotator only the
 expression changes; without a combiner the rotator's appearance-flow output is used (it keeps the
-drawing's texture). Sequences (docs/contracts.md, "Pose sequences") become GIF or MP4 frames
-composited over white; a single pose is written as an RGBA PNG at the network's resolution.
+drawing's texture). A morpher trained on a face crop (tha3, as THA3's face morpher) poses that
+crop of the drawing, pasted back before the rotator turns the whole. Sequences
+(docs/contracts.md, "Pose sequences") become GIF or MP4 frames composited over white; a single
+pose is written as an RGBA PNG at the network's resolution.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from poses.schema import Schema, schema_from_json
 from poses.text import parse_pose_text
 from training import checkpoint as ckpt
+from training.data import view_crop
 from training.images import load_user_image, save_png, tensor_to_array
 
 
@@ -99,6 +103,13 @@ class Poser:
         unbounded = [{"name": n, "kind": "morph", "range": [-1e5, 1e5]} for n in self.names]
         return schema_from_json({"name": "checkpoint", "parameters": unbounded}, "checkpoint")
 
+    @property
+    def input_sizes(self) -> tuple[int, ...]:
+        """Image sizes a user's drawing may have: THA1's 256² and the training schema's own
+        (tha3: 512², framed as THA3's input: the head in the top half's middle 128² box)."""
+        framing = (self.schema or {}).get("framing") or {}
+        return tuple(sorted({256, int(framing.get("size", 256))}))
+
     def parse(self, text: str) -> dict[str, float]:
         """``"left_eye=1,head_y=0.5"`` → values (checked against the schema's ranges); unnamed
         parameters are neutral."""
@@ -119,16 +130,31 @@ class Poser:
         def vector(names: list[str]) -> torch.Tensor:
             return torch.tensor([[float(values.get(n, 0.0)) for n in names]], device=self.device)
 
-        x = self.morpher(x, vector(self.morph_names))
+        x = self._morph(x, vector(self.morph_names))
         if self.rotator is not None:
             rot = vector(self.rotation_names)
             first, second = self.rotator(x, rot)
             x = self.combiner(first, second, rot) if self.combiner is not None else second
         return x[0].cpu()
 
+    def _morph(self, x: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+        """The morpher on the part of the image it was trained on (tha3: the face, see
+        `training.data.view_crop`), pasted back into the image, as THA3 does."""
+        crop = view_crop(self.schema, "morpher")
+        if crop is None:
+            return self.morpher(x, pose)
+        size = x.shape[-1]
+        x0, y0, x1, y1 = (min(max(round(v * size), 0), size) for v in crop)
+        face = x[..., y0:y1, x0:x1]
+        inner = F.interpolate(face, size=(size, size), mode="bilinear", align_corners=False)
+        morphed = F.interpolate(self.morpher(inner, pose), size=face.shape[-2:], mode="area")
+        out = x.clone()
+        out[..., y0:y1, x0:x1] = morphed
+        return out
+
 
 def pose_image(poser: Poser, image_path: Path, pose: str, out: Path) -> Path:
-    image = load_user_image(image_path, poser.size)
+    image = load_user_image(image_path, poser.size, poser.input_sizes)
     return save_png(tensor_to_array(poser.pose(image, poser.parse(pose))), out)
 
 
@@ -140,7 +166,7 @@ def animate(poser: Poser, image_path: Path, sequence_path: Path, out: Path) -> P
     suffix = Path(out).suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise PoseError(f"{out}: animations are .gif or .mp4")
-    image = load_user_image(image_path, poser.size)
+    image = load_user_image(image_path, poser.size, poser.input_sizes)
     reader = SequenceReader(sequence_path, poser.pose_schema())
     frames = (tensor_to_array(poser.pose(image, frame.values)) for frame in reader)
     return write_video(out, frames, reader.fps or 25.0)
