@@ -7,6 +7,7 @@ count, the scheduler and the order of completion never change the output.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -86,12 +87,30 @@ def spec_hash(config: GenerateConfig, rows: list[dict], spec: ShardSpec) -> str:
 
     payload = {
         "code": code_fingerprint(),
+        "libraries": byte_libraries(),
         "config": config.to_json(),
         "schema": config.load_schema().to_json(),
         "rows": [[r["character"], r["path"], r["member"]] for r in rows],
         "ranges": [list(r) for r in spec.ranges],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@functools.cache
+def byte_libraries() -> dict[str, str | None]:
+    """Versions of the libraries outside the project that decide a shard's bytes: the PNG
+    deflate (ISA-L, zlib), numpy (posing and skinning) and moderngl. A resume under other
+    versions redoes the shards rather than mixing two byte versions of the same pixels."""
+    import zlib
+    from importlib import metadata
+
+    out: dict[str, str | None] = {"zlib": zlib.ZLIB_RUNTIME_VERSION}
+    for package in ("isal", "numpy", "moderngl"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = None
+    return out
 
 
 def shard_rows(catalog: pd.DataFrame, spec: ShardSpec) -> list[dict]:

@@ -284,3 +284,17 @@ def test_stray_shards_of_an_earlier_run_are_removed(tmp_path):
     assert left == ["notes.tar", "train-000000.tar", "val-000000.tar"]
     assert not done_path(tmp_path, "test-000003").exists()
     assert done_path(tmp_path, "val-000000").exists()
+
+
+def test_the_shard_hash_covers_the_libraries_that_decide_bytes(monkeypatch):
+    """A resume under another deflate library (or numpy, moderngl) redoes the shards."""
+    import pipeline.plan as plan
+
+    config = GenerateConfig()
+    spec = plan.ShardSpec("train-000000", "train", (("a" * 64, 0, 3),))
+    rows = [{"character": "a" * 64, "path": "/m/a.pmx", "member": None}]
+    before = plan.spec_hash(config, rows, spec)
+    assert set(plan.byte_libraries()) == {"zlib", "isal", "numpy", "moderngl"}
+    other = {**plan.byte_libraries(), "isal": "0.0.0"}
+    monkeypatch.setattr(plan, "byte_libraries", lambda: other)
+    assert plan.spec_hash(config, rows, spec) != before
