@@ -30,15 +30,12 @@ GOAL_RATE, GOAL_RATIO = 60.0, 0.6
 
 
 def random_poses(binding, count: int, seed: int = 0) -> list:
-    """THA1 poses: morphs uniform in [0, 1], rotations with density ∝ |x| on [-1, 1]."""
+    """Poses drawn by the binding's schema's own laws (tha1: morphs uniform in [0, 1],
+    rotations with density ∝ |x| on [-1, 1]), as `Pose`s of its model."""
+    from poses.sampling import sample_pose
+
     rng = np.random.default_rng(seed)
-    morphs = rng.uniform(0.0, 1.0, (count, 3))
-    rotations = np.sqrt(rng.uniform(0.0, 1.0, (count, 3))) * rng.choice([-1.0, 1.0], (count, 3))
-    names = binding.schema.names
-    return [
-        binding.pose(dict(zip(names, [*m, *r], strict=True)))
-        for m, r in zip(morphs, rotations, strict=True)
-    ]
+    return [binding.pose(sample_pose(binding.schema, rng)) for _ in range(count)]
 
 
 def cpu_seconds() -> float:

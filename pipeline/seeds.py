@@ -30,4 +30,9 @@ def example_seed(dataset_seed: int, character: str, index: int) -> int:
 
 def example_rng(dataset_seed: int, character: str, index: int) -> np.random.Generator:
     """The generator every draw of one example comes from."""
-    return np.random.Generator(np.random.PCG64(example_seed(dataset_seed, character, index)))
+    return rng_of(example_seed(dataset_seed, character, index))
+
+
+def rng_of(seed: int) -> np.random.Generator:
+    """The generator of an example's 64-bit seed."""
+    return np.random.Generator(np.random.PCG64(seed))

@@ -20,7 +20,7 @@ from pipeline.config import GenerateConfig
 from pipeline.deadline import Deadline, ModelTimeout
 from pipeline.lock import RunContext, writing
 from pipeline.plan import ShardSpec, example_key, spec_hash
-from pipeline.seeds import example_rng, example_seed
+from pipeline.seeds import example_rng, example_seed, rng_of
 from pipeline.shards import OutputError, ShardWriter, output_error
 from pipeline.state import Progress, done_path, write_json_atomic
 from poses.sampling import sample_lighting, sample_pose
@@ -317,7 +317,7 @@ def _example(
 
     character = bound.character
     seed = example_seed(config.seed, character, index)
-    rng = example_rng(config.seed, character, index)
+    rng = rng_of(seed)
     values = sample_pose(schema, rng)
     if config.lighting == "example":
         lighting = sample_lighting(schema, rng)

@@ -115,6 +115,32 @@ class RenderSettings:
         )
 
 
+class RegionOdds:
+    """Whether drawing over the rest image is worth trying for the next pose of one model.
+
+    Finding a pose's changed region costs a few tenths of a millisecond; for a model whose head
+    turns change most of the frame (long hair) the region is always too large and the whole
+    frame is drawn anyway. After `STREAK` such misses in a row for poses that turn bones (or
+    for poses that do not), the search is skipped for that kind of pose, except every `PROBE`-th
+    time. Either way the pixels are the same: this only saves the search.
+    """
+
+    STREAK, PROBE = 8, 32
+
+    def __init__(self) -> None:
+        self.misses = {False: 0, True: 0}
+        self.skipped = {False: 0, True: 0}
+
+    def worth_trying(self, turns: bool) -> bool:
+        if self.misses[turns] < self.STREAK:
+            return True
+        self.skipped[turns] += 1
+        return self.skipped[turns] % self.PROBE == 0
+
+    def record(self, turns: bool, drawn_in_region: bool) -> None:
+        self.misses[turns] = 0 if drawn_in_region else self.misses[turns] + 1
+
+
 class Renderer:
     """Renders poses of one model at a time. Create it in the process that renders (after fork)."""
 
@@ -156,6 +182,7 @@ class Renderer:
         )
         self.scene: Scene | None = None
         self._mvp: np.ndarray | None = None
+        self._regions = RegionOdds()
 
     def __enter__(self) -> Renderer:
         return self
@@ -208,6 +235,7 @@ class Renderer:
             bones=tuple(SchemaBinding(schema, model, roles).bones()) if schema else (),
         )
         self._mvp = self.scene.framing.matrix()
+        self._regions = RegionOdds()
 
     @property
     def framing(self) -> Framing:
@@ -252,9 +280,11 @@ class Renderer:
         self._activate()
         posed = scene.apply(pose or Pose())
         light = MMD_LIGHT * (lighting.ambient + lighting.directional)
-        if rest is not None and not posed.full:
+        turns = any(any(angles) for angles in (pose or Pose()).rotations.values())
+        if rest is not None and not posed.full and self._regions.worth_trying(turns):
             limit = int(MAX_REGION_SHARE * self.settings.size**2)
             change = scene.changes.find(posed.data, posed.start, limit)
+            self._regions.record(turns, change.triangles is not None)
             if change.region.empty:
                 return rest.copy()
             if change.triangles is not None:

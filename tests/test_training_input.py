@@ -44,3 +44,34 @@ def test_dataloader_workers_hand_over_the_same_batches_in_shared_memory(dataset)
         for i, key in enumerate(batch["key"]):
             assert torch.equal(batch["input"][i], by_key[key][0])
             assert torch.equal(batch["target"][i], by_key[key][1])
+
+
+def test_repeated_pngs_decode_once_and_stay_independent():
+    """The rest image repeats in every example of a character: it is decoded once, and what a
+    caller does to one example's tensor never reaches the next."""
+    import io
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from training import data as training_data
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (32, 32, 4), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").save(buffer, format="PNG")
+    png = buffer.getvalue()
+    training_data.REPEATS.items.clear()
+    first = training_data.decode_image(png, 32, None, "a.png")
+    second = training_data.decode_image(bytes(png), 32, None, "b.png")  # equal bytes, new object
+    assert len(training_data.REPEATS.items) == 1
+    assert torch.equal(first, second)
+    first.zero_()
+    assert torch.equal(training_data.decode_image(png, 32, None, "c.png"), second)
+    other = pixels.copy()
+    other[0, 0] ^= 1
+    buffer = io.BytesIO()
+    Image.fromarray(other, "RGBA").save(buffer, format="PNG")
+    changed = training_data.decode_image(buffer.getvalue(), 32, None, "d.png")
+    assert not torch.equal(changed, second) and len(training_data.REPEATS.items) == 2

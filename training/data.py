@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,14 +111,18 @@ class DatasetInfo:
 
     def ranges(self) -> dict[str, tuple[float, float]]:
         """Each parameter's [lo, hi] as dataset.json records it (parameters without one are
-        only required to be finite)."""
-        out = {}
+        only required to be finite); computed once."""
+        cached = self.__dict__.get("_ranges")
+        if cached is not None:
+            return cached
+        out: dict[str, tuple[float, float]] = {}
         for param in self.schema.get("parameters", []):
             bounds = param.get("range") if isinstance(param, dict) else None
             if isinstance(bounds, list | tuple) and len(bounds) == 2:
                 lo, hi = (float(b) for b in bounds)
                 if math.isfinite(lo) and math.isfinite(hi) and lo <= hi:
                     out[str(param.get("name"))] = (lo, hi)
+        object.__setattr__(self, "_ranges", out)  # a frozen dataclass: a cache, not a field
         return out
 
     def pose_names(self, view: str) -> list[str]:
@@ -219,6 +224,32 @@ def png_size(data: bytes) -> tuple[int, int] | None:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
+class RepeatCache:
+    """The last few decoded images, by their PNG bytes: a character's rest image is the same
+    bytes in each of its examples, so the morpher's input is decoded once per character and
+    stream position instead of once per example. A hit compares the bytes themselves (after a
+    hash of them), so only an identical PNG returns a cached image."""
+
+    def __init__(self, entries: int = 8) -> None:
+        self.entries = entries
+        self.items: OrderedDict[tuple, tuple[bytes, torch.Tensor]] = OrderedDict()
+
+    def get(self, data: bytes, key: tuple) -> torch.Tensor | None:
+        item = self.items.get((hash(data), len(data), key))
+        if item is None or item[0] != data:
+            return None
+        self.items.move_to_end((hash(data), len(data), key))
+        return item[1]
+
+    def put(self, data: bytes, key: tuple, image: torch.Tensor) -> None:
+        self.items[(hash(data), len(data), key)] = (bytes(data), image)
+        while len(self.items) > self.entries:
+            self.items.popitem(last=False)
+
+
+REPEATS = RepeatCache()  # per process: each DataLoader worker has its own
+
+
 def decode_image(
     data: bytes,
     expected: int | None,
@@ -238,9 +269,18 @@ def decode_image(
         w, h = dims
         raise DatasetError(f"{name}: image is {w}×{h}; the dataset's images are {expected}²")
     try:
+        key = (size, crop, raw)
+        cached = REPEATS.get(data, key)
+        if cached is not None:
+            return cached if raw else cached.clone()
         if crop is not None:
-            return _decode_view(data, size, crop, name)
-        return decode_png_rgba_tensor(data, size, name) if raw else decode_png(data, size, name)
+            image = _decode_view(data, size, crop, name)
+        elif raw:
+            image = decode_png_rgba_tensor(data, size, name)
+        else:
+            image = decode_png(data, size, name)
+        REPEATS.put(data, key, image)
+        return image if raw else image.clone()
     except Exception as error:  # Pillow raises many kinds on damaged bytes
         message = str(error)
         if not isinstance(error, ValueError):
