@@ -44,15 +44,6 @@ def task_overhead(runner, tasks: int = EMPTY_TASKS) -> float:
     return statistics.median(batches)
 
 
-def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) of a live process, from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _worker_pids(runner) -> list[int]:
     """The worker processes' pids (a Dask worker's or a loky worker's)."""
     if hasattr(runner, "client"):
@@ -62,6 +53,7 @@ def _worker_pids(runner) -> list[int]:
 
 def _timed_generate(runner, catalog, config, out: Path) -> tuple[float, float]:
     """(wall seconds, worker CPU seconds) of one generate, after a warm-up one."""
+    from bench.bench_pipeline import _process_cpu
     from pipeline.generate import generate
 
     warm = replace(config, examples_per_character=2 * runner.workers, shard_max_examples=2)

@@ -152,6 +152,9 @@ class Schema:
             if p.side is not None:
                 item["side"] = p.side
             params.append(item)
+        return self._with_header(params)
+
+    def _with_header(self, params: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "name": self.name,
             "parameters": params,
@@ -182,12 +185,7 @@ class Schema:
             if p.track is not None:
                 item["track"] = p.track
             params.append(item)
-        return {
-            "name": self.name,
-            "parameters": params,
-            "lighting": {"ambient": list(self.ambient), "directional": list(self.directional)},
-            "framing": _framing_json(self.framing),
-        }
+        return self._with_header(params)
 
 
 def _framing_json(framing: Framing) -> dict[str, Any]:

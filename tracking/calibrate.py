@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from poses.roles import TRACKED
 from tracking.geometry import FaceFeatures, euler_angles, mean_rotation
 
 
@@ -83,19 +84,8 @@ def neutral_from(
     )
 
 
-# The order of `measure`'s values; poses.roles.TRACKED names the same, for schemas' `track:`.
-MEASUREMENTS = (
-    "left_eye",
-    "right_eye",
-    "mouth",
-    "pitch",
-    "yaw",
-    "roll",
-    "left_brow_raise",
-    "right_brow_raise",
-    "iris_pitch",
-    "iris_yaw",
-)
+# The order of `measure`'s values: the names schemas' `track:` fields use (poses.roles.TRACKED).
+MEASUREMENTS = TRACKED
 ANGLES = ("pitch", "yaw", "roll")  # in degrees; the others in their parameters' own units
 
 
