@@ -310,7 +310,9 @@ _MATERIALS = (
     "iris",
 )
 _HEAD, _NECK, _UPPER, _LEFT_EYE, _RIGHT_EYE = 3, 2, 1, 5, 6  # bone indices, see _bones()
-_ORNAMENT_BONE = 7  # only when a named ornament has its own bone
+# A named bow's or flower's own bone comes last, after the base seven and procedural_tha3's five
+# (上半身2, the shoulders, the arms), whose indices are fixed.
+_ORNAMENT_BONE = 12
 
 
 def _grid_triangles(rows: int, cols: int) -> np.ndarray:
@@ -945,12 +947,20 @@ def _bones(spec: CharacterSpec, shoulder_y: float, head_y: float) -> list[PmxBon
         PmxBone("両目", 3, (0.0, spec.head_top_y + 0.6, 0.0), rot | shown, english_name="eyes"),
         PmxBone("左目", 3, (spec.eye_x, spec.eye_y, eye_z), rot | shown, english_name="eye_L"),
         PmxBone("右目", 3, (-spec.eye_x, spec.eye_y, eye_z), rot | shown, english_name="eye_R"),
-        *(
-            [PmxBone(ORNAMENT_NAMES[spec.ornament], 3, (0.0, spec.head_top_y, 0.0), rot | shown)]
-            if _has_ornament_bone(spec)
-            else []
-        ),
     ]
+
+
+def _with_ornament_bone(spec: CharacterSpec, bones: list[PmxBone]) -> list[PmxBone]:
+    """`bones` (all the others) plus the ornament's own bone, hung on 頭, when it has one."""
+    if not _has_ornament_bone(spec):
+        return bones
+    if len(bones) != _ORNAMENT_BONE:
+        raise RuntimeError(
+            f"the ornament bone is {_ORNAMENT_BONE}, but {len(bones)} bones precede it"
+        )
+    rot, shown = 0x0002, 0x0008 | 0x0010
+    top = (0.0, spec.head_top_y, 0.0)
+    return [*bones, PmxBone(ORNAMENT_NAMES[spec.ornament], _HEAD, top, rot | shown)]
 
 
 def _has_ornament_bone(spec: CharacterSpec) -> bool:
@@ -1055,7 +1065,7 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
         deform=np.where(blended, BDEF2, BDEF1).astype(np.uint8),
         triangles=np.concatenate([tris[m] for m in _MATERIALS]).astype(np.int32),
         materials=_materials(spec, {m: len(t) for m, t in tris.items()}),
-        bones=parts.bones(_bones(spec, shoulder_y, head_y)),
+        bones=_with_ornament_bone(spec, parts.bones(_bones(spec, shoulder_y, head_y))),
         morphs=morphs,
         textures=refs,
     )

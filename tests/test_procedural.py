@@ -17,7 +17,27 @@ from mmd_loader.procedural import (
     write_character,
 )
 
-SEEDS = (0, 1, 2, 3)
+
+def _first_seed(**wanted) -> int:
+    return next(
+        s for s in range(200) if all(getattr(spec_for_seed(s), k) == v for k, v in wanted.items())
+    )
+
+
+# Four plain seeds, and a bow and a flower on bones of their own (an extra bone once shifted the
+# indices procedural_tha3 hangs 首 on, closing a loop of parents: the head never followed 首).
+SEEDS = tuple(
+    dict.fromkeys(
+        (
+            0,
+            1,
+            2,
+            3,
+            _first_seed(ornament="bow", ornament_named=True),
+            _first_seed(ornament="flower", ornament_named=True),
+        )
+    )
+)
 
 
 def _arrays(model) -> dict[str, np.ndarray]:
@@ -85,6 +105,10 @@ def test_files_read_back_with_counts_names_and_textures(written):
         assert bones["上半身2"].parent_index == names.index("上半身")  # the chest (tha3)
         assert bones["首"].parent_index == names.index("上半身2")
         assert bones["頭"].parent_index == names.index("首")
+        for ornament in ("リボン", "髪飾り"):
+            if ornament in bones:  # a named bow or flower has its own bone, on 頭, last
+                assert names[-1] == ornament
+                assert bones[ornament].parent_index == names.index("頭")
         morphs = {m.name: m.panel for m in model.morphs}
         spec = spec_for_seed(seed)
         for name in ("まばたき", *spec.wink_names("left"), *spec.wink_names("right")):
@@ -229,3 +253,19 @@ def test_writer_rejects_inconsistent_arrays():
 def test_out_path_must_be_pmx(tmp_path):
     with pytest.raises(ValueError, match="pmx"):
         write_character(1, tmp_path / "x.pmd")
+
+
+def test_loads_without_warnings_and_the_head_hangs_on_the_neck(written):
+    """thagen's loader reads every procedural character as written: no bone, weight or texture
+    dropped, and 頭's chain of parents runs through 首 to the root."""
+    from mmd_loader import load
+
+    for seed, (path, _, _) in written.items():
+        model = load(path)
+        assert model.warnings == [], (seed, model.warnings)
+        names = [b.name for b in model.bones]
+        chain, bone = [], names.index("頭")
+        while bone >= 0:
+            chain.append(names[bone])
+            bone = model.bones[bone].parent
+        assert chain == ["頭", "首", "上半身2", "上半身", "センター"], seed

@@ -2,7 +2,8 @@
 
 ``run_demo(dataset, out, minutes_budget)`` splits the training budget between the two networks
 (``SHARES``: the morpher's small eye and mouth changes need the longer share; each stops at its
-step count or its share of the time), evaluates both on the val split next to the identity
+step count or its share of the time, and time the morpher leaves unused goes to the rotator),
+evaluates both on the val split next to the identity
 baseline, and writes ``out/report.html`` with the figures, image grids and minutes per phase.
 Dataset generation is the caller's job (``make train-demo`` puts it in front).
 
@@ -47,15 +48,16 @@ def run_demo(
     train_config = get_config(config)
     torch.set_flush_denormal(True)  # near-zero activations otherwise slow CPU convolutions
     results, images, notes = [], {}, []
-    begin = time.perf_counter()
+    begin, unused = time.perf_counter(), 0.0
     for network, fraction in SHARES.items():
-        share = minutes_budget * 60 * fraction
+        share = minutes_budget * 60 * fraction + unused
         run = out / network
         shutil.rmtree(run, ignore_errors=True)
         log(f"training {network} ({config}, ≤ {share / 60:.1f} min)")
         trained = train(
             network, dataset, run, train_config, steps=steps, time_limit=share, seed=seed, log=log
         )
+        unused = max(0.0, share - trained.seconds)
         grid_path = out / f"{network}_val.png"
         evaluating = time.perf_counter()
         result = evaluate(
