@@ -147,6 +147,48 @@ def test_head_y_turns_the_face_to_opposite_sides(renderer, mmd_dir, name):
     assert left < rest - 2 and right > rest + 2, (left, rest, right)
 
 
+def assert_rotations_follow_their_signs(renderer: Renderer, what: str) -> None:
+    """head_y > 0 turns the face to the image's right; neck_z > 0 moves the head's top, and so
+    the eyes above the neck, to the image's left. Measured on the eyes' pixels, in px."""
+    left, right = (eye_centroid_x(renderer, head_y=v) for v in (-1.0, 1.0))
+    assert right > left + 4, (
+        f"{what}: head_y −1 → +1 moves the eyes {right - left:+.1f} px (expected > +4)"
+    )
+    tilt_left, tilt_right = (eye_centroid_x(renderer, neck_z=v) for v in (1.0, -1.0))
+    assert tilt_right > tilt_left + 4, (
+        f"{what}: neck_z −1 → +1 moves the eyes {tilt_left - tilt_right:+.1f} px (expected < −4)"
+    )
+
+
+@pytest.mark.parametrize("path", usable_models(), ids=model_id)
+def test_head_and_neck_turn_the_way_their_signs_say(renderer, path):
+    use(renderer, path)
+    assert_rotations_follow_their_signs(renderer, model_id(path))
+
+
+def _ornament_seeds() -> list[int]:
+    """The first procedural seed of every ornament, named and not."""
+    from mmd_loader.procedural import spec_for_seed
+
+    firsts = {}
+    for seed in range(200):
+        spec = spec_for_seed(seed)
+        firsts.setdefault((spec.ornament, spec.ornament_named), seed)
+    return sorted(firsts.values())
+
+
+@pytest.mark.parametrize("seed", _ornament_seeds())
+def test_procedural_heads_turn_with_every_ornament(renderer, tmp_path, seed):
+    """A named bow's or flower's own bone once shifted the bones 首 hangs on: neck_z then left
+    the head in place."""
+    from mmd_loader import detect_face, load
+    from mmd_loader.procedural import write_character
+
+    model = load(write_character(seed, tmp_path / "character.pmx"))
+    renderer.set_model(model, detect_face(model))
+    assert_rotations_follow_their_signs(renderer, f"procedural seed {seed}")
+
+
 def test_procedural_character(renderer, character):
     from mmd_loader import detect_face, load
 
