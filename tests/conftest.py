@@ -1,7 +1,9 @@
-"""Shared fixtures: where the real models are, and how their absence is treated."""
+"""Shared fixtures: where the real models are, and how their absence is treated; which
+procedural seeds carry which ornament."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -46,3 +48,15 @@ def tha1(renderer, **values: float):
     from poses import load_schema
 
     return renderer.bind(load_schema("tha1")).pose(values)
+
+
+@functools.cache
+def ornament_seeds() -> dict[tuple[str, bool], int]:
+    """The first procedural seed of each (ornament, named like one) pair, "none" included."""
+    from mmd_loader.procedural import spec_for_seed
+
+    firsts: dict[tuple[str, bool], int] = {}
+    for seed in range(200):
+        spec = spec_for_seed(seed)
+        firsts.setdefault((spec.ornament, spec.ornament_named), seed)
+    return firsts

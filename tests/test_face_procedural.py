@@ -13,16 +13,11 @@ from mmd_loader import detect_face, load
 from mmd_loader.face import morph_centre
 from mmd_loader.pmx_writer import PmxData, write_pmx
 from mmd_loader.procedural import ORNAMENTS, build_character, spec_for_seed, write_character
+from tests.conftest import ornament_seeds
 
 SEEDS = list(range(24))  # the characters `make dataset` builds
 # The first seed of every ornament, named like one and not (a hat is always named).
-ORNAMENT_SEEDS = sorted(
-    {
-        (spec.ornament, spec.ornament_named): spec.seed
-        for spec in (spec_for_seed(s) for s in range(199, -1, -1))
-        if spec.ornament != "none"
-    }.values()
-)
+ORNAMENT_SEEDS = sorted(s for (kind, _), s in ornament_seeds().items() if kind != "none")
 TOLERANCE = 0.05  # of the true head height
 
 

@@ -16,27 +16,12 @@ from mmd_loader.procedural import (
     spec_for_seed,
     write_character,
 )
-
-
-def _first_seed(**wanted) -> int:
-    return next(
-        s for s in range(200) if all(getattr(spec_for_seed(s), k) == v for k, v in wanted.items())
-    )
-
+from tests.conftest import ornament_seeds
 
 # Four plain seeds, and a bow and a flower on bones of their own (an extra bone once shifted the
 # indices procedural_tha3 hangs 首 on, closing a loop of parents: the head never followed 首).
 SEEDS = tuple(
-    dict.fromkeys(
-        (
-            0,
-            1,
-            2,
-            3,
-            _first_seed(ornament="bow", ornament_named=True),
-            _first_seed(ornament="flower", ornament_named=True),
-        )
-    )
+    dict.fromkeys((0, 1, 2, 3, ornament_seeds()["bow", True], ornament_seeds()["flower", True]))
 )
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from render import Lighting, Pose, Renderer, RenderSettings
-from tests.conftest import MMD_DIR, all_model_files, require_mmd_dir, tha1
+from tests.conftest import MMD_DIR, all_model_files, ornament_seeds, require_mmd_dir, tha1
 
 SIZE = 256
 CHANGED = 8  # a pixel "changed" when some channel moved by more than this (of 255)
@@ -166,18 +166,7 @@ def test_head_and_neck_turn_the_way_their_signs_say(renderer, path):
     assert_rotations_follow_their_signs(renderer, model_id(path))
 
 
-def _ornament_seeds() -> list[int]:
-    """The first procedural seed of every ornament, named and not."""
-    from mmd_loader.procedural import spec_for_seed
-
-    firsts = {}
-    for seed in range(200):
-        spec = spec_for_seed(seed)
-        firsts.setdefault((spec.ornament, spec.ornament_named), seed)
-    return sorted(firsts.values())
-
-
-@pytest.mark.parametrize("seed", _ornament_seeds())
+@pytest.mark.parametrize("seed", sorted(set(ornament_seeds().values())))
 def test_procedural_heads_turn_with_every_ornament(renderer, tmp_path, seed):
     """A named bow's or flower's own bone once shifted the bones 首 hangs on: neck_z then left
     the head in place."""

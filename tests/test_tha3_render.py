@@ -22,26 +22,15 @@ from poses.schema import load_schema
 from render import Renderer, RenderSettings
 from render.pose import Pose
 from render.rig import Rig
-from tests.conftest import MMD_DIR, all_model_files
+from tests.conftest import MMD_DIR, all_model_files, ornament_seeds
 
 SIZE = 256
 CHANGED = 8  # a pixel changed when some channel moved by more than this (of 255)
 SLACK = 3  # pixels a change may reach across the face's centre line (anti-aliasing, at 256²)
 # Four seeds, and the first with a named bow and with a named flower: their ornaments hang on a
 # bone of their own, after the body's bones.
-SEEDS = (
-    0,
-    1,
-    3,
-    5,
-    *(
-        next(
-            s
-            for s in range(200)
-            if (spec_for_seed(s).ornament, spec_for_seed(s).ornament_named) == key
-        )
-        for key in (("bow", True), ("flower", True))
-    ),
+SEEDS = tuple(
+    dict.fromkeys((0, 1, 3, 5, ornament_seeds()["bow", True], ornament_seeds()["flower", True]))
 )
 SCHEMA = load_schema("tha3")
 FRAMING = SCHEMA.framing
