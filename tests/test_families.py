@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from characters import build_character, save_png, spec_for_seed
 from mmd_loader.pmx_writer import PmxBone, PmxMaterial, write_pmx
-from mmd_loader.procedural import _save_png, build_character, spec_for_seed
 from pipeline.catalog import build_catalog, family_table, find_files, scan_file
 from pipeline.families import FaceSignature, Sketch, assign_families, containment, same_face
 from pipeline.splits import SplitConfig, assign_splits
@@ -66,7 +66,7 @@ def write_variant(folder: Path, seed: int = 5, **changes) -> Path:
     tex = folder / "character_tex"
     tex.mkdir(parents=True, exist_ok=True)
     for name, pixels in images.items():
-        _save_png(tex / name, pixels)
+        save_png(tex / name, pixels)
     return write_pmx(folder / "character.pmx", data)
 
 

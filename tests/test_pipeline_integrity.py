@@ -46,7 +46,7 @@ ROUNDS = 20  # SIGKILL + immediate resume, in a row
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict:
     """Three procedural characters, their catalog (all train) and the config."""
-    from mmd_loader.procedural import write_character
+    from characters import write_character
 
     root = tmp_path_factory.mktemp("tiny")
     for seed in range(3):
