@@ -26,8 +26,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="comma-separated NAME=VALUE of the schema's parameters, e.g. left_eye=1,head_y=-0.4 "
         "(others neutral)",
     )
-    what.add_argument("--sequence", type=Path, help="pose CSV; the output is .gif or .mp4")
+    what.add_argument(
+        "--sequence",
+        type=Path,
+        help="pose CSV, or an MMD motion (.vmd) or pose (.vpd) mapped onto MODEL; the output is "
+        ".gif or .mp4",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help=".png, or .gif/.mp4")
+    p.add_argument(
+        "--fps", type=float, default=None, help="frames per second a motion is sampled at (30)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (--sequence)")
     _settings_arguments(p)
     p.set_defaults(handler=render_command)
@@ -82,12 +90,26 @@ def render_command(args: argparse.Namespace) -> int:
     if args.sequence is not None and suffix not in (".gif", ".mp4"):
         raise ValueError(f"{args.output}: a pose sequence is written as .gif or .mp4")
     lighting = _lighting(args)
-    reader = None
+    reader = motion = None
     if args.sequence is not None:
-        from poses.sequence import SequenceReader
+        from poses.sequence import MOTION_SUFFIXES, SequenceReader
 
-        reader = SequenceReader(args.sequence, schema)  # checked before the model is loaded
+        if args.sequence.suffix.lower() in MOTION_SUFFIXES:
+            from mmd_loader.motion import load_motion
+            from mmd_loader.motion_schema import check_fps
+
+            check_fps(30.0 if args.fps is None else args.fps)
+            motion = load_motion(args.sequence)  # checked before the model is loaded
+        else:
+            reader = SequenceReader(args.sequence, schema)
+    if args.fps is not None and motion is None:
+        raise ValueError("--fps applies to a motion (.vmd/.vpd); a pose CSV has its own times")
     model, roles = _load(args)
+    if motion is not None:
+        from mmd_loader.motion_schema import MotionMapping, MotionSequence
+
+        mapping = MotionMapping.build(schema, model, roles)
+        reader = MotionSequence(mapping, motion, 30.0 if args.fps is None else args.fps)
     with _renderer(args, schema) as renderer:
         renderer.set_model(model, roles, schema)
         binding = _binding(schema, model, roles)
@@ -97,10 +119,15 @@ def render_command(args: argparse.Namespace) -> int:
             Image.fromarray(image, "RGBA").save(args.output)
             print(f"wrote {args.output}")
             return 0
-        return _render_sequence(renderer, binding, reader, args, lighting)
+        _render_sequence(renderer, binding, reader, args, lighting)
+    if motion is not None:
+        for line in reader.report.lines():
+            print(f"  {line}")
+    return 0
 
 
-def _render_sequence(renderer, binding, reader, args: argparse.Namespace, lighting) -> int:
+def _render_sequence(renderer, binding, reader, args: argparse.Namespace, lighting) -> None:
+    """Draw every frame of `reader` (a pose CSV's `SequenceReader` or a `MotionSequence`)."""
     from tqdm import tqdm
 
     from media.video import write_video
@@ -116,7 +143,6 @@ def _render_sequence(renderer, binding, reader, args: argparse.Namespace, lighti
 
     write_video(args.output, frames(), fps)
     print(f"wrote {args.output} ({count} frames at {fps:.3g} fps)")
-    return 0
 
 
 def preview_command(args: argparse.Namespace) -> int:
