@@ -31,7 +31,8 @@ def bezier_ease(curves: np.ndarray, u: np.ndarray) -> np.ndarray:
     c = np.asarray(curves, np.float64) / 127.0
     x1, y1, x2, y2 = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
     out = u.copy()
-    curved = ~((x1 == y1) & (x2 == y2))
+    # a curve's ends are exact (the bisection near a flat end is not: x rounds to 0 or 1 early)
+    curved = ~((x1 == y1) & (x2 == y2)) & (u > 0.0) & (u < 1.0)
     if not curved.any():
         return out
     uc, a1, a2 = u[curved], x1[curved], x2[curved]

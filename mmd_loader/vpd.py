@@ -133,39 +133,45 @@ class _Reader:
 
     def _block_values(self, kind: str, name: str, start: int) -> list[list[float]]:
         """The block's statements as lists of numbers, up to its closing brace."""
-        body = []
+        statements: list[tuple[str, int]] = []  # (text, the line it starts on)
+        pending, pending_line = "", None
         while True:
             line = self.next_line()
             if line is None:
                 raise self.fail(f"{kind} {quote(name)} has no closing '}}'", start)
             closing = "}" in line
-            body.append(line.split("}", 1)[0])
+            for k, part in enumerate(line.split("}", 1)[0].split(";")):
+                if k:  # a ';' ended the statement before this part
+                    statements.append((pending.strip(), pending_line or self.at))
+                    pending, pending_line = "", None
+                if part.strip() and pending_line is None:
+                    pending_line = self.at
+                pending += " " + part
             if closing:
                 break
-            if len(body) > 8:
-                raise self.fail(f"{kind} {quote(name)}: too many lines before its '}}'")
-        parts = [p.strip() for p in " ".join(body).split(";")]
-        if parts and not parts[-1]:
-            parts.pop()
+            if self.at - start > 8:
+                raise self.fail(f"{kind} {quote(name)}: too many lines before its '}}'", start)
+        if pending.strip():
+            statements.append((pending.strip(), pending_line or self.at))
         sizes = (3, 4) if kind == "Bone" else (1,)
-        if len(parts) != len(sizes):
+        if len(statements) != len(sizes):
             raise self.fail(
-                f"{kind} {quote(name)} has {len(parts)} values statements, expected {len(sizes)}",
+                f"{kind} {quote(name)} has {len(statements)} value statements, expected "
+                f"{len(sizes)}",
                 start,
             )
         out = []
-        for text, size in zip(parts, sizes, strict=True):
+        for (text, line), size in zip(statements, sizes, strict=True):
             numbers = [n.strip() for n in text.split(",")]
+            what = f"{kind} {quote(name)}: {quote(text)}"
             if len(numbers) != size:
-                raise self.fail(f"{kind} {quote(name)}: {quote(text)} is not {size} numbers", start)
+                raise self.fail(f"{what} is not {size} numbers", line)
             try:
                 row = [float(n) for n in numbers]
             except ValueError:
-                raise self.fail(
-                    f"{kind} {quote(name)}: {quote(text)} is not numbers", start
-                ) from None
+                raise self.fail(f"{what} is not numbers", line) from None
             if not all(math.isfinite(v) for v in row):
-                raise self.fail(f"{kind} {quote(name)}: {quote(text)} is not finite", start)
+                raise self.fail(f"{what} is not finite", line)
             out.append(row)
         return out
 
