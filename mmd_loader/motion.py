@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from media.files import open_regular
-from mmd_loader.errors import MotionLoadError, quote
+from mmd_loader.errors import MotionLoadError
 from poses.sequence import MOTION_SUFFIXES
 
 __all__ = [
@@ -240,4 +240,4 @@ def parse_motion(data: bytes, path: str | Path) -> Motion:
         return parse_vmd(data, path)
     if sniff_vpd(data):
         return parse_vpd(data, path)
-    raise MotionLoadError(path, f"not a VMD or VPD file (starts with {quote(data[:30])})", 0)
+    raise MotionLoadError(path, f"not a VMD or VPD file (starts with {data[:24]!r})", 0)

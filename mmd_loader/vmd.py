@@ -150,17 +150,24 @@ def _read_tail(r: BoundedReader, warnings: list[str]) -> dict[str, int]:
 
 def _names(raw: np.ndarray) -> tuple[list[str], list[bytes], np.ndarray]:
     """(decoded names, stored names, per-keyframe index) with names in order of first
-    appearance. A name field ends at its first NUL (MMD leaves garbage after it)."""
+    appearance. A name field ends at its first NUL (MMD leaves garbage after it). Files keep a
+    bone's keys together, so names are compared once per run of equal fields."""
     if not len(raw):
         return [], [], np.zeros(0, np.int32)
-    unique, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    fields = np.ascontiguousarray(raw)
+    octets = fields.view(np.uint8).reshape(len(fields), -1)
+    new_run = np.ones(len(fields), bool)
+    new_run[1:] = np.any(octets[1:] != octets[:-1], axis=1)
+    starts = np.flatnonzero(new_run)
+    unique, first, inverse = np.unique(fields[starts], return_index=True, return_inverse=True)
     index: dict[bytes, int] = {}
     remap = np.empty(len(unique), np.int32)
     for i in np.argsort(first, kind="stable").tolist():
         cut = bytes(unique[i]).split(b"\0", 1)[0]
         remap[i] = index.setdefault(cut, len(index))
     stored = list(index)
-    return [decode_name(b) for b in stored], stored, remap[inverse.reshape(-1)]
+    per_run = remap[inverse.reshape(-1)]
+    return [decode_name(b) for b in stored], stored, per_run[np.cumsum(new_run) - 1]
 
 
 # --- writing (tests, benchmarks, the README's media) -----------------------------------------
