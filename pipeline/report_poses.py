@@ -143,7 +143,8 @@ def _heatmaps(maps: list[tuple[str, np.ndarray]], names: list[str]) -> Image.Ima
     font = _font(min(cell, 11))
     label = max(int(font.getlength(n)) for n in names) + 8 if names else 8
     size = k * cell
-    image = Image.new("RGB", (label + len(maps) * (size + 16) + 8, size + 60), "white")
+    width = max(label + len(maps) * (size + 16) + 8, label + 280)
+    image = Image.new("RGB", (width, size + 74), "white")
     draw = ImageDraw.Draw(image)
     for i, name in enumerate(names):
         draw.text((label - 4, 20 + (i + 0.5) * cell), name, fill="black", font=font, anchor="rm")
@@ -160,11 +161,10 @@ def _heatmaps(maps: list[tuple[str, np.ndarray]], names: list[str]) -> Image.Ima
         draw.rectangle([label + step * 2, key_y, label + step * 2 + 1, key_y + 10], fill=_colour(r))
     small = _font(10)
     for r in (-1, 0, 1):
-        draw.text((label + (r + 1) * 100, key_y + 12), f"{r:+d}" if r else "0", fill="black",
-                  font=small, anchor="ma")  # fmt: skip
-    draw.text(
-        (label + 214, key_y), "r (grey: the parameter does not vary)", fill="#555555", font=small
-    )
+        text = f"{r:+d}" if r else "0"
+        draw.text((label + (r + 1) * 100, key_y + 12), text, fill="black", font=small, anchor="ma")
+    note = "Pearson's r; grey: a parameter that does not vary"
+    draw.text((label, key_y + 26), note, fill="#555555", font=small)
     return image
 
 
