@@ -2,7 +2,8 @@
 
 **Morphs**, by what each one does in the model, whatever its name. A motion's morph track names
 a model morph (the 15 bytes a VMD keeps, as MMD matches them; else after the name folding
-schemas use, so ウインク reaches ウィンク). That morph then drives:
+schemas use, so ウインク reaches ウィンク; else the model's side-named variants of it, so a
+motion's 笑い reaches a model's 笑いL and 笑いR). That morph then drives:
 
 - the closure parameters of the eyes the face finder measures it closing
   (`mmd_loader.face.face_roles_of_morphs`: a both-eyes まばたき drives both sides, a wink the side
@@ -320,14 +321,20 @@ class MotionConverter:
         by_fold: dict[str, str] = {}
         for m in model.morphs:
             by_fold.setdefault(fold(m.name), m.name)
+        variants = morph_table(model)
         out = []
         for track, (name, raw) in enumerate(zip(motion.morph_names, motion.morph_raw, strict=True)):
             index = by_key.get(raw)
-            morph = model.morphs[index].name if index is not None else by_fold.get(fold(name))
-            params = mapping.morphs.get(morph, []) if morph is not None else []
+            if index is not None:
+                morphs = [model.morphs[index].name]
+            elif fold(name) in by_fold:
+                morphs = [by_fold[fold(name)]]
+            else:  # the model splits it by side (a motion's 笑い: the model's 笑いL and 笑いR)
+                morphs = variants.get(fold(name), [])
+            params = list(dict.fromkeys(p for m in morphs for p in mapping.morphs.get(m, [])))
             if not params:
                 self.report.unused.append(name)
-                if morph is None:
+                if not morphs:
                     self.report.missing.append(name)
                 continue
             for p in params:

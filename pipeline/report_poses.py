@@ -45,7 +45,8 @@ def pose_source_section(info: dict, manifest: pd.DataFrame) -> str:
     laws = law_samples(info)
     note = (
         f"<p class=muted>{len(drawn)} examples drawn from motions (orange) against "
-        f"{LAW_SAMPLES} poses drawn from the schema's laws (blue), densities over each range."
+        f"{LAW_SAMPLES} poses drawn from the schema's laws (blue): densities of the values "
+        "other than 0 over each range; each panel's title gives the share at 0 (motions / laws)."
         "</p>"
     )
     if laws is None:
@@ -82,12 +83,14 @@ def law_samples(info: dict) -> pd.DataFrame | None:
 
 def _overlays(drawn: pd.DataFrame, laws: pd.DataFrame, parameters: list[dict]) -> Image.Image:
     """Per parameter: the motions' histogram (bars) and the laws' (a step line), as densities
-    over its range, in a grid of panels."""
+    over its range, in a grid of panels. Values at exactly 0 (at rest: a morph not used, a
+    shape another of its group excluded) are counted apart, as shares in the panel's title,
+    so that what is drawn is how the parameter moves when it does."""
     from pipeline.report import histogram_counts
 
     cols = min(PANEL_COLUMNS, max(len(parameters), 1))
     rows = -(-len(parameters) // cols)
-    w, h, top = 200, 64, 16
+    w, h, top = 200, 64, 16  # a panel's plot and title heights
     image = Image.new("RGB", (cols * (w + 12) + 8, rows * (h + top + 18) + 8), "white")
     draw = ImageDraw.Draw(image)
     font = _font(10)
@@ -95,10 +98,11 @@ def _overlays(drawn: pd.DataFrame, laws: pd.DataFrame, parameters: list[dict]) -
         name, (lo, hi) = param["name"], param["range"]
         x0 = 8 + (n % cols) * (w + 12)
         y0 = 4 + (n // cols) * (h + top + 18)
-        densities = []
+        densities, rest = [], []
         for frame in (drawn, laws):
             values = frame[name].dropna().to_numpy(float) if name in frame else np.zeros(0)
-            counts = histogram_counts(values, lo, hi, BINS).astype(float)
+            rest.append(f"{100 * np.mean(values == 0):.0f}%" if len(values) else "-")
+            counts = histogram_counts(values[values != 0], lo, hi, BINS).astype(float)
             densities.append(counts / max(counts.sum(), 1.0))
         motion, law = densities
         peak = max(float(motion.max()), float(law.max()), 1e-9)
@@ -114,6 +118,9 @@ def _overlays(drawn: pd.DataFrame, laws: pd.DataFrame, parameters: list[dict]) -
         draw.line(points, fill=LAW_COLOUR, width=2)
         draw.line([(x0, base), (x0 + w, base)], fill="#999999")
         draw.text((x0, y0), name, fill="black", font=font)
+        draw.text(
+            (x0 + w, y0), f"at 0: {rest[0]} / {rest[1]}", fill="#555555", font=font, anchor="ra"
+        )
         draw.text((x0, base + 2), f"{lo:g}", fill="#555555", font=font)
         draw.text((x0 + w, base + 2), f"{hi:g}", fill="#555555", font=font, anchor="ra")
     return image

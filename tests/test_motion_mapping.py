@@ -88,7 +88,11 @@ SCRIPT = {
     110: ([], [("上半身", _q(1, 7.5))], {}, {"body_y": -0.5}),
     120: ([], [("両目", _q(0, 6.0))], {}, {"iris_rotation_x": -0.5}),  # 両目 turns both eyes
     130: ([(SMIRK, 1.0), ("存在しない", 1.0)], [], {}, {"mouth_smirk": 1.0}),
+    # the model has 笑いR and 笑いL (misnamed): a motion's 笑い reaches both
+    140: ([("笑い", 1.0)], [], {"left_eye": 1.0, "right_eye": 1.0},
+          {"eye_happy_wink_left": 1.0, "eye_happy_wink_right": 1.0}),
 }  # fmt: skip
+ROWS = max(SCRIPT) + 2  # frames 0..last key
 
 
 def dance() -> bytes:
@@ -126,7 +130,7 @@ def test_thagen_motion_gives_the_known_values(character, tmp_path, schema, capsy
     assert main([*args, "--schema", schema, "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     sequence = read_sequence(out, load_schema(schema))
-    assert len(sequence) == 132 and sequence.fps == 30.0  # frames 0..131
+    assert len(sequence) == ROWS and sequence.fps == 30.0
     for frame in [0, 5, *SCRIPT]:
         got = sequence.pose(frame)
         want = _expected(schema, frame)
@@ -165,7 +169,7 @@ def test_rendering_the_motion_equals_rendering_the_values(character, tmp_path, c
     args = ["render", str(character["model"]), "--sequence", str(character["motion"])]
     assert main([*args, "--size", "48", "-o", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "(132 frames at 30 fps)" in printed and "left_eye 1 frames (up to +1.50)" in printed
+    assert f"({ROWS} frames at 30 fps)" in printed and "left_eye 1 frames (up to +1.50)" in printed
 
 
 def test_pose_sequence_takes_a_motion_with_its_model(character, tmp_path, monkeypatch):
@@ -198,7 +202,7 @@ def test_pose_sequence_takes_a_motion_with_its_model(character, tmp_path, monkey
     assert main(argv) == 2  # a motion needs its model
     assert main([*argv, "--model", str(character["model"])]) == 0
     morphs = np.array(seen)
-    assert morphs.shape == (132, 3) and len(turns) == 132
+    assert morphs.shape == (ROWS, 3) and len(turns) == ROWS
     np.testing.assert_allclose(morphs[70], [1.0, 1.0, 0.0], atol=TOL)
     np.testing.assert_allclose(morphs[20], [1.0, 0.0, 0.0], atol=TOL)
     np.testing.assert_allclose(turns[80], [0.25, -0.5, 0.0], atol=TOL)
