@@ -46,7 +46,7 @@ def pose_source_section(info: dict, manifest: pd.DataFrame) -> str:
     note = (
         f"<p class=muted>{len(drawn)} examples drawn from motions (orange) against "
         f"{LAW_SAMPLES} poses drawn from the schema's laws (blue): densities of the values "
-        "other than 0 over each range; each panel's title gives the share at 0 (motions / laws)."
+        "other than 0 over each range; under each panel, the shares at 0 (motions / laws)."
         "</p>"
     )
     if laws is None:
@@ -84,7 +84,7 @@ def law_samples(info: dict) -> pd.DataFrame | None:
 def _overlays(drawn: pd.DataFrame, laws: pd.DataFrame, parameters: list[dict]) -> Image.Image:
     """Per parameter: the motions' histogram (bars) and the laws' (a step line), as densities
     over its range, in a grid of panels. Values at exactly 0 (at rest: a morph not used, a
-    shape another of its group excluded) are counted apart, as shares in the panel's title,
+    shape another of its group excluded) are counted apart, as shares under the panel,
     so that what is drawn is how the parameter moves when it does."""
     from pipeline.report import histogram_counts
 
@@ -118,9 +118,8 @@ def _overlays(drawn: pd.DataFrame, laws: pd.DataFrame, parameters: list[dict]) -
         draw.line(points, fill=LAW_COLOUR, width=2)
         draw.line([(x0, base), (x0 + w, base)], fill="#999999")
         draw.text((x0, y0), name, fill="black", font=font)
-        draw.text(
-            (x0 + w, y0), f"at 0: {rest[0]} / {rest[1]}", fill="#555555", font=font, anchor="ra"
-        )
+        share = f"at 0: {rest[0]} / {rest[1]}"
+        draw.text((x0 + w / 2, base + 2), share, fill="#555555", font=font, anchor="ma")
         draw.text((x0, base + 2), f"{lo:g}", fill="#555555", font=font)
         draw.text((x0 + w, base + 2), f"{hi:g}", fill="#555555", font=font, anchor="ra")
     return image
