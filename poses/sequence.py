@@ -278,11 +278,17 @@ class SequenceWriter:
         if len(chunk) and chunk.times[0] <= self.last:
             raise SequenceError(self.path, "times must increase strictly")
         _check_values(self.path, chunk, self.schema, first=self.rows)
-        for i in range(len(chunk)):
-            self._csv.writerow(
-                [self.rows + i, f"{chunk.times[i]:.6f}", int(chunk.tracked[i])]
-                + [f"{_zero(v):.6f}" for v in chunk.values[i]]
+        # one %-format per row (the csv module's quoting never applies to numbers)
+        line = "%d,%.6f,%d" + ",%.6f" * len(self.schema.names) + "\n"
+        values = np.where(np.abs(chunk.values) < 5e-7, 0.0, chunk.values)  # no "-0.000000"
+        self._file.write(
+            "".join(
+                line % (self.rows + i, t, f, *row)
+                for i, (t, f, row) in enumerate(
+                    zip(chunk.times.tolist(), chunk.tracked.tolist(), values.tolist(), strict=True)
+                )
             )
+        )
         self.rows += len(chunk)
         if len(chunk):
             self.last = float(chunk.times[-1])
@@ -318,8 +324,3 @@ def _check_values(path: Path, sequence: PoseSequence, schema: Schema, first: int
             i = int(bad[0])
             message = f"frame {first + i}: {param.name} = {column[i]} is outside [{lo:g}, {hi:g}]"
             raise SequenceError(path, message)
-
-
-def _zero(value: float) -> float:
-    """Avoid writing ``-0.000000``."""
-    return 0.0 if abs(value) < 5e-7 else float(value)
