@@ -142,7 +142,7 @@ class MotionSourceError(RuntimeError):
     character would draw from it), naming the file."""
 
 
-@functools.cache
+@functools.lru_cache(maxsize=2)
 def library(folder: str, motions: tuple) -> MotionLibrary:
     """This process's library for a config's motions (kept across shard tasks)."""
     return MotionLibrary(folder, motions)

@@ -12,7 +12,7 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,6 @@ class BoundCharacter:
     rest: Any = None  # the rest image (an RGBA array) under the character's lighting
     rest_png: bytes | None = None
     mapping: Any = None  # how motions drive the schema on this model (generate --poses)
-    converters: dict[int, Any] = field(default_factory=dict)  # motion index → its converter
 
     def use(self, config: GenerateConfig, schema: Schema) -> None:
         """Re-bind the schema and forget the rest image when the config changes."""
@@ -64,10 +63,12 @@ class BoundCharacter:
             self.config = config
             self.binding = SchemaBinding(schema, self.model, self.roles)
             self.rest, self.rest_png = None, None
-            self.mapping, self.converters = None, {}
+            self.mapping = None
 
     def converter(self, schema: Schema, library: Any, k: int) -> Any:
-        """Motion `k` of the run's library on this character (mapped once per character)."""
+        """Motion `k` of the run's library on this character (the mapping is built once per
+        character; a converter, cheap, per use, so the library alone decides which motions
+        stay in memory)."""
         from mmd_loader.motion_schema import MotionConverter, MotionMapping
 
         if self.mapping is None:
@@ -76,11 +77,7 @@ class BoundCharacter:
             except Exception as error:
                 message = f"mapping motions onto it: {type(error).__name__}: {error}"
                 raise CharacterError(self.character, "poses", message) from error
-        if k not in self.converters:
-            if len(self.converters) >= 64:
-                self.converters.pop(next(iter(self.converters)))
-            self.converters[k] = MotionConverter(self.mapping, library.motion(k))
-        return self.converters[k]
+        return MotionConverter(self.mapping, library.motion(k))
 
 
 @dataclass
