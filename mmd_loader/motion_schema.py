@@ -449,15 +449,25 @@ def check_fps(fps: float) -> float:
     return fps
 
 
-def row_count(motion: Motion, fps: float) -> int:
-    """Rows of a sequence at `fps` covering frames 0..last: row i is time i / fps."""
+def motion_problem(motion: Motion) -> str | None:
+    """Why a motion cannot become poses (None when it can): no bone or morph keyframe (a
+    camera or light motion), or longer than thagen converts."""
+    if not len(motion.bones.frame) and not len(motion.morphs.frame):
+        return "no bone or morph keyframes (a camera or light motion?)"
     if motion.last_frame > MAX_MOTION_FRAMES:
-        raise MotionLoadError(
-            motion.path,
+        return (
             f"its last keyframe is at frame {motion.last_frame} "
             f"({motion.last_frame / MMD_FPS / 3600:.1f} hours), more than thagen converts "
-            f"({MAX_MOTION_FRAMES} frames, {MAX_MOTION_FRAMES / MMD_FPS / 3600:g} hours)",
+            f"({MAX_MOTION_FRAMES} frames, {MAX_MOTION_FRAMES / MMD_FPS / 3600:g} hours)"
         )
+    return None
+
+
+def row_count(motion: Motion, fps: float) -> int:
+    """Rows of a sequence at `fps` covering frames 0..last: row i is time i / fps."""
+    problem = motion_problem(motion)
+    if problem is not None:
+        raise MotionLoadError(motion.path, problem)
     return math.floor(motion.last_frame * fps / MMD_FPS + 1e-9) + 1
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from media.files import read_regular
 from mmd_loader.errors import MotionLoadError
 from mmd_loader.motion import MAX_MOTION_BYTES, Motion, parse_motion
-from mmd_loader.motion_schema import MAX_MOTION_FRAMES
+from mmd_loader.motion_schema import motion_problem
 from poses.sequence import MOTION_SUFFIXES
 
 MAX_MOTIONS = 100_000  # files in one motions folder
@@ -67,7 +67,7 @@ def scan_motions(folder: str | Path) -> tuple[list[MotionFile], list[str]]:
         except MotionLoadError as error:
             lines.append(f"skipped motion {error}")
             continue
-        reason = _unusable(motion)
+        reason = motion_problem(motion)
         if reason:
             lines.append(f"skipped motion {path}: {reason}")
             continue
@@ -80,14 +80,6 @@ def read_motion(path: Path) -> tuple[bytes, Motion]:
     """The file's bytes (a regular file within the motion limit) and the motion they hold."""
     data = read_regular(path, "motion", MAX_MOTION_BYTES, error=MotionLoadError)
     return data, parse_motion(data, path)
-
-
-def _unusable(motion: Motion) -> str | None:
-    if not len(motion.bones.frame) and not len(motion.morphs.frame):
-        return "no bone or morph keyframes (a camera or light motion?)"
-    if motion.last_frame > MAX_MOTION_FRAMES:
-        return f"its last keyframe is at frame {motion.last_frame}, past {MAX_MOTION_FRAMES}"
-    return None
 
 
 class MotionLibrary:

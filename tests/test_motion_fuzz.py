@@ -125,10 +125,12 @@ def test_real_vmd_mutations(mmd_dir):
         check(bytes(mutated), measure_memory=i % 50 == 0)
 
 
-def test_a_keyframe_years_away_is_refused_when_converted():
+def test_a_keyframe_years_away_or_none_at_all_is_refused_when_converted():
     from mmd_loader.motion_schema import MotionSequence
 
     far = encode_vmd("m", [VmdBoneFrame("頭", 2**32 - 1)])
-    motion = parse_motion(far, Path("far.vmd"))
     with pytest.raises(MotionLoadError, match="more than thagen converts"):
-        MotionSequence(mapping(), motion)
+        MotionSequence(mapping(), parse_motion(far, Path("far.vmd")))
+    camera = encode_vmd("m", cameras=3, lights=1)
+    with pytest.raises(MotionLoadError, match="no bone or morph keyframes"):
+        MotionSequence(mapping(), parse_motion(camera, Path("camera.vmd")))
