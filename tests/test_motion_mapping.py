@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from mmd_loader import detect_face, load
-from mmd_loader.motion import load_motion
+from mmd_loader.motion import load_motion, parse_motion
 from mmd_loader.motion_schema import MotionMapping, MotionSequence
 from mmd_loader.pmx_writer import write_pmx
 from mmd_loader.procedural import build_character, spec_for_seed, write_character
@@ -321,3 +321,27 @@ def test_the_real_vmd_on_its_model(mmd_dir):
         else:
             unused = ["真面目", "困る", "にこり", "怒り", "い", "う", "お", "にやり", "上", "下"]
             assert sequence.report.unused == unused and not sequence.report.missing
+
+
+@pytest.mark.numeric
+def test_a_head_named_otherwise_takes_the_standard_track(tmp_path):
+    """A model whose head and neck bones are `head` and `neck` (found by detection) is turned by
+    a motion's 頭 and 首 tracks, MMD's standard names; its own names win when the motion has
+    them."""
+    data, _ = build_character(spec_for_seed(2), "tex")
+    rename = {"頭": "head", "首": "neck"}
+    bones = [dataclasses.replace(b, name=rename.get(b.name, b.name)) for b in data.bones]
+    model = load(write_pmx(tmp_path / "named.pmx", dataclasses.replace(data, bones=bones)))
+    roles = detect_face(model)
+    assert model.bones[roles.head].name == "head" and model.bones[roles.neck].name == "neck"
+    mapping = MotionMapping.build(load_schema("tha1"), model, roles)
+    standard = [
+        VmdBoneFrame("頭", 0, rotation=_q(1, 7.5)),
+        VmdBoneFrame("首", 0, rotation=_q(2, 3)),
+    ]
+    own = [*standard, VmdBoneFrame("head", 0, rotation=_q(1, -3.75))]
+    for keys, head_y, neck_z in ((standard, -0.5, 0.2), (own, 0.25, 0.2)):
+        motion = parse_motion(encode_vmd("m", keys), Path("m.vmd"))
+        row = next(iter(MotionSequence(mapping, motion))).values
+        assert row["head_y"] == pytest.approx(head_y, abs=TOL)
+        assert row["neck_z"] == pytest.approx(neck_z, abs=TOL)
