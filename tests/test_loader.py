@@ -98,6 +98,7 @@ def write(tmp_path: Path, data: bytes, name: str = "m.pmx") -> Path:
 # --- tiny PMX 2.1 files ---------------------------------------------------------------------------
 
 
+@pytest.mark.numeric
 def test_pmx21_vertices_and_skinning(tmp_path: Path) -> None:
     m = load(write(tmp_path, tiny_pmx()))
     assert m.format == "pmx" and m.version == pytest.approx(2.1)
@@ -116,6 +117,7 @@ def test_pmx21_vertices_and_skinning(tmp_path: Path) -> None:
     assert m.triangles.tolist() == [[0, 1, 2], [0, 2, 3]]
 
 
+@pytest.mark.numeric
 def test_pmx21_materials_bones_and_sections(tmp_path: Path) -> None:
     m = load(write(tmp_path, tiny_pmx()))
     (mat,) = m.materials
@@ -134,6 +136,7 @@ def test_pmx21_materials_bones_and_sections(tmp_path: Path) -> None:
     assert (m.rigid_body_count, m.joint_count, m.soft_body_count) == (1, 0, 1)
 
 
+@pytest.mark.numeric
 def test_pmx21_morphs(tmp_path: Path) -> None:
     m = load(write(tmp_path, tiny_pmx()))
     v, flip, impulse, uv1 = m.morphs
@@ -216,6 +219,7 @@ def test_absurd_counts_fail_fast(tmp_path: Path) -> None:
 # --- real models ---------------------------------------------------------------------------------
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("path", all_model_files(), ids=lambda p: p.name)
 def test_every_real_model_loads(path: Path) -> None:
     m = load(path)
@@ -245,6 +249,7 @@ def test_reference_counts_and_names(mmd_dir: Path, reference_rows: list[dict]) -
     assert checked >= 20
 
 
+@pytest.mark.numeric
 def test_pmd_and_pmx_animasa_miku_agree(mmd_dir: Path) -> None:
     pmd = load(mmd_dir / "animasa_miku_v2_3" / "miku_v2.pmd")
     pmx = load(mmd_dir / "j3_animasa_miku_pmx" / "index.pmx")

@@ -31,6 +31,7 @@ def warnings_about(model, text: str) -> list[str]:
 # --- group morphs -------------------------------------------------------------------------------
 
 
+@pytest.mark.numeric
 def test_group_morphs_within_the_bounds_resolve_exactly(tmp_path: Path) -> None:
     def extra(sizes):
         n = len(WRITER_MORPHS)  # the writer's morphs come first
@@ -51,6 +52,7 @@ def test_group_morphs_within_the_bounds_resolve_exactly(tmp_path: Path) -> None:
     np.testing.assert_allclose(offsets, expected[indices], atol=1e-6)
 
 
+@pytest.mark.numeric
 def test_exponential_group_fan_out_is_skipped_with_a_warning(tmp_path: Path) -> None:
     """40 levels, each group naming the next twice: 2**40 paths from a few hundred bytes."""
     levels = 40
@@ -157,6 +159,7 @@ def test_material_morph_entry_minus_two_is_skipped_and_minus_one_kept(tmp_path: 
     assert detect_face(model).usable
 
 
+@pytest.mark.numeric
 def test_dangling_entries_of_each_morph_kind_are_skipped(tmp_path: Path) -> None:
     def extra(sizes):
         far_vertex = (1 << (8 * sizes.vertex_size)) - 1 if sizes.vertex_size < 4 else 10**8
@@ -191,6 +194,7 @@ def test_dangling_bone_references_are_dropped(tmp_path: Path) -> None:
     assert detect_face(model).usable
 
 
+@pytest.mark.numeric
 def test_vertex_weight_on_a_missing_bone_is_dropped(tmp_path: Path) -> None:
     b = lambda *idx: struct.pack(f"<{len(idx)}b", *idx)  # noqa: E731
     data = tiny_pmx()
@@ -230,6 +234,7 @@ def _pmd_offsets(data: bytes) -> dict[str, int]:
     return out
 
 
+@pytest.mark.numeric
 def test_pmd_dangling_references_are_dropped(mmd_dir: Path, tmp_path: Path) -> None:
     data = bytearray((mmd_dir / "animasa_miku_v2_3" / "miku_v2.pmd").read_bytes())
     plain = load(mmd_dir / "animasa_miku_v2_3" / "miku_v2.pmd")

@@ -21,6 +21,7 @@ def character(tmp_path_factory):
     return model, detect_face(model)
 
 
+@pytest.mark.numeric
 def test_rest_pose_is_the_rest_geometry_of_the_moving_slice(character):
     model, roles = character
     rig = Rig(model, roles)
@@ -30,6 +31,7 @@ def test_rest_pose_is_the_rest_geometry_of_the_moving_slice(character):
     np.testing.assert_array_equal(np.sort(rig.order), np.arange(len(model.positions)))
 
 
+@pytest.mark.numeric
 def test_a_face_pose_moves_only_the_slice_and_another_bone_needs_every_vertex(character):
     model, roles = character
     rig = Rig(model, roles)

@@ -62,6 +62,7 @@ def log_losses(run) -> list[float]:
         return [float(r["loss"]) for r in csv.DictReader(f)]
 
 
+@pytest.mark.numeric
 def test_cpu_small_morpher_overfits_four_examples(tmp_path):
     data = write_dataset(tmp_path / "d", 1, 0, examples_per_character=4, size=64)
     config = replace(
@@ -210,6 +211,7 @@ def test_metrics_sanity():
     assert m["ssim"][0].item() == pytest.approx(reference, abs=2 * U32)
 
 
+@pytest.mark.numeric
 def test_evaluate_reports_network_and_identity(tmp_path, dataset):
     result = train("rotator", dataset, tmp_path / "r", TINY, steps=2, **QUIET)
     report = evaluate(result.checkpoint, dataset, "val", out=tmp_path / "e.json")
@@ -220,6 +222,7 @@ def test_evaluate_reports_network_and_identity(tmp_path, dataset):
     assert (tmp_path / "e.json").is_file()
 
 
+@pytest.mark.numeric
 def test_perceptual_loss_needs_a_local_weights_file(tmp_path, dataset):
     with pytest.raises(WeightsFileError, match="never downloads"):
         load_vgg16(tmp_path / "vgg16.safetensors")
