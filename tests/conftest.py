@@ -53,7 +53,7 @@ def tha1(renderer, **values: float):
 @functools.cache
 def ornament_seeds() -> dict[tuple[str, bool], int]:
     """The first procedural seed of each (ornament, named like one) pair, "none" included."""
-    from mmd_loader.procedural import spec_for_seed
+    from characters import spec_for_seed
 
     firsts: dict[tuple[str, bool], int] = {}
     for seed in range(200):

@@ -1,4 +1,4 @@
-"""`thagen make-character` (`thagen inspect`, which also renders, is registered by pipeline)."""
+"""`thagen make-character`: a procedural character's PMX and textures."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def make_character_command(args: argparse.Namespace) -> int:
-    from mmd_loader.procedural import write_character
+    from characters import write_character
 
     path = write_character(args.seed, args.out)
     print(f"wrote {path}")
