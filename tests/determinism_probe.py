@@ -22,17 +22,12 @@ POSES = 8
 
 
 def main(argv: list[str]) -> int:
+    from bench.bench_render import random_poses
+    from characters import write_character
     from mmd_loader import detect_face, load
     from pipeline.png import encode_png
     from poses import load_schema
     from render import Lighting, Renderer, RenderSettings
-
-    try:  # the procedural characters' home after the move out of mmd_loader
-        from characters import write_character
-    except ImportError:
-        from mmd_loader.procedural import write_character
-
-    from bench.bench_render import random_poses
 
     out, paths = Path(argv[0]), [Path(p) for p in argv[1:]]
     with tempfile.TemporaryDirectory() as tmp:
