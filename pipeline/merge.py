@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from media.owned import require_no_link
 from pipeline.atomic import temporary_name
 from pipeline.catalog import read_catalog, write_catalog
 from pipeline.config import GenerateConfig
@@ -92,6 +93,7 @@ def _bring_shards(part: Path, out: Path) -> None:
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
+    require_no_link(target, "shard")
     tmp = temporary_name(target)
     try:
         try:

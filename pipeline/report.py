@@ -18,13 +18,16 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from media.files import read_regular
+from media.owned import read_owned, write_atomic
+from media.shardindex import open_manifest, shard_file
 from media.tarfiles import iter_members
 from pipeline.shards import MAX_MEMBER_BYTES
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.html"
 BINS = 20
 MAX_INFO_BYTES = 1 << 24
+MAX_TABLE_BYTES = 1 << 28  # failures.parquet, catalog.parquet
+MANIFEST_COLUMNS = ("key", "shard", "character", "split", "example")
 
 
 def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Path:
@@ -33,17 +36,21 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
     info_file = dataset / "dataset.json"
     if not (dataset / "manifest.parquet").is_file() or not info_file.is_file():
         raise FileNotFoundError(f"{dataset}: not a complete dataset (no manifest.parquet)")
+    raw = read_owned(info_file, MAX_INFO_BYTES, "dataset.json")
     try:
-        info = json.loads(read_regular(info_file, "dataset.json", MAX_INFO_BYTES).decode("utf-8"))
+        info = json.loads(raw.decode("utf-8"))
         schema_name, size = str(info["schema"]["name"]), int(info["image_size"])
         parameters = list(info["schema"]["parameters"])
+        names = [str(p["name"]) for p in parameters]
         seed = info["config"]["seed"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{info_file}: not a valid dataset.json ({error!r})") from None
-    manifest = pd.read_parquet(dataset / "manifest.parquet")
-    failures = pd.read_parquet(dataset / "failures.parquet")
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        raise ValueError(f"{info_file}: not a valid dataset.json ({error!r:.200})") from None
+    columns = [*MANIFEST_COLUMNS, *names, "ambient", "directional"]
+    with open_manifest(dataset, columns) as table:
+        manifest = table.read(columns=columns).to_pandas()
+    failures = _read_parquet(dataset / "failures.parquet", "failures")
     catalog_file = dataset / "catalog.parquet"
-    catalog = pd.read_parquet(catalog_file) if catalog_file.is_file() else None
+    catalog = _read_parquet(catalog_file, "catalog") if catalog_file.is_file() else None
     page = Template(TEMPLATE.read_text("utf-8")).substitute(
         title=html.escape(dataset.name),
         schema=html.escape(schema_name),
@@ -68,8 +75,19 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
         config=html.escape(json.dumps(info["config"], indent=2, ensure_ascii=False)),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, "utf-8")
+    write_atomic(out, page.encode("utf-8"), "report")
     return out
+
+
+def _read_parquet(path: Path, what: str) -> pd.DataFrame:
+    """A small parquet file of the dataset folder (never through a link, within a limit)."""
+    import pyarrow.parquet as pq
+
+    data = read_owned(path, MAX_TABLE_BYTES, what)
+    try:
+        return pq.read_table(io.BytesIO(data)).to_pandas()
+    except Exception as error:  # pyarrow raises many kinds on damaged bytes
+        raise ValueError(f"{path}: not a readable {what} table ({str(error)[:200]})") from None
 
 
 def _splits_table(info: dict) -> str:
@@ -247,8 +265,9 @@ def over_checkerboard(rgba: np.ndarray) -> np.ndarray:
 
 
 def sample_strip(dataset: Path, shard: str, key: str, size: int | None = None) -> np.ndarray:
-    """rest | expression | posed of one example over a checkerboard, as one RGB image."""
-    path = dataset / f"{shard}.tar"
+    """rest | expression | posed of one example over a checkerboard, as one RGB image (the
+    shard's name is checked, and its file must be in the dataset folder: `media.shardindex`)."""
+    path = shard_file(dataset, shard, str(dataset / "manifest.parquet"))
     wanted = {f"{key}.{part}.png": part for part in ("rest", "expression", "posed")}
     found: dict[str, bytes] = {}
     for member, data in iter_members(path, MAX_MEMBER_BYTES):
@@ -295,8 +314,9 @@ def _sample(dataset: Path, row: pd.Series, names: dict[str, str], size: int) -> 
         if k not in ("key", "shard", "character", "split", "example", "seed", "_o")
         and pd.notna(row[k])
     )
+    key = html.escape(str(row["key"]))
     return (
-        f'<div class="sample"><img src="data:image/png;base64,{data}" alt="{row["key"]}">'
-        f"<p><b>{row['split']}</b> {html.escape(names.get(row['character'], ''))}"
-        f" {html.escape(row['key'])}</p><p>{html.escape(pose)}</p></div>"
+        f'<div class="sample"><img src="data:image/png;base64,{data}" alt="{key}">'
+        f"<p><b>{html.escape(str(row['split']))}</b>"
+        f" {html.escape(names.get(row['character'], ''))} {key}</p><p>{html.escape(pose)}</p></div>"
     )

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from media.owned import open_owned, require_no_link
 from media.tarfiles import iter_members
 from pipeline.atomic import temporary_name
 from pipeline.png import PngEncoder
@@ -84,9 +85,11 @@ class ShardWriter:
         self.digest: dict | None = None
 
     def __enter__(self) -> ShardWriter:
+        require_no_link(self.path, "shard")  # a link at the shard's name is refused, not followed
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.tmp, "xb")  # closed in __exit__
+            fd = open_owned(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "shard")
+            self._file = os.fdopen(fd, "wb")  # closed in __exit__
         except OSError as error:
             raise output_error(error, self.tmp) from None
         self._hashing = _HashingFile(self._file, self.tmp)
@@ -131,6 +134,7 @@ class ShardWriter:
             finally:
                 self._file.close()
             if kind is None:
+                require_no_link(self.path, "shard")
                 os.replace(self.tmp, self.path)
         except OSError as error:
             self.tmp.unlink(missing_ok=True)
