@@ -137,7 +137,9 @@ def test_train_refuses_a_dataset_that_is_being_written(reference, tmp_path, caps
 
 
 @pytest.mark.slow  # a training process to hold the dataset: about 10 s here
-def test_generate_refuses_a_dataset_that_training_reads(tiny, reference, tmp_path, capsys):
+def test_while_training_reads_no_run_writes_the_dataset_or_the_run(
+    tiny, reference, tmp_path, capsys
+):
     out = tmp_path / "out"
     shutil.copytree(reference, out)
     run = tmp_path / "run"
@@ -153,6 +155,10 @@ def test_generate_refuses_a_dataset_that_training_reads(tiny, reference, tmp_pat
         for argv in (cli_args(tiny, out), ["merge", str(out)]):
             assert main(argv) == 2
             assert "being read by `thagen train`" in one_line(capsys)
+        # and the run folder has one writer: a --resume beside the running run is refused
+        resume = ["train", "morpher", "--data", str(out), "--out", str(run), "--resume"]
+        assert main(resume) == 2
+        assert "another `thagen train` is writing this run folder" in one_line(capsys)
         assert {k: v for k, v in dataset_files(out).items() if "lock" not in k} == {
             k: v for k, v in before.items() if "lock" not in k
         }
