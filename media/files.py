@@ -60,6 +60,13 @@ class FileRefusedError(ValueError):
         super().__init__(f"{self.path}: {reason}")
 
 
+def brief(error: object, limit: int = 200) -> str:
+    """An error's text as one line of at most `limit` characters (libraries' messages may span
+    lines: pyarrow's, safetensors')."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def kind_of(mode: int) -> str:
     """What a file of this `st_mode` is, in words ("a FIFO (named pipe)"), or "a regular file"."""
     for test, name in _KINDS:

@@ -26,12 +26,12 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from media.files import open_regular
+from media.files import brief, open_regular
 from media.locks import STATE_DIR
 from media.owned import open_owned, read_owned
 
@@ -101,10 +101,10 @@ def shard_file(root: str | Path, name: str, where: str) -> Path:
 
 
 @contextmanager
-def open_manifest(root: str | Path, columns: Iterable[str]) -> Iterator:
+def open_manifest(root: str | Path, columns: Iterable[str] | Mapping[str, str]) -> Iterator:
     """`pyarrow.parquet.ParquetFile` of `root/manifest.parquet` (never through a link), its
-    footer checked against the limits for `columns` (which must be there, as text or numbers)
-    before any row is read."""
+    footer checked against the limits for `columns` (which must be there, as text or numbers;
+    a mapping says which: {name: "text" | "number"}) before any row is read."""
     import pyarrow.parquet as pq
 
     path = Path(root) / "manifest.parquet"
@@ -125,45 +125,63 @@ def open_manifest(root: str | Path, columns: Iterable[str]) -> Iterator:
         except ShardIndexError:
             raise
         except Exception as error:  # pyarrow raises many kinds on damaged bytes
-            raise ShardIndexError(f"{path}: not a readable manifest ({str(error)[:200]})") from None
+            raise ShardIndexError(
+                f"{path}: not a readable manifest ({brief(error, 200)})"
+            ) from None
         yield manifest
 
 
-def _check_footer(path: Path, manifest, columns: Iterable[str]) -> None:
+def _check_footer(path: Path, manifest, columns: Iterable[str] | Mapping[str, str]) -> None:
     import pyarrow as pa
 
+    kinds = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns, "any")
+    tests = {
+        "text": (pa.types.is_string, pa.types.is_large_string, pa.types.is_null),
+        "number": (pa.types.is_integer, pa.types.is_floating, pa.types.is_null),
+    }
+    tests["any"] = tests["text"] + tests["number"]
     meta, schema = manifest.metadata, manifest.schema_arrow
     if not 0 <= meta.num_rows <= MAX_MANIFEST_ROWS:
         raise ShardIndexError(f"{path}: {meta.num_rows} rows, more than {MAX_MANIFEST_ROWS}")
-    for column in columns:
+    for column, kind in kinds.items():
         if column not in schema.names:
             raise ShardIndexError(f"{path}: no column {column!r}; not a thagen manifest")
-        kind = schema.field(column).type
-        if not any(
-            test(kind)
-            for test in (
-                pa.types.is_string,
-                pa.types.is_large_string,
-                pa.types.is_integer,
-                pa.types.is_floating,
-            )
-        ) and not pa.types.is_null(kind):
-            raise ShardIndexError(f"{path}: column {column!r} holds {kind}, not text or numbers")
+        declared = schema.field(column).type
+        if not any(test(declared) for test in tests[kind]):
+            wanted = {"text": "text", "number": "numbers"}.get(kind, "text or numbers")
+            raise ShardIndexError(f"{path}: column {column!r} holds {declared}, not {wanted}")
         index = schema.names.index(column)
         for group in range(meta.num_row_groups):
-            declared = meta.row_group(group).column(index).total_uncompressed_size
-            if not 0 <= declared <= MAX_COLUMN_BYTES:
+            size = meta.row_group(group).column(index).total_uncompressed_size
+            if not 0 <= size <= MAX_COLUMN_BYTES:
                 raise ShardIndexError(
-                    f"{path}: column {column!r} declares {declared} bytes in row group "
-                    f"{group}; the limit is {MAX_COLUMN_BYTES}"
+                    f"{path}: column {column!r} declares {size} bytes in row group {group}; "
+                    f"the limit is {MAX_COLUMN_BYTES}"
                 )
+
+
+def read_manifest(root: str | Path, columns: Mapping[str, str]):
+    """The `columns` of `root/manifest.parquet` ({name: "text" | "number"}) as a pyarrow Table
+    (limits as `open_manifest`; a file that does not decode is one `ShardIndexError`)."""
+    path = Path(root) / "manifest.parquet"
+    with open_manifest(root, columns) as manifest:
+        try:
+            table = manifest.read(columns=list(columns))
+        except Exception as error:  # pyarrow raises many kinds on damaged bytes
+            raise ShardIndexError(
+                f"{path}: not a readable manifest ({brief(error, 200)})"
+            ) from None
+    for column, kind in columns.items():
+        if kind == "text" and table.column(column).null_count:
+            raise ShardIndexError(f"{path}: column {column!r} has empty (null) rows")
+    return table
 
 
 def manifest_shards(root: str | Path) -> dict[str, list[str]]:
     """Split → the shard names the manifest lists for it, sorted (each name checked)."""
     path = Path(root) / "manifest.parquet"
     found: dict[str, set[str]] = {}
-    with open_manifest(root, ("shard", "split")) as manifest:
+    with open_manifest(root, {"shard": "text", "split": "text"}) as manifest:
         try:
             for batch in manifest.iter_batches(batch_size=1 << 16, columns=["shard", "split"]):
                 shards, splits = (batch.column(i).to_pylist() for i in (0, 1))
@@ -178,7 +196,9 @@ def manifest_shards(root: str | Path) -> dict[str, list[str]]:
         except ShardIndexError:
             raise
         except Exception as error:
-            raise ShardIndexError(f"{path}: not a readable manifest ({str(error)[:200]})") from None
+            raise ShardIndexError(
+                f"{path}: not a readable manifest ({brief(error, 200)})"
+            ) from None
     return {split: sorted(names) for split, names in found.items()}
 
 
@@ -195,7 +215,7 @@ def read_digest(root: str | Path, name: str) -> tuple[int, str, int]:
     try:
         data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as error:
-        raise ShardIndexError(f"{path}: not a thagen sidecar ({str(error)[:120]})") from None
+        raise ShardIndexError(f"{path}: not a thagen sidecar ({brief(error, 120)})") from None
     digest = data.get("digest") if isinstance(data, dict) else None
     digest = digest if isinstance(digest, dict) else {}
     size, sha, examples = (digest.get(k) for k in ("bytes", "sha256", "examples"))

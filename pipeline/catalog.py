@@ -335,6 +335,12 @@ def read_catalog(path: str | Path) -> pd.DataFrame:
         table = pd.read_parquet(path)
     except (OSError, ValueError) as error:
         raise ValueError(f"{path}: not a readable catalog ({error})") from None
+    return check_catalog(table, path)
+
+
+def check_catalog(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """A catalog read back from parquet: every column there (a ValueError naming `path`
+    otherwise), list columns as lists, members as text or None."""
     missing = set(COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from media.files import brief
 from media.owned import read_owned
 from pipeline.config import GenerateConfig
 from pipeline.state import state_dir
@@ -84,7 +85,7 @@ def check_rerun(out: str | Path, config: GenerateConfig, overwrite: bool = False
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
         raise OptionsChanged(
             f"{out}: the options that made this dataset cannot be read ({path}: "
-            f"{str(error)[:120]}); {how}"
+            f"{brief(error, 120)}); {how}"
         ) from None
     changes = changed_options(before.to_json(), config.to_json())
     if changes:

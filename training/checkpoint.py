@@ -20,7 +20,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from media.files import read_regular, require_regular_file
+from media.files import brief, read_regular, require_regular_file
 from media.owned import LINK_REASON, subfolder, temporary_name
 
 FORMAT = "thagen-checkpoint-1"
@@ -121,7 +121,7 @@ def read_state(checkpoint: Path) -> dict:
     try:
         state = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as error:
-        raise CheckpointError(f"{path}: not JSON ({str(error)[:160]})") from None
+        raise CheckpointError(f"{path}: not JSON ({brief(error, 160)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} state file")
     problem = _state_problem(state)
@@ -135,7 +135,7 @@ def _state_problem(state: dict) -> str | None:
     from training.configs import TrainConfig
     from training.networks import NETWORKS
 
-    if state.get("network") not in NETWORKS:
+    if not isinstance(state.get("network"), str) or state["network"] not in NETWORKS:
         return f"network {state.get('network')!r:.40} is not one of {', '.join(NETWORKS)}"
     for key, hi in (("step", MAX_STEP), ("seed", 2**63 - 1)):
         value = state.get(key)
@@ -177,7 +177,7 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: not a safetensors file ({str(error)[:200]})") from None
+        raise CheckpointError(f"{path}: not a safetensors file ({brief(error, 200)})") from None
 
 
 def load_weights(model: nn.Module, checkpoint: Path) -> None:
@@ -192,7 +192,7 @@ def load_weights(model: nn.Module, checkpoint: Path) -> None:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as error:
         raise CheckpointError(
-            f"{path}: weights do not fit the network ({str(error)[:300]})"
+            f"{path}: weights do not fit the network ({brief(error, 300)})"
         ) from None
 
 
@@ -242,7 +242,7 @@ def load_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Path, state: di
         optimizer.load_state_dict({"state": entries, "param_groups": groups})
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(
-            f"{path}: optimizer state does not fit ({str(error)[:200]})"
+            f"{path}: optimizer state does not fit ({brief(error, 200)})"
         ) from None
 
 
@@ -316,7 +316,7 @@ def stored_count(path: Path) -> int:
         with safe_open(str(path), framework="pt") as f:
             return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: not a safetensors file ({str(error)[:200]})") from None
+        raise CheckpointError(f"{path}: not a safetensors file ({brief(error, 200)})") from None
 
 
 def load_network(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:

@@ -47,6 +47,7 @@ import torch
 from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
+from media.files import brief
 from media.owned import read_owned
 from media.shardindex import Shard, ShardIndexError, dataset_shards, verify_sha256
 from media.tarfiles import TarReadError, iter_members
@@ -103,7 +104,7 @@ class DatasetInfo:
         try:
             info = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
         except (ValueError, RecursionError) as error:
-            raise DatasetError(f"{path}: not a valid dataset.json ({str(error)[:160]})") from None
+            raise DatasetError(f"{path}: not a valid dataset.json ({brief(error, 160)})") from None
         schema, size, params, images = _check_info(path, info)
         splits = info.get("splits")
         return cls(
@@ -160,13 +161,38 @@ def _check_info(path: Path, info: object) -> tuple[dict, int, tuple, tuple]:
         image = p.get("image") or KIND_IMAGE[kind]
         if image not in ("expression", "posed"):
             raise DatasetError(f"{path}: parameter {name!r} has image {image!r:.40}")
+        bounds = p.get("range")
+        if not (
+            isinstance(bounds, list)
+            and len(bounds) == 2
+            and all(_finite(b) for b in bounds)
+            and bounds[0] <= bounds[1]
+        ):
+            raise bad(f"parameter {name!r} has range {bounds!r:.60}, not [lo, hi]")
         seen.add(name)
         params.append((name, kind))
         images.append(image)
     framing = schema.get("framing")
     if framing is not None and not isinstance(framing, dict):
         raise bad("schema.framing must be an object")
+    crop = (framing or {}).get("morpher_crop")
+    if crop is not None:  # the morpher's face crop (view_crop) needs the whole framing
+        center = framing.get("head_center")
+        if not (
+            _finite(crop)
+            and 0 < crop <= 16
+            and _finite(framing.get("head_fraction"))
+            and 0 < framing["head_fraction"] <= 1
+            and isinstance(center, list)
+            and len(center) == 2
+            and all(_finite(c) and 0 <= c <= 1 for c in center)
+        ):
+            raise bad("schema.framing's morpher_crop, head_fraction and head_center do not fit")
     return schema, size, tuple(params), tuple(images)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def list_shards(root: Path, split: str) -> list[Shard]:
@@ -236,7 +262,7 @@ def read_meta(record: dict, where: str) -> dict:
         text = bytes(record["json"]).decode("utf-8")
         meta = json.loads(text, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, TypeError) as error:
-        raise DatasetError(f"{where}.json: not UTF-8 JSON ({str(error)[:120]})") from None
+        raise DatasetError(f"{where}.json: not UTF-8 JSON ({brief(error, 120)})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("pose"), dict):
         raise DatasetError(f"{where}.json: not a thagen example record (no pose object)")
     return meta
