@@ -31,7 +31,7 @@ import numpy as np
 from media.owned import open_owned, require_no_link
 from media.tarfiles import iter_members
 from pipeline.atomic import temporary_name
-from pipeline.png import PngEncoder
+from pipeline.png import encode_png
 
 KEY_PATTERN = re.compile(r"^[0-9a-z_]+$")
 MAX_JSON_BYTES = 16384  # per-example record, for the byte bound of a shard
@@ -79,7 +79,6 @@ class ShardWriter:
     def __init__(self, path: str | Path, png_level: int = 1) -> None:
         self.path = Path(path)
         self.png_level = png_level
-        self._png = PngEncoder(png_level)
         self.tmp = temporary_name(self.path)
         self.count = 0
         self.digest: dict | None = None
@@ -115,7 +114,7 @@ class ShardWriter:
         if isinstance(value, bytes):
             return value
         if ext.endswith("png") and isinstance(value, np.ndarray):
-            return self._png.encode(value)
+            return encode_png(value, self.png_level)
         if ext.endswith("json") and isinstance(value, Mapping):
             return json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8")
         raise TypeError(f"cannot encode {type(value).__name__} as .{ext}")
