@@ -43,6 +43,15 @@ def all_model_files() -> list[Path]:
     return sorted(p for p in MMD_DIR.rglob("*") if p.suffix.lower() in (".pmd", ".pmx"))
 
 
+def one_error_line(capsys, *needles: str) -> str:
+    """The one line a user error printed (`error: ...`, no traceback), holding each needle."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in err[0], err[0]
+    return err[0]
+
+
 def tha1(renderer, **values: float):
     """The renderer's `Pose` for THA1 schema values on its current model (the schema's road)."""
     from poses import load_schema

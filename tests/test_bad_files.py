@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from mmd_loader.procedural import write_character
+from tests.conftest import one_error_line
 from thagen.cli import main
 
 
@@ -21,14 +22,6 @@ from thagen.cli import main
 def character(tmp_path_factory) -> Path:
     """A procedural character in its own folder (model and textures)."""
     return write_character(1, tmp_path_factory.mktemp("character") / "c" / "character.pmx")
-
-
-def one_line(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    for needle in needles:
-        assert needle in err[0], err[0]
-    return err[0]
 
 
 def test_model_names_that_are_not_utf8_are_reported_and_the_batch_goes_on(
@@ -111,10 +104,10 @@ def test_special_files_where_state_is_kept_are_one_line_naming_them(tmp_path, ca
     (out / ".state").mkdir(parents=True)
     os.mkfifo(out / ".state" / "lock")  # was: "[Errno 22] Invalid argument", no file named
     assert main(["generate", "--models", str(tmp_path), "-o", str(out), "--no-progress"]) == 2
-    one_line(capsys, f"{out / '.state' / 'lock'}: is a FIFO (named pipe)")
+    one_error_line(capsys, f"{out / '.state' / 'lock'}: is a FIFO (named pipe)")
     fifo = tmp_path / "overrides.yaml"
     os.mkfifo(fifo)
     argv = ["inspect", str(tmp_path), "--overrides", str(fifo), "--no-render"]
     assert main(argv) == 2
-    line = one_line(capsys, f"{fifo}: is a FIFO (named pipe), not a regular overrides file")
+    line = one_error_line(capsys, f"{fifo}: is a FIFO (named pipe), not a regular overrides file")
     assert "file file" not in line

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import one_error_line
 from tests.test_pipeline_integrity import (
     cli_args,
     flip_png_bytes,
@@ -23,13 +24,6 @@ from tests.test_pipeline_integrity import (
 from thagen.cli import main
 
 VICTIM = "precious: not thagen's to write"
-
-
-def one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    assert "Traceback" not in err[0]
-    return err[0]
 
 
 def copy_of(reference: Path, tmp_path: Path, name: str = "out") -> Path:
@@ -62,7 +56,7 @@ def test_lock_files_that_are_links_are_refused_and_left_alone(tiny, tmp_path, ca
     (out / ".state").mkdir(parents=True)
     (out / ".state" / name).symlink_to(victim)
     assert main(cli_args(tiny, out) + extra) == 2
-    line = one_line(capsys)
+    line = one_error_line(capsys)
     assert f"{out / '.state' / name}: is a symbolic link" in line, line
     assert victim.read_text() == VICTIM
     assert not list(out.glob("*.tar"))
@@ -75,7 +69,7 @@ def test_a_state_folder_that_is_a_link_is_refused(tiny, tmp_path, capsys):
     out.mkdir()
     (out / ".state").symlink_to(elsewhere)
     assert main(cli_args(tiny, out)) == 2
-    assert f"{out / '.state'}: is a symbolic link" in one_line(capsys)
+    assert f"{out / '.state'}: is a symbolic link" in one_error_line(capsys)
     assert list(elsewhere.iterdir()) == [] and not list(out.glob("*.tar"))
 
 
@@ -87,7 +81,7 @@ def test_files_written_by_rename_refuse_a_link_there_too(tiny, tmp_path, capsys,
     (out / ".state").mkdir(parents=True)
     (out / name).symlink_to(victim)
     assert main(cli_args(tiny, out)) == 2
-    assert f"{out / name}: is a symbolic link" in one_line(capsys)
+    assert f"{out / name}: is a symbolic link" in one_error_line(capsys)
     assert victim.read_text() == VICTIM and (out / name).is_symlink()
 
 
@@ -97,7 +91,7 @@ def test_the_report_never_writes_through_a_link(reference, tmp_path, capsys):
     victim.write_text(VICTIM)
     (out / "report.html").symlink_to(victim)
     assert main(["report", str(out)]) == 2
-    assert f"{out / 'report.html'}: is a symbolic link" in one_line(capsys)
+    assert f"{out / 'report.html'}: is a symbolic link" in one_error_line(capsys)
     assert victim.read_text() == VICTIM
 
 
@@ -127,7 +121,7 @@ def test_the_report_embeds_no_tar_from_outside(reference, tmp_path, capsys, shar
     elsewhere = copy_of(reference, tmp_path, "elsewhere")  # a tar the report must never embed
     rewrite_manifest(out, shard.format(elsewhere=elsewhere))
     assert main(["report", str(out)]) == 2
-    line = one_line(capsys)
+    line = one_error_line(capsys)
     assert "manifest.parquet" in line and "not a shard of this folder" in line, line
     assert not (out / "report.html").exists()
 
@@ -139,7 +133,7 @@ def test_the_report_refuses_a_shard_linked_outside(reference, tmp_path, capsys):
         tar.unlink()
         tar.symlink_to(elsewhere / tar.name)
     assert main(["report", str(out)]) == 2
-    assert "outside" in one_line(capsys) and not (out / "report.html").exists()
+    assert "outside" in one_error_line(capsys) and not (out / "report.html").exists()
 
 
 # --------------------------------------------------- training reads what the index lists, no glob
@@ -165,7 +159,7 @@ def test_training_reads_only_the_shards_the_index_lists(reference, tmp_path, cap
         stream_of(out)
     run = ["train", "morpher", "--data", str(out), "--out", str(tmp_path / "run")]
     assert main([*run, "--config", "cpu-small", "--steps", "1"]) == 2
-    assert "train-000099.tar" in one_line(capsys) and not (tmp_path / "run").exists()
+    assert "train-000099.tar" in one_error_line(capsys) and not (tmp_path / "run").exists()
     extra.unlink()
     (out / "train-000003.tar").rename(tmp_path / "moved.tar")  # missing: never silently skipped
     with pytest.raises(DatasetError, match=r"train-000003.tar: listed in .* but missing"):

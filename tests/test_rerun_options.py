@@ -16,6 +16,7 @@ import pytest
 
 from pipeline.config import GenerateConfig
 from pipeline.lock import DatasetLock
+from tests.conftest import one_error_line
 from tests.test_pipeline_integrity import (
     ROOT,
     cli_args,
@@ -33,12 +34,6 @@ def with_option(argv: list[str], flag: str, *values: str) -> list[str]:
         argv[at + 1 : at + 1 + len(values)] = values
         return argv
     return [*argv, flag, *values]
-
-
-def one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
 
 
 # Each option of `generate` that decides the bytes, a new value and the config field it sets.
@@ -68,7 +63,7 @@ def test_a_rerun_with_other_options_is_refused_naming_them(tiny, reference, tmp_
             argv = with_option(argv, change[at], change[at + 1])
         started = time.monotonic()
         assert main(argv) == 2, change
-        line = one_line(capsys)
+        line = one_error_line(capsys)
         assert f"{out}: was generated with other options" in line, line
         assert named in line and "--overwrite" in line and "another folder" in line, line
         assert time.monotonic() - started < 30, "refused only after rendering"
@@ -97,7 +92,7 @@ def test_a_folder_with_shards_but_no_record_of_its_options_is_refused(
     (out / ".state" / "config.json").unlink()
     before = dataset_files(out)
     assert main(cli_args(tiny, out)) == 2
-    assert "no record of the options" in one_line(capsys)
+    assert "no record of the options" in one_error_line(capsys)
     assert dataset_files(out) == before
 
 
@@ -130,7 +125,7 @@ def test_train_refuses_a_dataset_that_is_being_written(reference, tmp_path, caps
     for part in (None, (0, 2)):  # a whole run, and a slice of a sliced run
         with DatasetLock(out, "generate", part):
             assert main([*train, "--out", str(tmp_path / "run")]) == 2
-            line = one_line(capsys)
+            line = one_error_line(capsys)
             assert "this dataset is being written" in line, line
             assert f"pid {os.getpid()}" in line or "slices of a sliced run" in line, line
         assert not (tmp_path / "run" / "checkpoints").exists()
@@ -154,11 +149,11 @@ def test_while_training_reads_no_run_writes_the_dataset_or_the_run(
         before = dataset_files(out)
         for argv in (cli_args(tiny, out), ["merge", str(out)]):
             assert main(argv) == 2
-            assert "being read by `thagen train`" in one_line(capsys)
+            assert "being read by `thagen train`" in one_error_line(capsys)
         # and the run folder has one writer: a --resume beside the running run is refused
         resume = ["train", "morpher", "--data", str(out), "--out", str(run), "--resume"]
         assert main(resume) == 2
-        assert "another `thagen train` is writing this run folder" in one_line(capsys)
+        assert "another `thagen train` is writing this run folder" in one_error_line(capsys)
         assert {k: v for k, v in dataset_files(out).items() if "lock" not in k} == {
             k: v for k, v in before.items() if "lock" not in k
         }

@@ -16,6 +16,8 @@ import resource
 import shutil
 import time
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -91,6 +93,22 @@ def flipped(data_bytes: bytes, data) -> bytes:
     return bytes(out)
 
 
+@contextmanager
+def mutated_json(path: Path, data, json_share: int = 1) -> Iterator[None]:
+    """`path` (a JSON file) mutated for the block, restored after: one node replaced (`json_share`
+    chances in `json_share + 1`), else bytes flipped or cut."""
+    original = path.read_bytes()
+    if data.draw(st.integers(0, json_share)):
+        changed = json.dumps(replace_somewhere(json.loads(original), data)).encode()
+    else:
+        changed = flipped(original, data)
+    path.write_bytes(changed)
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+
+
 class Bounded:
     """Time, Python heap and peak RSS of one case."""
 
@@ -149,31 +167,15 @@ def training_info(folder: Path) -> None:
 @FUZZ
 @given(st.data())
 def test_dataset_json(folder, data):
-    path = folder / "dataset.json"
-    original = path.read_bytes()
-    if data.draw(st.booleans()):
-        mutated = json.dumps(replace_somewhere(json.loads(original), data)).encode()
-    else:
-        mutated = flipped(original, data)
-    path.write_bytes(mutated)
-    try:
+    with mutated_json(folder / "dataset.json", data):
         report(folder)
         training_info(folder)
-    finally:
-        path.write_bytes(original)
 
 
 @FUZZ
 @given(st.data())
 def test_done_sidecars(folder, data):
-    path = folder / ".state" / "train-000000.done.json"
-    original = path.read_bytes()
-    if data.draw(st.booleans()):
-        mutated = json.dumps(replace_somewhere(json.loads(original), data)).encode()
-    else:
-        mutated = flipped(original, data)
-    path.write_bytes(mutated)
-    try:
+    with mutated_json(folder / ".state" / "train-000000.done.json", data):
         with Bounded():
             done = read_done(folder, "train-000000", None, "full")  # resume: redo, never raise
             assert done is None or isinstance(done, dict)
@@ -183,8 +185,6 @@ def test_done_sidecars(folder, data):
         except (ShardIndexError, FileRefusedError) as error:
             one_line(error)
         training_info(folder)
-    finally:
-        path.write_bytes(original)
 
 
 column_values = {
@@ -310,17 +310,8 @@ def test_checkpoint_state(checkpoint, data):
     from training import checkpoint as ckpt
 
     run, dataset, config = checkpoint
-    path = ckpt.find_checkpoint(run) / "state.json"
-    original = path.read_bytes()
-    if data.draw(st.integers(0, 3)):
-        mutated = json.dumps(replace_somewhere(json.loads(original), data)).encode()
-    else:
-        mutated = flipped(original, data)
-    path.write_bytes(mutated)
-    try:
+    with mutated_json(ckpt.find_checkpoint(run) / "state.json", data, json_share=3):
         load_all(run, dataset, config)
-    finally:
-        path.write_bytes(original)
 
 
 @FUZZ

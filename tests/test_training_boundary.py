@@ -20,6 +20,7 @@ torch = pytest.importorskip("torch")
 
 from safetensors.torch import load_file, save_file  # noqa: E402
 
+from tests.conftest import one_error_line  # noqa: E402
 from tests.shardgen import write_dataset  # noqa: E402
 from thagen.cli import main  # noqa: E402
 from training import checkpoint as ckpt  # noqa: E402
@@ -69,14 +70,6 @@ def deadline():
     signal.signal(signal.SIGALRM, previous)
 
 
-def one_line(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    for needle in needles:
-        assert needle in err[0], err[0]
-    return err[0]
-
-
 # ------------------------------------------------------------------ every option, at the boundary
 
 
@@ -107,7 +100,7 @@ def test_train_options_are_checked_before_anything_runs(
     run = tmp_path / "run"
     argv = ["train", "morpher", "--data", str(dataset), "--out", str(run), "--steps", "1"]
     assert main([*argv, "--config", "cpu-small", *option]) == 2
-    one_line(capsys, needle)
+    one_error_line(capsys, needle)
     assert not (run / "checkpoints").exists()
 
 
@@ -144,7 +137,7 @@ def test_evaluate_pose_and_demo_options_are_checked(
     png = tmp_path / "face.png"
     values = {"run": trained, "data": dataset, "png": png, "tmp": tmp_path}
     assert main([a.format(**values) for a in argv]) == 2
-    one_line(capsys)
+    one_error_line(capsys)
     assert not list(trained.glob("eval_*.json")) and not (tmp_path / "demo").exists()
 
 
@@ -176,37 +169,26 @@ GENERATE = ["generate", "--models", "{tmp}", "-o", "{tmp}/d", "--no-progress"]
 )
 def test_pipeline_options_are_checked_before_the_scan(tmp_path, capsys, deadline, argv, needle):
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
-    one_line(capsys, needle)
+    one_error_line(capsys, needle)
     assert not (tmp_path / "d").exists() and not (tmp_path / "c.parquet").exists()
 
 
 # ------------------------------------------------------------ the run folder: no links, one writer
 
 
-@pytest.mark.parametrize("name", ["log.csv", "config.json"])
-def test_run_files_that_are_links_are_refused(dataset, tmp_path, capsys, name):
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious")
+@pytest.mark.parametrize("name", ["log.csv", "config.json", "samples", "checkpoints"])
+def test_run_files_and_folders_that_are_links_are_refused(dataset, tmp_path, capsys, name):
+    """A link where a run writes (to a file, or to a folder elsewhere): refused, target intact."""
+    folder = name in ("samples", "checkpoints")
+    target = tmp_path / "elsewhere"
+    target.mkdir() if folder else target.write_text("precious")
     run = tmp_path / "run"
     run.mkdir()
-    (run / name).symlink_to(victim)
+    (run / name).symlink_to(target)
     argv = ["train", "morpher", "--data", str(dataset), "--out", str(run), "--config"]
     assert main([*argv, "cpu-small", "--steps", "1", "--batch-size", "2"]) == 2
-    one_line(capsys, f"{run / name}: is a symbolic link")
-    assert victim.read_text() == "precious"
-
-
-@pytest.mark.parametrize("name", ["samples", "checkpoints"])
-def test_run_folders_that_are_links_are_refused(dataset, tmp_path, capsys, name):
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / name).symlink_to(elsewhere)
-    argv = ["train", "morpher", "--data", str(dataset), "--out", str(run), "--config"]
-    assert main([*argv, "cpu-small", "--steps", "1", "--batch-size", "2"]) == 2
-    one_line(capsys, f"{run / name}: is a symbolic link")
-    assert list(elsewhere.iterdir()) == []
+    one_error_line(capsys, f"{run / name}: is a symbolic link")
+    assert list(target.iterdir()) == [] if folder else target.read_text() == "precious"
 
 
 # ------------------------------------------------------------------ checkpoints: untrusted input
@@ -294,7 +276,7 @@ def test_nan_weights_are_refused_by_evaluate_and_pose(trained, dataset, tmp_path
     save_file(tensors, str(weights))
     argv = ["evaluate", "--checkpoint", str(run), "--data", str(dataset), "--split", "val"]
     assert main(argv) == 2
-    one_line(capsys, "model.safetensors", "not finite")
+    one_error_line(capsys, "model.safetensors", "not finite")
     assert not list(run.glob("eval_*.json"))
     from PIL import Image
 
@@ -302,7 +284,7 @@ def test_nan_weights_are_refused_by_evaluate_and_pose(trained, dataset, tmp_path
     out = tmp_path / "posed.png"
     argv = ["pose", "--checkpoints", str(run), "--image", str(tmp_path / "face.png")]
     assert main([*argv, "--pose", "mouth=1", "-o", str(out)]) == 2
-    one_line(capsys, "not finite")
+    one_error_line(capsys, "not finite")
     assert not out.exists()
 
 
