@@ -422,7 +422,7 @@ def dataset_default_command(args: argparse.Namespace) -> int:
     models = args.models
     splits = SplitConfig()
     if models is None:
-        from mmd_loader.procedural import write_character
+        from characters import write_character
         from pipeline.identity import model_identity
 
         models = args.out / "characters"

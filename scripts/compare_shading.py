@@ -100,8 +100,8 @@ def current(paths: list[Path], size: int, shading: str) -> list[np.ndarray]:
 
 def mmd_dressed(seed: int, folder: Path) -> Path:
     """Procedural character `seed` with MMD's usual material values (see the module doc)."""
+    from characters import build_character, spec_for_seed
     from mmd_loader.pmx_writer import write_pmx
-    from mmd_loader.procedural import build_character, spec_for_seed
 
     data, images = build_character(spec_for_seed(seed), "tex")
     tex = folder / "tex"
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             paths.append(path.resolve())
             labels.append(sheet_title(path, "rest, default lighting").split("  ")[0])
         if args.procedural:
-            from mmd_loader.procedural import write_character
+            from characters import write_character
 
             for seed in args.procedural:
                 paths.append(write_character(seed, work / f"seed{seed}" / "character.pmx"))

@@ -16,7 +16,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("thagen", "pipeline", "training", "tracking", "render", "mmd_loader", "poses", "media")
+PACKAGES = (
+    "thagen",
+    "pipeline",
+    "training",
+    "tracking",
+    "characters",
+    "render",
+    "mmd_loader",
+    "poses",
+    "media",
+)
 BEGIN, END = "<!-- import-graph:begin -->", "<!-- import-graph:end -->"
 
 

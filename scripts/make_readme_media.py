@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from characters import write_character
 from media.video import write_video
 from mmd_loader import detect_face, load
-from mmd_loader.procedural import write_character
 from poses.schema import load_schema
 from poses.sequence import PoseSequence, read_sequence
 from render import Renderer, RenderSettings

@@ -62,7 +62,7 @@ def tha1(renderer, **values: float):
 @functools.cache
 def ornament_seeds() -> dict[tuple[str, bool], int]:
     """The first procedural seed of each (ornament, named like one) pair, "none" included."""
-    from mmd_loader.procedural import spec_for_seed
+    from characters import spec_for_seed
 
     firsts: dict[tuple[str, bool], int] = {}
     for seed in range(200):
@@ -79,7 +79,7 @@ TINY_SIZE, TINY_EXAMPLES, TINY_PER_SHARD = 32, 3, 1
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> dict:
     """Three procedural characters, their catalog (all train) and the config."""
-    from mmd_loader.procedural import write_character
+    from characters import write_character
     from pipeline.catalog import build_catalog, find_files, scan_file, write_catalog
     from pipeline.config import GenerateConfig
     from pipeline.splits import SplitConfig

@@ -10,8 +10,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from characters import build_character, save_png, spec_for_seed
 from mmd_loader.pmx_writer import PmxVertexMorph, pmx_bytes
-from mmd_loader.procedural import _save_png, build_character, spec_for_seed
 
 _SIGNED = {1: "b", 2: "h", 4: "i"}
 _UNSIGNED = {1: "B", 2: "H", 4: "i"}
@@ -89,7 +89,7 @@ def write_character_with(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "c_tex").mkdir(exist_ok=True)
     for file, pixels in images.items():
-        _save_png(folder / "c_tex" / file, pixels)
+        save_png(folder / "c_tex" / file, pixels)
     path = folder / name
     path.write_bytes(splice_morphs(raw, data, extra_builder(Sizes(raw))))
     return path

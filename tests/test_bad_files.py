@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmd_loader.procedural import write_character
+from characters import write_character
 from tests.conftest import one_error_line
 from thagen.cli import main
 

@@ -8,10 +8,10 @@ import pytest
 
 import mmd_loader.closures as closures
 import mmd_loader.head_box as head_box
+from characters import build_character, spec_for_seed, write_character
 from mmd_loader import detect_face, load
 from mmd_loader.overrides import FaceOverrides
 from mmd_loader.pmx_writer import PmxData, PmxVertexMorph, write_pmx
-from mmd_loader.procedural import build_character, spec_for_seed, write_character
 
 SEED = 7
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from characters import ORNAMENTS, build_character, spec_for_seed, write_character
 from mmd_loader import detect_face, load
 from mmd_loader.face import morph_centre
 from mmd_loader.pmx_writer import PmxData, write_pmx
-from mmd_loader.procedural import ORNAMENTS, build_character, spec_for_seed, write_character
 from tests.conftest import ornament_seeds
 
 SEEDS = list(range(24))  # the characters `make dataset` builds

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from characters import build_character, spec_for_seed, write_character
 from mmd_loader.inspection import format_reports as format_table
 from mmd_loader.inspection import inspect_paths
 from mmd_loader.pmx_writer import PmxData, write_pmx
-from mmd_loader.procedural import build_character, spec_for_seed, write_character
 from thagen.cli import main
 
 

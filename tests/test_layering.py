@@ -13,8 +13,9 @@ ALLOWED = {
     "media": set(),
     "poses": {"media"},
     "mmd_loader": {"poses", "media"},
+    "characters": {"mmd_loader", "poses", "media"},
     "render": {"mmd_loader", "poses", "media"},
-    "pipeline": {"mmd_loader", "render", "poses", "media"},
+    "pipeline": {"characters", "mmd_loader", "render", "poses", "media"},
     "tracking": {"poses", "media"},
     "training": {"poses", "media"},
 }

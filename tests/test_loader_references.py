@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from characters import build_character, spec_for_seed
 from mmd_loader import ModelLoadError, detect_face, load
 from mmd_loader.errors import QUOTE_LIMIT, REASON_LIMIT
 from mmd_loader.model import MAX_GROUP_DEPTH, MAX_GROUP_ENTRIES, MAX_WARNINGS, MorphKind
 from mmd_loader.pmx_writer import pmx_bytes
-from mmd_loader.procedural import build_character, spec_for_seed
 from tests.hostile_pmx import write_character_with
 from tests.test_loader import _f, _text, _vertex, tiny_pmx, write
 

@@ -22,7 +22,7 @@ SIZE = 64
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> dict:
-    from mmd_loader.procedural import write_character
+    from characters import write_character
 
     root = tmp_path_factory.mktemp("vocabulary")
     model = write_character(4, root / "models" / "c" / "character.pmx")

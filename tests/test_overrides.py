@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from characters import write_character
 from mmd_loader import detect_face, load
 from mmd_loader.overrides import (
     MAX_NAME,
@@ -21,7 +22,6 @@ from mmd_loader.overrides import (
     overrides_for,
     table_from_json,
 )
-from mmd_loader.procedural import write_character
 from mmd_loader.roles import HeadBox
 
 BILLION_LAUGHS = "\n".join(

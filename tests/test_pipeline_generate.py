@@ -35,7 +35,7 @@ EXAMPLES, SIZE, PER_SHARD = 3, 64, 2
 @pytest.fixture(scope="session")
 def models(tmp_path_factory) -> dict:
     """Three procedural characters (one inside a zip), a byte copy of one, and a corrupt file."""
-    from mmd_loader.procedural import write_character
+    from characters import write_character
 
     root = tmp_path_factory.mktemp("models")
     for seed in SEEDS[:2]:

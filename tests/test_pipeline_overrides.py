@@ -8,7 +8,7 @@ import tarfile
 import numpy as np
 from PIL import Image
 
-from mmd_loader.procedural import write_character
+from characters import write_character
 from thagen.cli import main
 
 
@@ -101,7 +101,7 @@ def test_a_one_sided_override_that_inverts_the_box_is_a_problem_of_the_model(tmp
 
 
 def test_a_bad_sidecar_costs_its_model_not_the_scan(tmp_path):
-    from mmd_loader.procedural import write_character
+    from characters import write_character
     from pipeline.catalog import scan
 
     good = write_character(0, tmp_path / "good" / "character.pmx")

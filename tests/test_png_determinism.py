@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def images(tmp_path_factory) -> Path:
     """Renders of two procedural characters (rest, expressions, turned heads) at 64 px, saved
     so a fresh process can encode the same pixels."""
+    from characters import write_character
     from mmd_loader import detect_face, load
-    from mmd_loader.procedural import write_character
     from poses import load_schema
     from poses.sampling import sample_pose
     from render import Lighting, Pose, Renderer, RenderSettings

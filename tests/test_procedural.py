@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 from pymeshio.pmx import reader
 
-from mmd_loader.pmx_writer import PmxData, pmx_bytes
-from mmd_loader.procedural import (
+from characters import (
     ORNAMENTS,
     build_character,
     head_shape,
     spec_for_seed,
     write_character,
 )
+from mmd_loader.pmx_writer import PmxData, pmx_bytes
 from tests.conftest import ornament_seeds
 
 # Four plain seeds, and a bow and a flower on bones of their own (an extra bone once shifted the
-# indices procedural_tha3 hangs 首 on, closing a loop of parents: the head never followed 首).
+# indices characters.skeleton hangs 首 on, closing a loop of parents: the head never followed 首).
 SEEDS = tuple(
     dict.fromkeys((0, 1, 2, 3, ornament_seeds()["bow", True], ornament_seeds()["flower", True]))
 )

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from characters import write_character
 from media.video import read_frames, write_video
 from mmd_loader import detect_face, load
-from mmd_loader.procedural import write_character
 from poses.schema import load_schema
 from poses.sequence import PoseSequence, read_sequence
 from render import Renderer, RenderSettings

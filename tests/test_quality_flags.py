@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from characters import build_character, save_png, spec_for_seed
 from mmd_loader import detect_face, load
 from mmd_loader.pmx_writer import PmxMaterial, write_pmx
-from mmd_loader.procedural import _save_png, build_character, spec_for_seed
 from pipeline.catalog import model_flags
 from tests.conftest import all_model_files, require_mmd_dir
 
@@ -26,7 +26,7 @@ def write_variant(folder: Path, change) -> Path:
     change(data, images)
     (folder / "tex").mkdir(parents=True, exist_ok=True)
     for name, pixels in images.items():
-        _save_png(folder / "tex" / name, pixels)
+        save_png(folder / "tex" / name, pixels)
     return write_pmx(folder / "character.pmx", data)
 
 

@@ -52,7 +52,7 @@ def renderer():
 
 @pytest.fixture(scope="module")
 def character(tmp_path_factory) -> Path:
-    from mmd_loader.procedural import write_character
+    from characters import write_character
 
     return write_character(3, tmp_path_factory.mktemp("character") / "character.pmx")
 
@@ -170,8 +170,8 @@ def test_head_and_neck_turn_the_way_their_signs_say(renderer, path):
 def test_procedural_heads_turn_with_every_ornament(renderer, tmp_path, seed):
     """A named bow's or flower's own bone once shifted the bones 首 hangs on: neck_z then left
     the head in place."""
+    from characters import write_character
     from mmd_loader import detect_face, load
-    from mmd_loader.procedural import write_character
 
     model = load(write_character(seed, tmp_path / "character.pmx"))
     renderer.set_model(model, detect_face(model))
@@ -239,8 +239,8 @@ def test_toon_shading_with_outline(mmd_dir):
 
 def test_switching_models_does_not_grow_memory(tmp_path):
     """200 set_model calls over a few procedural characters: RSS stays bounded."""
+    from characters import write_character
     from mmd_loader import detect_face, load
-    from mmd_loader.procedural import write_character
 
     models = []
     for seed in range(4):
@@ -577,8 +577,8 @@ def repacked_character(folder: Path, split_alpha: bool) -> tuple[Path, Path]:
     split into `NAME.jpga.jpg` (colour) + `NAME.alpha.png` (alpha), the model naming the JPEG."""
     from PIL import Image
 
+    from characters import build_character, spec_for_seed, write_character
     from mmd_loader.pmx_writer import write_pmx
-    from mmd_loader.procedural import build_character, spec_for_seed, write_character
 
     original = write_character(2, folder / "original" / "c.pmx")
     data, images = build_character(spec_for_seed(2), "tex")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from characters import write_character
 from mmd_loader import detect_face, load
-from mmd_loader.procedural import write_character
 from thagen.cli import main
 
 

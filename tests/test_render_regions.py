@@ -49,8 +49,8 @@ def test_over_the_rest_image_equals_a_full_render(small_renderer, path):
 
 
 def test_every_setting_and_a_full_model_pose_in_between(tmp_path):
+    from characters import write_character
     from mmd_loader import detect_face, load
-    from mmd_loader.procedural import write_character
 
     model = load(write_character(3, tmp_path / "c3.pmx"))
     roles = detect_face(model)

@@ -472,8 +472,8 @@ def test_a_decode_under_a_memory_cap_is_a_texture_problem(tmp_path):
 def test_two_renderers_in_one_process_keep_their_own_pixels(tmp_path):
     """Each render makes its renderer's context current: another renderer made, used and closed
     in between changes nothing."""
+    from characters import write_character
     from mmd_loader import detect_face, load
-    from mmd_loader.procedural import write_character
 
     a = load(write_character(0, tmp_path / "a" / "a.pmx"))
     b = load(write_character(1, tmp_path / "b" / "b.pmx"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from characters import write_character
 from mmd_loader import detect_face, load
-from mmd_loader.procedural import write_character
 from poses import load_schema
 from render.binding import SchemaBinding
 from render.errors import RenderError

@@ -619,8 +619,8 @@ def test_describe_textures_lists_every_slot_and_status(tmp_path: Path) -> None:
 def test_inspect_json_lists_textures_of_a_repacked_character(tmp_path: Path) -> None:
     """A procedural character as a redistribution leaves it: its face converted to TGA, its
     hair split into a colour JPEG and an alpha PNG under the repack names."""
+    from characters import write_character
     from mmd_loader.inspection import inspect_model
-    from mmd_loader.procedural import write_character
 
     path = write_character(1, tmp_path / "c" / "c.pmx")
     folder = next(path.parent.glob("*_tex"))

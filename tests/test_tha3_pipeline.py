@@ -255,7 +255,7 @@ def test_track_then_render_a_tha3_sequence(tmp_path, capsys):
     pytest.importorskip("mediapipe")
     from skimage import data, transform
 
-    from mmd_loader.procedural import write_character
+    from characters import write_character
     from poses.sequence import read_sequence
 
     photo = data.astronaut()

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from characters import spec_for_seed, write_character
 from mmd_loader.body import find_body_bones
-from mmd_loader.procedural import spec_for_seed, write_character
 from poses.schema import load_schema
 from render import Renderer, RenderSettings
 from render.pose import Pose

@@ -1,6 +1,6 @@
 """The tha3 schema without GL: THA3's 45 parameters, the schema language it needs, its laws, name
 folding, side decisions by geometry, bone roles, and the binding on real and procedural models
-(whose truth `mmd_loader.procedural_tha3.tha3_spec` knows)."""
+(whose truth `characters.tha3_spec` knows)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from characters import tha3_spec, write_character
 from mmd_loader.body import find_body_bones
 from mmd_loader.morph_names import fold, side_variant
-from mmd_loader.procedural import write_character
-from mmd_loader.procedural_tha3 import tha3_spec
 from mmd_loader.sides import face_centre_x, sides_of
 from poses.sampling import sample_pose
 from poses.schema import SchemaError, load_schema, parse_schema, schema_from_json

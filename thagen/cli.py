@@ -15,7 +15,7 @@ import sys
 import threading
 
 # Packages whose `cli` module contributes subcommands, in help order.
-COMMAND_MODULES = ("mmd_loader.cli", "render.cli", "pipeline.cli", "tracking.cli", "training.cli")
+COMMAND_MODULES = ("characters.cli", "render.cli", "pipeline.cli", "tracking.cli", "training.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

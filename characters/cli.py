@@ -1,4 +1,4 @@
-"""`thagen make-character` (`thagen inspect`, which also renders, is registered by pipeline)."""
+"""`thagen make-character`: a procedural character's PMX and textures."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def make_character_command(args: argparse.Namespace) -> int:
-    from mmd_loader.procedural import write_character
+    from characters import write_character
 
     if not 0 <= args.seed < 2**63:
         raise ValueError(f"--seed must be in 0..2^63-1, not {args.seed}")

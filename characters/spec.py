@@ -1,0 +1,168 @@
+"""What a seed decides about a character: colours, proportions, hair, ornament and how its winks
+are named (`CharacterSpec`, `spec_for_seed`)."""
+
+from __future__ import annotations
+
+import colorsys
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from characters.shape import HeadShape, cap_lift_for
+
+Color = tuple[float, float, float]
+
+# Names the second wink appears under in real models (the bare ウィンク is the first wink).
+OTHER_WINK_NAMES = ("ウィンク右", "ウィンク右", "ウィンク２", "ウィンク2", "ウィンクL", "ウィンクR")
+BACK_HAIR = ("short", "medium", "long")
+# Second names for the smile/neutral pair of winks: (the ウィンク eye, the other eye).
+SECOND_WINK_NAMES = (
+    ("ウィンク２", "ｳｨﾝｸ２右"),
+    ("ウィンク２", "ウィンク２右"),
+    ("ウインク２", "ウインク２右"),
+    ("ｳｨﾝｸ2", "ｳｨﾝｸ2R"),
+)
+# Head ornaments: the head box must leave them out. An ornament's material is named like one
+# (`ORNAMENT_NAMES`) or neutrally (材質N) by seed, except the hat: geometry alone cannot tell an
+# unnamed hat from hair (see mmd_loader.head_box), so the hat is always named.
+ORNAMENTS = ("none", "bow", "headband", "hat", "flower", "headphones")
+ORNAMENT_NAMES = {
+    "bow": "リボン",
+    "headband": "カチューシャ",
+    "hat": "帽子",
+    "flower": "髪飾り",
+    "headphones": "ヘッドホン",
+}
+
+
+@dataclass(frozen=True)
+class CharacterSpec:
+    """What varies with the seed. Lengths in MMD units; colours RGB in 0..1."""
+
+    seed: int
+    skin: Color
+    hair: Color
+    eye_color: Color
+    clothes: Color
+    head_centre_y: float  # centre of the cranium
+    head_width: float  # half-widths of the cranium
+    head_height: float
+    head_depth: float
+    chin_width: float  # fraction of the width left towards the chin
+    jaw: float  # how far the chin reaches below the cranium, as a fraction of head_height
+    eye_x: float  # |x| of each eye's centre
+    eye_y: float
+    eye_half_width: float
+    eye_half_height: float
+    eye_tilt: float  # outer corner raised (> 0, tsurime) or lowered, in eye half-heights
+    iris_size: float  # iris half-width as a fraction of the eye's half-width
+    mouth_y: float
+    neck_length: float  # chin to shoulders
+    neck_radius: float
+    shoulder_width: float  # half-width
+    bangs: int
+    bang_length: float  # 0 = bangs end at the brows, 1 = at mid-eye
+    back_hair: str  # one of BACK_HAIR
+    side_locks: bool
+    ahoge: bool  # a single strand sticking up from the crown
+    spikes: int  # hair spikes sticking up (0 = none)
+    twin_tails: bool
+    wink_side: str  # "left" or "right": the eye the bare name ウィンク closes
+    other_wink_name: str  # the morph closing the other eye
+    head_top_y: float  # the true head top: the hair cap's top, not ahoge/spikes/tails
+    chin_y: float  # the lowest point of the chin at rest
+    # Each eye has a neutral wink and a smile wink (lid closing in an arc ⌒, lower lid raised):
+    # the plain names (ウィンク, other_wink_name) are the smile ones when `smile_plain`, and the
+    # `second_wink_names` (for the ウィンク eye, for the other eye) the neutral ones; else the
+    # other way round. Names mislead on purpose: geometry must decide.
+    smile_plain: bool = False
+    second_wink_names: tuple[str, str] = SECOND_WINK_NAMES[0]
+    ornament: str = "none"  # one of ORNAMENTS
+    ornament_named: bool = True  # whether its material (and bone) say what it is
+
+    def wink_names(self, eye: str) -> tuple[str, str]:
+        """(neutral, smile) morph names of the one-eye winks of `eye` ("left" or "right")."""
+        own = eye == self.wink_side
+        plain = "ウィンク" if own else self.other_wink_name
+        second = self.second_wink_names[0 if own else 1]
+        return (second, plain) if self.smile_plain else (plain, second)
+
+
+def hsv(h: float, s: float, v: float) -> Color:
+    r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
+    return (round(r, 4), round(g, 4), round(b, 4))
+
+
+def spec_for_seed(seed: int) -> CharacterSpec:
+    """The character a seed stands for (deterministic: numpy's PCG64 stream)."""
+    rng = np.random.default_rng([seed, 0x7A6])
+    u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
+
+    natural = [(0.07, 0.25, 0.12), (0.07, 0.55, 0.3), (0.1, 0.45, 0.85), (0.05, 0.6, 0.45)]
+    if rng.random() < 0.35:
+        h, s, v = natural[int(rng.integers(len(natural)))]
+        hair = hsv(h + u(-0.02, 0.02), s, v)
+    else:
+        hair = hsv(u(0, 1), u(0.35, 0.8), u(0.45, 0.95))
+    t = u(0, 1) ** 1.5
+    skin = tuple(
+        round(a + (b - a) * t, 4) for a, b in zip((1.0, 0.93, 0.87), (0.9, 0.72, 0.58), strict=True)
+    )
+
+    scale = u(0.9, 1.12)
+    w, hh = scale * u(1.02, 1.2), scale * u(1.12, 1.3)
+    d, chin_w, jaw = scale * u(1.08, 1.22), u(0.25, 0.42), u(0.22, 0.42)
+    cy = u(18.4, 18.9)
+    shape = HeadShape(cy, w, hh, d, chin_w, jaw)
+    chin_y = float(shape.mesh_vertices()[:, 1].min())
+    eye_y = cy - hh * u(0.15, 0.3)
+    eh = scale * u(0.19, 0.27)
+    neck_length = scale * u(0.45, 0.9)
+    other = OTHER_WINK_NAMES[int(rng.integers(len(OTHER_WINK_NAMES)))]
+    bangs = int(rng.integers(5, 10))
+    spikes = int(rng.integers(3, 6)) if rng.random() < 0.25 else 0
+    spec = CharacterSpec(
+        seed=seed,
+        skin=skin,  # type: ignore[arg-type]
+        hair=hair,
+        eye_color=hsv(u(0, 1), u(0.45, 0.9), u(0.55, 0.95)),
+        clothes=hsv(u(0, 1), u(0.1, 0.7), u(0.3, 0.95)),
+        head_centre_y=cy,
+        head_width=w,
+        head_height=hh,
+        head_depth=d,
+        chin_width=chin_w,
+        jaw=jaw,
+        eye_x=w * u(0.36, 0.44),
+        eye_y=eye_y,
+        eye_half_width=scale * u(0.17, 0.23),
+        eye_half_height=eh,
+        eye_tilt=u(-0.12, 0.22),
+        iris_size=u(0.5, 0.66),
+        mouth_y=eye_y - (eye_y - chin_y) * u(0.6, 0.68),
+        neck_length=neck_length,
+        neck_radius=scale * u(0.24, 0.32),
+        shoulder_width=u(1.45, 1.9),
+        bangs=bangs,
+        bang_length=u(0.0, 1.0),
+        back_hair=BACK_HAIR[int(rng.integers(3))],
+        side_locks=bool(rng.random() < 0.7),
+        ahoge=bool(rng.random() < 0.4),
+        spikes=spikes,
+        twin_tails=bool(rng.random() < 0.3),
+        wink_side="left" if rng.random() < 0.5 else "right",
+        other_wink_name=other,
+        head_top_y=cy + hh + cap_lift_for(hh),
+        chin_y=chin_y,
+    )
+    # Drawn after everything above, so older fields keep their values for every seed.
+    pairs = [p for p in SECOND_WINK_NAMES if other not in p]
+    ornament = ORNAMENTS[int(rng.choice(len(ORNAMENTS), p=[0.3, 0.14, 0.14, 0.14, 0.14, 0.14]))]
+    return dataclasses.replace(
+        spec,
+        smile_plain=bool(rng.random() < 0.5),
+        second_wink_names=pairs[int(rng.integers(len(pairs)))],
+        ornament=ornament,
+        ornament_named=ornament == "hat" or bool(rng.random() < 0.5),
+    )
