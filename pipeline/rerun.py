@@ -62,18 +62,19 @@ def finished_work(out: Path) -> list[str]:
     return found
 
 
-def check_rerun(out: str | Path, config: GenerateConfig, overwrite: bool = False) -> None:
+def check_rerun(
+    out: str | Path, config: GenerateConfig, overwrite: bool = False, how: str = ""
+) -> None:
     """Refuse (`OptionsChanged`) to run `config` into `out` when `out` holds finished work made
     with other options, or with options it has no record of; nothing to lose, or `overwrite`,
-    and the run goes ahead."""
+    and the run goes ahead. `how` says how to proceed (default: `generate`'s ways)."""
     out = Path(out)
     work = finished_work(out) if out.is_dir() else []
     if overwrite or not work:
         return
     path = state_dir(out) / "config.json"
-    how = (
-        "write to another folder, or pass --overwrite to replace its shards "
-        f"({len(work)} files of finished work)"
+    how = (how or "write to another folder, or pass --overwrite to replace its shards") + (
+        f" ({len(work)} files of finished work)"
     )
     try:
         before = GenerateConfig.from_json(json.loads(read_owned(path, MAX_CONFIG_BYTES)))

@@ -5,6 +5,7 @@ never trained on while `generate` writes it (nor rewritten while training reads 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -93,6 +94,23 @@ def test_a_folder_with_shards_but_no_record_of_its_options_is_refused(
     before = dataset_files(out)
     assert main(cli_args(tiny, out)) == 2
     assert "no record of the options" in one_error_line(capsys)
+    assert dataset_files(out) == before
+
+
+def test_merge_into_a_dataset_of_other_options_is_refused(tiny, reference, tmp_path, capsys):
+    """Slices of another run merged into a folder holding a finished dataset: refused before
+    its run state or its shards are touched."""
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    part = tmp_path / "part"
+    (part / ".state").mkdir(parents=True)
+    shutil.copy(out / "catalog.parquet", part / "catalog.parquet")
+    other = dataclasses.replace(tiny["config"], seed=5)
+    (part / ".state" / "config.json").write_text(json.dumps(other.to_json()))
+    before = dataset_files(out)
+    assert main(["merge", str(out), str(part)]) == 2
+    line = one_error_line(capsys, "seed: 0 → 5", "merge into an empty folder")
+    assert line.startswith(f"error: {out}: was generated with other options")
     assert dataset_files(out) == before
 
 
