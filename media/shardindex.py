@@ -139,6 +139,7 @@ def _check_footer(path: Path, manifest, columns: Iterable[str] | Mapping[str, st
         "text": (pa.types.is_string, pa.types.is_large_string, pa.types.is_null),
         "number": (pa.types.is_integer, pa.types.is_floating, pa.types.is_null),
     }
+    tests["label"] = tests["text"]  # text that may be null (a motion's name: only some rows)
     tests["any"] = tests["text"] + tests["number"]
     meta, schema = manifest.metadata, manifest.schema_arrow
     if not 0 <= meta.num_rows <= MAX_MANIFEST_ROWS:
@@ -160,11 +161,17 @@ def _check_footer(path: Path, manifest, columns: Iterable[str] | Mapping[str, st
                 )
 
 
-def read_manifest(root: str | Path, columns: Mapping[str, str]):
-    """The `columns` of `root/manifest.parquet` ({name: "text" | "number"}) as a pyarrow Table
+def read_manifest(
+    root: str | Path, columns: Mapping[str, str], optional: Mapping[str, str] | None = None
+):
+    """The `columns` of `root/manifest.parquet` ({name: "text" | "label" | "number"}; text
+    never null, a label may be) and those of `optional` the file has, as a pyarrow Table
     (limits as `open_manifest`; a file that does not decode is one `ShardIndexError`)."""
     path = Path(root) / "manifest.parquet"
     with open_manifest(root, columns) as manifest:
+        present = manifest.schema_arrow.names
+        columns = {**columns, **{k: v for k, v in (optional or {}).items() if k in present}}
+        _check_footer(path, manifest, columns)
         try:
             table = manifest.read(columns=list(columns))
         except Exception as error:  # pyarrow raises many kinds on damaged bytes

@@ -2,7 +2,9 @@
 
 It shows the counts per split, the usable models and every unusable one with its reasons, the
 character families with more than one file, the failures, each parameter's coverage over the
-characters, a histogram of every pose parameter, and a grid of sample triples.
+characters, a histogram of every pose parameter, where the poses came from (the laws, or the
+motions of `generate --poses` against the laws: `pipeline.report_poses`), and a grid of sample
+triples.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from media.owned import read_owned, write_atomic
 from media.shardindex import read_manifest, shard_file
 from media.tarfiles import iter_members
 from pipeline.catalog import check_catalog
+from pipeline.report_poses import pose_source_section
 from pipeline.shards import MAX_MEMBER_BYTES
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.html"
@@ -54,7 +57,8 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
     names = [p["name"] for p in parameters]
     seed = info["config"].get("seed")
     columns = {**MANIFEST_COLUMNS, **dict.fromkeys([*names, "ambient", "directional"], "number")}
-    manifest = read_manifest(dataset, columns).to_pandas()
+    motions = {"motion": "label", "motion_frame": "number"}  # generate --poses
+    manifest = read_manifest(dataset, columns, motions).to_pandas()
     failures = _read_parquet(dataset / "failures.parquet", "failures")
     if set(FAILURE_COLUMNS) - set(failures.columns):
         raise ValueError(f"{dataset / 'failures.parquet'}: not a failures table of thagen")
@@ -84,6 +88,7 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
             _sample(dataset, row, _model_names(catalog), size) for row in _pick(manifest, samples)
         ),
         config=html.escape(json.dumps(info["config"], indent=2, ensure_ascii=False)),
+        pose_source=pose_source_section(info, manifest),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, page.encode("utf-8"), "report")
@@ -157,6 +162,28 @@ def _info_problem(info: object) -> str | None:
     counts = info.get("counts")
     if not isinstance(counts, dict) or not all(_count(counts.get(k)) for k in COUNTS):
         return f"counts must give {', '.join(COUNTS)}"
+    return _poses_problem(info.get("poses"))
+
+
+def _poses_problem(poses: object) -> str | None:
+    """What breaks dataset.json's `poses` (generate --poses; absent or null otherwise)."""
+    if not poses:
+        return None
+    motions = poses.get("motions") if isinstance(poses, dict) else None
+    if (
+        not isinstance(motions, list)
+        or not _number(poses.get("mix"))
+        or not _count(poses.get("law_examples"))
+        or not all(
+            isinstance(m, dict)
+            and isinstance(m.get("file"), str)
+            and _count(m.get("frames"))
+            and _count(m.get("examples"))
+            and _number(m.get("share_of_frames"))
+            for m in motions
+        )
+    ):
+        return "poses must give the motions (file, frames, share, examples), mix, law examples"
     return None
 
 
@@ -405,12 +432,10 @@ def _sample(dataset: Path, row: pd.Series, names: dict[str, str], size: int) -> 
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    pose = ", ".join(
-        f"{k}={row[k]:.2f}"
-        for k in row.index
-        if k not in ("key", "shard", "character", "split", "example", "seed", "_o")
-        and pd.notna(row[k])
-    )
+    skip = ("key", "shard", "character", "split", "example", "seed", "_o", "motion", "motion_frame")
+    pose = ", ".join(f"{k}={row[k]:.2f}" for k in row.index if k not in skip and pd.notna(row[k]))
+    if isinstance(row.get("motion"), str) and pd.notna(row.get("motion_frame")):  # --poses
+        pose = f"{row['motion']} frame {int(row['motion_frame'])}: {pose}"
     key = html.escape(str(row["key"]))
     return (
         f'<div class="sample"><img src="data:image/png;base64,{data}" alt="{key}">'

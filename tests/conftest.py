@@ -124,3 +124,10 @@ def reference(tiny, tmp_path_factory) -> Path:
     with LocalRunner(2) as local:
         generate(tiny["config"], tiny["catalog"], out, local, progress=False)
     return out
+
+
+def pytest_report_header(config) -> str:
+    """Which kernels this run computes with: the guard run of `make test` holds them back."""
+    if os.environ.get("THAGEN_REDUCED_ISA") == "1":
+        return "kernels: held back by scripts/reduced_isa.py (the numeric tests' guard run)"
+    return "kernels: the machine's own"

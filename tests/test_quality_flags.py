@@ -165,6 +165,7 @@ def test_review_lists_flagged_models_first_with_sheet_and_overrides_line(pair, t
     assert "eye_closure_invisible" in printed and "50%" in printed
 
 
+@pytest.mark.numeric
 def test_the_overrides_line_is_a_valid_overrides_entry_for_that_model_alone(pair, tmp_path):
     import pandas as pd
 
