@@ -6,7 +6,7 @@ but not their pixels. The encoder and the shard writer now keep no state between
 tasks (no reused row buffer, no rest-image PNG kept from an earlier shard); these tests render
 and encode the same examples in other orders and after other work, in this process and in
 fresh ones, and compare every byte. (`test_shards_do_not_depend_on_the_worker_history` ran 20
-times in a row beside a CPU hog: see the README's failure section.)
+times in a row beside a CPU hog: see the README's Output paragraph.)
 """
 
 from __future__ import annotations
