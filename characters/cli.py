@@ -16,6 +16,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def make_character_command(args: argparse.Namespace) -> int:
     from characters import write_character
 
+    if not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed must be in 0..2^63-1, not {args.seed}")
     path = write_character(args.seed, args.out)
     print(f"wrote {path}")
     return 0

@@ -60,6 +60,13 @@ class FileRefusedError(ValueError):
         super().__init__(f"{self.path}: {reason}")
 
 
+def brief(error: object, limit: int = 200) -> str:
+    """An error's text as one line of at most `limit` characters (libraries' messages may span
+    lines: pyarrow's, safetensors')."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def kind_of(mode: int) -> str:
     """What a file of this `st_mode` is, in words ("a FIFO (named pipe)"), or "a regular file"."""
     for test, name in _KINDS:
@@ -68,11 +75,18 @@ def kind_of(mode: int) -> str:
     return "a regular file" if stat.S_ISREG(mode) else f"a special file (mode {mode:o})"
 
 
+def not_regular(mode: int, what: str) -> str:
+    """ "is a FIFO (named pipe), not a regular model file": why a file of `mode` is refused
+    (`what` may end in "file" itself: "overrides file")."""
+    noun = what if what.endswith("file") else f"{what} file"
+    return f"is {kind_of(mode)}, not a regular {noun}"
+
+
 def _check(
     path: Path, info: os.stat_result, what: str, limit: int | None, error: ErrorFactory
 ) -> None:
     if not stat.S_ISREG(info.st_mode):
-        raise error(path, f"is {kind_of(info.st_mode)}, not a regular {what} file")
+        raise error(path, not_regular(info.st_mode, what))
     if limit is not None and info.st_size > limit:
         raise error(path, f"file is {info.st_size} bytes, more than the limit {limit} for {what}")
 

@@ -13,7 +13,9 @@ did not take that looked like a model or a folder of them:
 - a symlink to a folder inside the root (walked as itself) or to a model file listed as itself,
 - a broken symlink named like a model,
 - an entry named like a model that is not a regular file (FIFO, socket, device, folder),
-- a folder that cannot be listed.
+- a folder that cannot be listed,
+- a file or folder whose name is not valid UTF-8 (no catalog, manifest or report can hold it;
+  it is named with its odd bytes as `\\xNN`).
 
 Entries whose names do not end in a model suffix are simply not models and are not reported.
 """
@@ -38,7 +40,21 @@ class Skipped:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        return f"{shown(self.path)}: {self.reason}"
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name (as Python decodes it, undecodable bytes as surrogates) is UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(path: str | Path) -> str:
+    """`path` as text any output takes: bytes that are not UTF-8 written as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def walk_models(
@@ -74,6 +90,10 @@ def walk_models(
         for entry in entries:
             path = folder / entry.name
             named = entry.name.lower().endswith(suffixes)
+            if not _utf8(entry.name):  # a catalog, a manifest, a report cannot hold the name
+                if named or entry.is_dir():
+                    skipped.append(Skipped(path, "its name is not valid UTF-8: rename it"))
+                continue
             if entry.is_symlink():
                 taken = _follow(path, named, real_root, root, suffixes)
                 if isinstance(taken, Skipped):

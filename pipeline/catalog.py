@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipeline.atomic import temporary_name
+from media.owned import write_atomic
 from pipeline.deadline import DEFAULT_MODEL_TIMEOUT, Deadline, ModelTimeout
 from pipeline.families import FaceSignature, assign_families, face_signature
 from pipeline.splits import SplitConfig, assign_splits
@@ -323,13 +323,7 @@ def write_catalog(table: pd.DataFrame, path: str | Path) -> Path:
     """Write the catalog as parquet (atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(path)
-    try:
-        table.to_parquet(tmp, index=False)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: table.to_parquet(f, index=False), "catalog")
     return path
 
 
@@ -341,10 +335,29 @@ def read_catalog(path: str | Path) -> pd.DataFrame:
         table = pd.read_parquet(path)
     except (OSError, ValueError) as error:
         raise ValueError(f"{path}: not a readable catalog ({error})") from None
+    return check_catalog(table, path)
+
+
+def check_catalog(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """A catalog read back from parquet: every column there (a ValueError naming `path`
+    otherwise), list columns as lists, members as text or None."""
     missing = set(COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(
             f"{path}: not a catalog of this thagen (missing columns {sorted(missing)}); "
             "make it again with `thagen scan`"
         )
+    for column in LIST_COLUMNS:  # parquet gives arrays back; the catalog holds lists
+        table[column] = [_as_list(v) for v in table[column]]
+    table["member"] = [m if isinstance(m, str) else None for m in table["member"]]
     return table
+
+
+LIST_COLUMNS = ("reasons", "duplicates")
+
+
+def _as_list(value) -> list[str]:
+    """A list column's cell as a list of strings (parquet reads lists back as arrays)."""
+    if value is None or isinstance(value, float):
+        return []
+    return [str(v) for v in value]

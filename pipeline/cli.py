@@ -78,6 +78,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     default.set_defaults(handler=dataset_default_command)
 
 
+def _check_count(option: str, value: int | None, lo: int, hi: int = 10**9) -> None:
+    """A count option inside [lo, hi], or one ValueError naming it (before any work starts)."""
+    if value is not None and not lo <= value <= hi:
+        raise ValueError(f"{option} must be in {lo}..{hi}, not {value}")
+
+
 def _split_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("splits (by character family, stable when models are added)")
     group.add_argument("--train", type=float, default=0.9)
@@ -144,6 +150,11 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
     parser.add_argument("--shard-index", type=int, default=None, help="render slice I of N")
     parser.add_argument("--num-shards", type=int, default=None, help="number of slices N")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the shards of a dataset OUT made with other options (default: refuse)",
+    )
     parser.add_argument(
         "--exclude-flags",
         default="",
@@ -300,6 +311,7 @@ def inspect_command(args: argparse.Namespace) -> int:
 def scan_command(args: argparse.Namespace) -> int:
     from pipeline.catalog import scan, write_catalog
 
+    _check_count("--jobs", args.jobs, -1, 4096)
     splits, overrides = _splits(args), _overrides(args)
     with _runner(args, max(args.jobs, 0)) as runner:
         table = scan(
@@ -316,11 +328,9 @@ def scan_command(args: argparse.Namespace) -> int:
 
     for row in family_table(table).itertuples():
         print(f"  family {row.family} ({row.split}): {', '.join(row.files)}")
-    for row in table[~table["usable"]].itertuples():
-        print(
-            f"  unusable {row.path}{'/' + row.member if row.member else ''}: "
-            f"{'; '.join(row.reasons)}"
-        )
+    for row in table[~table["usable"].astype(bool)].itertuples():
+        member = f"/{row.member}" if isinstance(row.member, str) and row.member else ""
+        print(f"  unusable {row.path}{member}: {'; '.join(map(str, row.reasons))}")
     return 0
 
 
@@ -333,7 +343,9 @@ def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
     from pipeline.deadline import check_timeout
     from pipeline.generate import Slice, generate
     from pipeline.lock import holding
+    from pipeline.rerun import check_rerun
 
+    _check_count("--workers", args.workers, 0, 4096)
     part = None
     if args.shard_index is not None or args.num_shards is not None:
         if args.shard_index is None or args.num_shards is None:
@@ -343,6 +355,7 @@ def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
     # The folder's lock first: a second writer is refused before it scans anything.
     key = None if part is None else (part.index, part.count)
     with holding(args.out, "generate", key), _runner(args, args.workers) as runner:
+        check_rerun(args.out, config, args.overwrite)  # before the scan: nothing is lost
         if catalog_path is not None:
             catalog = read_catalog(catalog_path)
         else:
@@ -364,6 +377,7 @@ def _generate(args: argparse.Namespace, config, models, catalog_path) -> int:
             progress=not args.no_progress,
             verify=args.verify,
             model_timeout=timeout,
+            overwrite=args.overwrite,
         )
     info = result["dataset"]
     print(f"{args.out}: rendered {result['rendered']} shards, {result['skipped']} already complete")
@@ -411,6 +425,7 @@ def review_command(args: argparse.Namespace) -> int:
     from pipeline.catalog import read_catalog, scan
     from pipeline.review import write_review
 
+    _check_count("--workers", args.workers, 0, 4096)
     overrides = _overrides(args)
     with _runner(args, args.workers) as runner:
         if len(args.models) == 1 and args.models[0].suffix == ".parquet":
@@ -431,6 +446,7 @@ def review_command(args: argparse.Namespace) -> int:
 def report_command(args: argparse.Namespace) -> int:
     from pipeline.report import write_report
 
+    _check_count("--samples", args.samples, 0, 10000)
     out = args.out or args.dataset / "report.html"
     write_report(args.dataset, out, samples=args.samples)
     print(f"wrote {out}")
@@ -442,6 +458,8 @@ def dataset_default_command(args: argparse.Namespace) -> int:
     test) unless --models is given, then `generate` into --out."""
     from pipeline.splits import SplitConfig
 
+    _check_count("--characters", args.characters, 1, 100000)
+    _check_count("--held-out", args.held_out, 0, 100000)
     models = args.models
     splits = SplitConfig()
     if models is None:

@@ -90,12 +90,19 @@ class GenerateConfig:
             raise ValueError(f"examples per shard must be >= 1, got {self.shard_max_examples}")
         if not 8 <= self.image_size <= MAX_IMAGE_SIZE:
             raise ValueError(f"image size must be in 8..{MAX_IMAGE_SIZE}, got {self.image_size}")
-        if not 0.0 < self.head_fraction <= 1.0:
+        if not 0.0 < self.head_fraction <= 1.0:  # NaN fails this too
             raise ValueError(f"head fraction must be in (0, 1], got {self.head_fraction}")
+        if not 1 <= self.supersample <= 8 or self.image_size * self.supersample > 8192:
+            raise ValueError(
+                f"supersample must be in 1..8 (image size × supersample <= 8192), "
+                f"got {self.supersample}"
+            )
+        if self.shard_max_bytes < 1:
+            raise ValueError(f"bytes per shard must be >= 1, got {self.shard_max_bytes}")
         if not 0 <= self.png_compress_level <= 9:
             raise ValueError(f"png_compress_level must be in 0..9, got {self.png_compress_level}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be in 0..2^63-1, got {self.seed}")
         self._check_poses()
 
     def _check_poses(self) -> None:

@@ -18,6 +18,7 @@ import threading
 from types import FrameType, TracebackType
 
 DEFAULT_MODEL_TIMEOUT = 120.0  # seconds; a real model loads and is checked in well under 1 s
+MAX_MODEL_TIMEOUT = 1e6  # seconds (11.6 days); the OS timer takes no more than 2^31 s
 
 
 class ModelTimeout(Exception):
@@ -38,8 +39,15 @@ def check_timeout(seconds: float | None) -> float | None:
     """A valid time limit: a positive finite number of seconds, or None/0 for none."""
     if seconds is None or seconds == 0:
         return None
-    if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"the model time limit must be a positive number of seconds: {seconds}")
+    if not (
+        isinstance(seconds, int | float)
+        and math.isfinite(seconds)
+        and 0 < seconds <= MAX_MODEL_TIMEOUT
+    ):
+        raise ValueError(
+            f"the model time limit must be a positive number of seconds up to "
+            f"{MAX_MODEL_TIMEOUT:g} (0: none): {seconds}"
+        )
     return float(seconds)
 
 

@@ -22,12 +22,14 @@ from typing import Any
 
 import pandas as pd
 
+from media.files import FileRefusedError
 from pipeline.catalog import write_catalog
 from pipeline.config import GenerateConfig
 from pipeline.deadline import DEFAULT_MODEL_TIMEOUT, check_timeout
 from pipeline.lock import RunContext, holding
-from pipeline.manifest import collect_done, write_index
+from pipeline.manifest import check_index_targets, collect_done, write_index
 from pipeline.plan import ShardSpec, plan_shards, shard_rows, spec_hash
+from pipeline.rerun import check_rerun
 from pipeline.runners import LocalRunner, Runner, WorkerDied
 from pipeline.state import (
     VERIFY_MODES,
@@ -66,12 +68,15 @@ def generate(
     *,
     verify: str = "full",
     model_timeout: float | None = DEFAULT_MODEL_TIMEOUT,
+    overwrite: bool = False,
 ) -> dict:
     """Render every incomplete shard (of `part` only, if given) and, for a whole dataset, write
     its index. Returns `{"rendered", "skipped", "shards", "dataset"}` (dataset.json or None).
 
     `verify="full"` re-reads every complete shard and checks its sha256 before reusing it
-    (`"quick"`: size and member index only); `model_timeout` is the per-model time limit."""
+    (`"quick"`: size and member index only); `model_timeout` is the per-model time limit. A
+    folder holding finished work made with other options is refused (`pipeline.rerun`) unless
+    `overwrite`."""
     out = Path(out)
     if verify not in VERIFY_MODES:
         raise ValueError(f"verify must be one of {', '.join(VERIFY_MODES)}, got {verify!r}")
@@ -82,6 +87,7 @@ def generate(
         key = None if part is None else (part.index, part.count)
         with holding(out, "generate", key) as lock:
             run = lock.context(timeout)
+            check_rerun(out, config, overwrite)
             return _generate(config, catalog, out, runner, part, progress, verify, run)
     finally:
         if own_runner:
@@ -100,6 +106,7 @@ def _generate(
 ) -> dict:
     specs = plan_shards(config, catalog)
     mine = specs if part is None else specs[part.index :: part.count]
+    check_index_targets(out)
     sweep_temporaries(out, None if part is None else {s.name for s in mine})
     write_catalog(catalog, out / "catalog.parquet")
     write_json_atomic(state_dir(out) / "config.json", config.to_json())
@@ -203,9 +210,10 @@ def _run_batch(
 
 
 def _task_error(spec: ShardSpec, error: BaseException) -> BaseException:
-    """What a failed shard task raises in the run: a write error (disk full) as it is, one line
-    naming the file; anything else as a RuntimeError naming the shard."""
-    if isinstance(error, OSError):
+    """What a failed shard task raises in the run: a write error (disk full) or a refused file
+    (a link in the folder) as it is, one line naming the file; anything else as a RuntimeError
+    naming the shard."""
+    if isinstance(error, OSError | FileRefusedError):
         return error
     failure = RuntimeError(f"shard {spec.name} failed: {error}")
     failure.__cause__ = error

@@ -20,33 +20,45 @@ a writers lock (workers of a killed run die with it within a fraction of a secon
 `WRITERS_WAIT` seconds the run refuses with one line). A leftover writer that gets its shared
 lock later finds its token gone and stops without writing, so an earlier run's leftover never
 writes into a folder another run has taken over.
+
+Training reads a dataset only while no run writes it (`media.locks.reading_dataset`): a run
+refuses to start while a reader holds `.state/readers.lock`. Lock files are never opened
+through a link (`media.owned`): a link planted at `.state/lock` is refused in one line.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import secrets
-import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.state import state_dir
+from media.locks import (
+    LOCK_NAME,
+    READERS_NAME,
+    FolderLocked,
+    describe_holder,
+    flock_within,
+    holder_record,
+    lock_file,
+    read_holder,
+    readers_busy,
+    try_flock,
+    write_holder,
+)
+from media.owned import open_owned, subfolder
+from pipeline.state import STATE_DIR, state_dir
 
-LOCK_NAME = "lock"
 WRITERS_NAME = "writers.lock"
 WRITERS_WAIT = 60.0  # seconds a new run waits for an earlier run's workers to exit
-POLL = 0.02
-MAX_HOLDER_BYTES = 4096
 
 
-class DatasetLocked(ValueError):
-    """The dataset folder is being written by another run (a user error: exit 2)."""
+class DatasetLocked(FolderLocked):
+    """The dataset folder is being written by another run, or read by training (a user error:
+    exit 2)."""
 
 
 class StaleRun(RuntimeError):
@@ -79,52 +91,22 @@ def slice_names(part: tuple[int, int]) -> tuple[str, str]:
 
 
 def _open(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-
-
-def read_holder(path: Path) -> dict:
-    """What a lock file says about its holder ({} when empty or unreadable)."""
-    try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read(MAX_HOLDER_BYTES).decode("utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def describe_holder(holder: dict) -> str:
-    if not holder:
-        return "a process that left no details"
-    parts = [f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"]
-    if holder.get("command"):
-        parts.append(f"`thagen {holder['command']}`")
-    if holder.get("started"):
-        parts.append(f"since {holder['started']}")
-    return ", ".join(str(p) for p in parts)
-
-
-def _try_flock(fd: int, kind: int) -> bool:
-    try:
-        fcntl.flock(fd, kind | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-
-
-def _flock_within(fd: int, kind: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not _try_flock(fd, kind):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL)
-    return True
+    """A lock file under the folder's `.state/` (a real folder), never opened through a link."""
+    subfolder(path.parent.parent, STATE_DIR)
+    return lock_file(path)
 
 
 def _empty(path: Path) -> None:
-    """Forget the token in a lock file whose holder cannot be alive."""
-    with suppress(OSError):
-        os.truncate(path, 0)
+    """Forget the token in a lock file whose holder cannot be alive (a link there is refused,
+    never followed)."""
+    try:
+        fd = open_owned(path, os.O_WRONLY, "lock")
+    except FileNotFoundError:
+        return
+    try:
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
 
 
 class DatasetLock:
@@ -158,6 +140,12 @@ class DatasetLock:
     def acquire(self) -> DatasetLock:
         try:
             main = self._take(lock_path(self.out), shared=self.part is not None)
+            if readers_busy(self.state):
+                raise DatasetLocked(
+                    f"{self.out}: this dataset is being read by `thagen train` or `evaluate` "
+                    f"(see `fuser {self.state / READERS_NAME}`); wait for them to finish, or "
+                    "write to another folder"
+                )
             if self.part is None:
                 self.holder_fd = main
                 for stale in sorted(self.state.glob("slice-*-of-*.lock")):
@@ -177,7 +165,7 @@ class DatasetLock:
 
     def _take(self, path: Path, shared: bool) -> int:
         fd = _open(path)
-        if not _try_flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX):
+        if not try_flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX):
             os.close(fd)
             raise DatasetLocked(
                 f"{self.out}: another thagen run is writing this dataset ({self._who(path)}); "
@@ -191,7 +179,7 @@ class DatasetLock:
         if path == lock_path(self.out):
             probe = _open(path)
             try:
-                held_shared = _try_flock(probe, fcntl.LOCK_SH)
+                held_shared = try_flock(probe, fcntl.LOCK_SH)
             finally:
                 os.close(probe)
             if held_shared:  # only shared holders: slices of a sliced run
@@ -205,21 +193,13 @@ class DatasetLock:
         return describe_holder(read_holder(path))
 
     def _write_holder(self) -> None:
-        holder = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": self.command,
-            "token": self.token,
-        }
         assert self.holder_fd is not None
-        os.ftruncate(self.holder_fd, 0)
-        os.pwrite(self.holder_fd, json.dumps(holder, sort_keys=True).encode("utf-8"), 0)
+        write_holder(self.holder_fd, holder_record(self.command, self.token))
 
     def _wait_for_writers(self, path: Path) -> None:
         fd = _open(path)
         try:
-            if not _flock_within(fd, fcntl.LOCK_EX, self.writers_wait):
+            if not flock_within(fd, fcntl.LOCK_EX, self.writers_wait):
                 raise DatasetLocked(
                     f"{self.out}: shard writers of an earlier run are still writing after "
                     f"{self.writers_wait:g} s (see `fuser {path}`); stop them and run again"
@@ -281,7 +261,7 @@ def writing(out: str | Path, run: RunContext | None) -> Iterator[None]:
         return
     fd = _open(state_dir(out) / run.writers_name)
     try:
-        if not _flock_within(fd, fcntl.LOCK_SH, WRITERS_WAIT):
+        if not flock_within(fd, fcntl.LOCK_SH, WRITERS_WAIT):
             raise StaleRun(f"{out}: could not join the writers of this run")
         if read_holder(state_dir(out) / run.lock_name).get("token") != run.token:
             raise StaleRun(f"{out}: another run has taken over this dataset folder")

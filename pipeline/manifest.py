@@ -7,7 +7,6 @@ Nothing here records time or host, so two complete runs of one config give ident
 from __future__ import annotations
 
 import json
-import os
 import platform
 import zlib
 from importlib import metadata
@@ -18,7 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.atomic import target_of, temporary_name, write_bytes_atomic
+from media.owned import require_no_link, write_atomic
+from pipeline.atomic import target_of, write_bytes_atomic
 from pipeline.config import GenerateConfig
 from pipeline.fingerprint import code_fingerprint
 from pipeline.plan import ShardSpec, shard_rows, spec_hash
@@ -171,6 +171,15 @@ def dataset_json(
     return info
 
 
+INDEX_FILES = ("failures.parquet", "dataset.json", "manifest.parquet")
+
+
+def check_index_targets(out: Path) -> None:
+    """Refuse, before any work, a dataset folder where an index file is a link or not a file."""
+    for name in INDEX_FILES:
+        require_no_link(Path(out) / name, "index")
+
+
 def write_index(
     out: Path, config: GenerateConfig, catalog: pd.DataFrame, dones: list[dict]
 ) -> dict:
@@ -205,13 +214,7 @@ def remove_stray_shards(out: Path, keep: set[str]) -> list[str]:
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
-    tmp = temporary_name(path)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: pq.write_table(table, f), "index")
 
 
 def _write_text(path: Path, text: str) -> None:

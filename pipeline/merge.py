@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from media.owned import require_no_link
 from pipeline.atomic import temporary_name
 from pipeline.catalog import read_catalog, write_catalog
 from pipeline.config import GenerateConfig
 from pipeline.lock import holding
 from pipeline.manifest import collect_done, write_index
 from pipeline.plan import plan_shards
+from pipeline.rerun import check_rerun
 from pipeline.state import state_dir, sweep_temporaries, write_json_atomic
 
 MAX_STATE_BYTES = 1 << 24  # a run's config.json is a few kB
@@ -65,6 +67,8 @@ def _merge(out: Path, parts: list[Path]) -> dict:
             raise MergeError(f"{part}: generated with a different config than {sources[0]}")
         if not other_catalog.equals(catalog):
             raise MergeError(f"{part}: generated from a different catalog than {sources[0]}")
+    if all(part.resolve() != out.resolve() for part in sources):  # finished work of OUT's own
+        check_rerun(out, config, how="merge into an empty folder or into one of the parts")
     state_dir(out).mkdir(parents=True, exist_ok=True)
     write_catalog(catalog, out / "catalog.parquet")
     write_json_atomic(state_dir(out) / "config.json", config.to_json())
@@ -92,6 +96,7 @@ def _bring_shards(part: Path, out: Path) -> None:
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
+    require_no_link(target, "shard")
     tmp = temporary_name(target)
     try:
         try:

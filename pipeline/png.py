@@ -58,31 +58,32 @@ def filter_up(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 class PngEncoder:
-    """`encode(rgba)` → PNG bytes at one level, reusing its scanline buffer between images."""
+    """`encode(rgba)` → PNG bytes at one level. It keeps nothing between images (no row
+    buffer, no compressor object): an image's bytes are a function of its pixels and the level
+    alone, whatever the encoder, the process or the images before it."""
 
     def __init__(self, level: int = 1) -> None:
         if not 0 <= level <= 9:
             raise ValueError(f"PNG compress level must be in 0..9, not {level}")
         self.level = level
-        self._rows: np.ndarray | None = None
 
     def encode(self, rgba: np.ndarray) -> bytes:
-        height, width = rgba.shape[:2]
-        self._rows = filter_up(rgba, self._rows)
-        header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8 bit RGBA
-        return b"".join(
-            (
-                PNG_SIGNATURE,
-                _chunk(b"IHDR", header),
-                _chunk(b"IDAT", compress(self._rows, self.level)),
-                _chunk(b"IEND", b""),
-            )
-        )
+        return encode_png(rgba, self.level)
 
 
 def encode_png(rgba: np.ndarray, level: int) -> bytes:
     """An (H, W, 4) uint8 array as an 8-bit RGBA PNG (see the module docstring)."""
-    return PngEncoder(level).encode(rgba)
+    height, width = rgba.shape[:2]
+    rows = filter_up(rgba)  # this image's own buffer: nothing else reads or writes it
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8 bit RGBA
+    return b"".join(
+        (
+            PNG_SIGNATURE,
+            _chunk(b"IHDR", header),
+            _chunk(b"IDAT", compress(rows, level)),
+            _chunk(b"IEND", b""),
+        )
+    )
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import json
+import math
 from pathlib import Path
 from string import Template
 
@@ -20,14 +21,28 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from media.files import read_regular
+from media.files import brief
+from media.owned import read_owned, write_atomic
+from media.shardindex import read_manifest, shard_file
 from media.tarfiles import iter_members
+from pipeline.catalog import check_catalog
 from pipeline.report_poses import pose_source_section
 from pipeline.shards import MAX_MEMBER_BYTES
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.html"
 BINS = 20
 MAX_INFO_BYTES = 1 << 24
+MAX_TABLE_BYTES = 1 << 28  # failures.parquet, catalog.parquet
+SPLIT_COUNTS = ("examples", "characters", "shards")
+COUNTS = ("models", "usable", "duplicates", "failures")
+FAILURE_COLUMNS = ("model", "stage", "error")
+MANIFEST_COLUMNS = {
+    "key": "text",
+    "shard": "text",
+    "character": "text",
+    "split": "text",
+    "example": "number",
+}
 
 
 def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Path:
@@ -36,17 +51,21 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
     info_file = dataset / "dataset.json"
     if not (dataset / "manifest.parquet").is_file() or not info_file.is_file():
         raise FileNotFoundError(f"{dataset}: not a complete dataset (no manifest.parquet)")
-    try:
-        info = json.loads(read_regular(info_file, "dataset.json", MAX_INFO_BYTES).decode("utf-8"))
-        schema_name, size = str(info["schema"]["name"]), int(info["image_size"])
-        parameters = list(info["schema"]["parameters"])
-        seed = info["config"]["seed"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{info_file}: not a valid dataset.json ({error!r})") from None
-    manifest = pd.read_parquet(dataset / "manifest.parquet")
-    failures = pd.read_parquet(dataset / "failures.parquet")
+    info = read_info(info_file)
+    schema_name, size = info["schema"]["name"], info["image_size"]
+    parameters = info["schema"]["parameters"]
+    names = [p["name"] for p in parameters]
+    seed = info["config"].get("seed")
+    columns = {**MANIFEST_COLUMNS, **dict.fromkeys([*names, "ambient", "directional"], "number")}
+    motions = {"motion": "label", "motion_frame": "number"}  # generate --poses
+    manifest = read_manifest(dataset, columns, motions).to_pandas()
+    failures = _read_parquet(dataset / "failures.parquet", "failures")
+    if set(FAILURE_COLUMNS) - set(failures.columns):
+        raise ValueError(f"{dataset / 'failures.parquet'}: not a failures table of thagen")
     catalog_file = dataset / "catalog.parquet"
-    catalog = pd.read_parquet(catalog_file) if catalog_file.is_file() else None
+    catalog = None
+    if catalog_file.is_file():
+        catalog = check_catalog(_read_parquet(catalog_file, "catalog"), catalog_file)
     page = Template(TEMPLATE.read_text("utf-8")).substitute(
         title=html.escape(dataset.name),
         schema=html.escape(schema_name),
@@ -56,9 +75,9 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
         splits=_splits_table(info),
         models_summary=_models_summary(info, catalog),
         unusable=_unusable_table(catalog),
-        flags=_flags_table(catalog, tuple(info["config"].get("exclude_flags", ()))),
+        flags=_flags_table(catalog, tuple(info["config"].get("exclude_flags", [])), catalog_file),
         families=_families_table(catalog),
-        failures=_table(failures, ["model", "stage", "error"]) if len(failures) else "<p>None.</p>",
+        failures=_table(failures, list(FAILURE_COLUMNS)) if len(failures) else "<p>None.</p>",
         coverage=_coverage_table(manifest, parameters, _model_names(catalog)),
         histograms="".join(_histogram(manifest, p) for p in parameters)
         + "".join(
@@ -72,8 +91,111 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
         pose_source=pose_source_section(info, manifest),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, "utf-8")
+    write_atomic(out, page.encode("utf-8"), "report")
     return out
+
+
+def read_info(path: Path) -> dict:
+    """A dataset.json read within a size limit (never through a link) and checked against the
+    schema the report relies on: anything else is one ValueError naming the file."""
+    raw = read_owned(path, MAX_INFO_BYTES, "dataset.json")
+    try:
+        info = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{path}: not a valid dataset.json ({brief(error, 160)})") from None
+    problem = _info_problem(info)
+    if problem:
+        raise ValueError(f"{path}: not a valid dataset.json ({problem})")
+    return info
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: object) -> bool:
+    return type(value) is int and 0 <= value < 2**63
+
+
+def _span(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(_number(v) for v in value)
+        and value[0] <= value[1]
+    )
+
+
+def _info_problem(info: object) -> str | None:
+    """What in a dataset.json breaks the schema the report reads (docs/contracts.md), or None."""
+    if not isinstance(info, dict):
+        return "not an object"
+    schema = info.get("schema")
+    if not isinstance(schema, dict) or not isinstance(schema.get("name"), str):
+        return "schema must be an object with a name"
+    parameters = schema.get("parameters")
+    if not isinstance(parameters, list) or not 1 <= len(parameters) <= 1024:
+        return "schema.parameters must be a list of 1..1024 parameters"
+    for p in parameters:
+        if not (isinstance(p, dict) and isinstance(p.get("name"), str) and _span(p.get("range"))):
+            return "each parameter needs a name and a range [lo, hi]"
+        if p["name"] in MANIFEST_COLUMNS or p["name"] in ("seed", "ambient", "directional"):
+            return f"a parameter is named {p['name']!r}"
+    lighting = schema.get("lighting")
+    if not isinstance(lighting, dict) or not all(
+        _span(lighting.get(n)) for n in ("ambient", "directional")
+    ):
+        return "schema.lighting needs ranges for ambient and directional"
+    if type(info.get("image_size")) is not int or not 1 <= info["image_size"] <= 4096:
+        return "image_size must be an integer in 1..4096"
+    config = info.get("config")
+    if not isinstance(config, dict):
+        return "config must be an object"
+    flags = config.get("exclude_flags", [])
+    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+        return "config.exclude_flags must be a list of flag codes"
+    splits = info.get("splits")
+    if not isinstance(splits, dict) or not all(
+        isinstance(c, dict) and all(_count(c.get(k)) for k in SPLIT_COUNTS) for c in splits.values()
+    ):
+        return f"splits must give {', '.join(SPLIT_COUNTS)} per split"
+    counts = info.get("counts")
+    if not isinstance(counts, dict) or not all(_count(counts.get(k)) for k in COUNTS):
+        return f"counts must give {', '.join(COUNTS)}"
+    return _poses_problem(info.get("poses"))
+
+
+def _poses_problem(poses: object) -> str | None:
+    """What breaks dataset.json's `poses` (generate --poses; absent or null otherwise)."""
+    if not poses:
+        return None
+    motions = poses.get("motions") if isinstance(poses, dict) else None
+    if (
+        not isinstance(motions, list)
+        or not _number(poses.get("mix"))
+        or not _count(poses.get("law_examples"))
+        or not all(
+            isinstance(m, dict)
+            and isinstance(m.get("file"), str)
+            and _count(m.get("frames"))
+            and _count(m.get("examples"))
+            and _number(m.get("share_of_frames"))
+            for m in motions
+        )
+    ):
+        return "poses must give the motions (file, frames, share, examples), mix, law examples"
+    return None
+
+
+def _read_parquet(path: Path, what: str) -> pd.DataFrame:
+    """A small parquet file of the dataset folder (never through a link, within a limit)."""
+    import pyarrow.parquet as pq
+
+    data = read_owned(path, MAX_TABLE_BYTES, what)
+    try:
+        return pq.read_table(io.BytesIO(data)).to_pandas()
+    except Exception as error:  # pyarrow raises many kinds on damaged bytes
+        raise ValueError(f"{path}: not a readable {what} table ({brief(error, 200)})") from None
 
 
 def _splits_table(info: dict) -> str:
@@ -115,13 +237,13 @@ def _unusable_table(catalog: pd.DataFrame | None) -> str:
     return f"<table><tr><th>unusable model</th><th>name</th><th>reasons</th></tr>{rows}</table>"
 
 
-def _flags_table(catalog: pd.DataFrame | None, excluded: tuple[str, ...]) -> str:
+def _flags_table(catalog: pd.DataFrame | None, excluded: tuple[str, ...], path: Path) -> str:
     """Usable models with quality flags, and which of them `--exclude-flags` left out."""
     if catalog is None or "flags" not in catalog:
         return ""
     rows = []
     for r in catalog[catalog["usable"].astype(bool)].itertuples():
-        flags = json.loads(r.flags) if isinstance(r.flags, str) and r.flags else []
+        flags = _flags_of(r.flags, path)
         if not flags:
             continue
         codes = sorted({f["code"] for f in flags})
@@ -136,6 +258,22 @@ def _flags_table(catalog: pd.DataFrame | None, excluded: tuple[str, ...]) -> str
         return note + "<p>No usable model carries a quality flag.</p>"
     head = "<tr><th>flagged model</th><th>dataset</th><th>flags</th></tr>"
     return note + f"<table>{head}{''.join(rows)}</table>"
+
+
+def _flags_of(text: object, path: Path) -> list[dict]:
+    """A catalog row's flags (JSON text) as a list of {code, message}; a ValueError naming the
+    catalog for anything else."""
+    if not isinstance(text, str) or not text:
+        return []
+    try:
+        flags = json.loads(text)
+    except (ValueError, RecursionError):
+        flags = None
+    if not isinstance(flags, list) or not all(
+        isinstance(f, dict) and isinstance(f.get("code"), str) for f in flags
+    ):
+        raise ValueError(f"{path}: a row's flags are not a list of flag objects")
+    return [{"code": f["code"], "message": str(f.get("message", ""))} for f in flags]
 
 
 def _families_table(catalog: pd.DataFrame | None) -> str:
@@ -251,8 +389,9 @@ def over_checkerboard(rgba: np.ndarray) -> np.ndarray:
 
 
 def sample_strip(dataset: Path, shard: str, key: str, size: int | None = None) -> np.ndarray:
-    """rest | expression | posed of one example over a checkerboard, as one RGB image."""
-    path = dataset / f"{shard}.tar"
+    """rest | expression | posed of one example over a checkerboard, as one RGB image (the
+    shard's name is checked, and its file must be in the dataset folder: `media.shardindex`)."""
+    path = shard_file(dataset, shard, str(dataset / "manifest.parquet"))
     wanted = {f"{key}.{part}.png": part for part in ("rest", "expression", "posed")}
     found: dict[str, bytes] = {}
     for member, data in iter_members(path, MAX_MEMBER_BYTES):
@@ -295,10 +434,11 @@ def _sample(dataset: Path, row: pd.Series, names: dict[str, str], size: int) -> 
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     skip = ("key", "shard", "character", "split", "example", "seed", "_o", "motion", "motion_frame")
     pose = ", ".join(f"{k}={row[k]:.2f}" for k in row.index if k not in skip and pd.notna(row[k]))
-    if isinstance(row.get("motion"), str):  # generate --poses: where the pose came from
+    if isinstance(row.get("motion"), str) and pd.notna(row.get("motion_frame")):  # --poses
         pose = f"{row['motion']} frame {int(row['motion_frame'])}: {pose}"
+    key = html.escape(str(row["key"]))
     return (
-        f'<div class="sample"><img src="data:image/png;base64,{data}" alt="{row["key"]}">'
-        f"<p><b>{row['split']}</b> {html.escape(names.get(row['character'], ''))}"
-        f" {html.escape(row['key'])}</p><p>{html.escape(pose)}</p></div>"
+        f'<div class="sample"><img src="data:image/png;base64,{data}" alt="{key}">'
+        f"<p><b>{html.escape(str(row['split']))}</b>"
+        f" {html.escape(names.get(row['character'], ''))} {key}</p><p>{html.escape(pose)}</p></div>"
     )

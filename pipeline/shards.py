@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from media.owned import open_owned, require_no_link
 from media.tarfiles import iter_members
 from pipeline.atomic import temporary_name
-from pipeline.png import PngEncoder
+from pipeline.png import encode_png
 
 KEY_PATTERN = re.compile(r"^[0-9a-z_]+$")
 MAX_JSON_BYTES = 16384  # per-example record, for the byte bound of a shard
@@ -78,15 +79,16 @@ class ShardWriter:
     def __init__(self, path: str | Path, png_level: int = 1) -> None:
         self.path = Path(path)
         self.png_level = png_level
-        self._png = PngEncoder(png_level)
         self.tmp = temporary_name(self.path)
         self.count = 0
         self.digest: dict | None = None
 
     def __enter__(self) -> ShardWriter:
+        require_no_link(self.path, "shard")  # a link at the shard's name is refused, not followed
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.tmp, "xb")  # closed in __exit__
+            fd = open_owned(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "shard")
+            self._file = os.fdopen(fd, "wb")  # closed in __exit__
         except OSError as error:
             raise output_error(error, self.tmp) from None
         self._hashing = _HashingFile(self._file, self.tmp)
@@ -112,7 +114,7 @@ class ShardWriter:
         if isinstance(value, bytes):
             return value
         if ext.endswith("png") and isinstance(value, np.ndarray):
-            return self._png.encode(value)
+            return encode_png(value, self.png_level)
         if ext.endswith("json") and isinstance(value, Mapping):
             return json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8")
         raise TypeError(f"cannot encode {type(value).__name__} as .{ext}")
@@ -131,6 +133,7 @@ class ShardWriter:
             finally:
                 self._file.close()
             if kind is None:
+                require_no_link(self.path, "shard")
                 os.replace(self.tmp, self.path)
         except OSError as error:
             self.tmp.unlink(missing_ok=True)

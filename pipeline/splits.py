@@ -16,6 +16,7 @@ assignments win over the hash.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -31,8 +32,14 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         fractions = (self.train, self.val, self.test)
-        if min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-9:
-            raise ValueError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
+        numbers = all(isinstance(f, int | float) and not isinstance(f, bool) for f in fractions)
+        if (
+            not numbers
+            or not all(math.isfinite(f) for f in fractions)
+            or min(fractions) < 0
+            or abs(sum(fractions) - 1.0) > 1e-9
+        ):
+            raise ValueError(f"split fractions must be >= 0 and sum to 1, got {fractions!r:.80}")
         unknown = set(self.explicit) - set(SPLITS)
         if unknown:
             raise ValueError(f"unknown split names {sorted(unknown)} (use {', '.join(SPLITS)})")

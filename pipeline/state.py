@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import target_of, temporary_name
+from media.locks import STATE_DIR
+from media.owned import read_owned, subfolder, write_atomic
+from pipeline.atomic import target_of
 from pipeline.shards import read_keys, verify_shard
 
-STATE_DIR = ".state"
+MAX_DONE_BYTES = 1 << 27  # a sidecar lists its shard's records: ~0.5 kB per example
+MAX_PROGRESS_BYTES = 1 << 16
 VERIFY_MODES = ("full", "quick")
 # What the writers of a dataset folder write through temporary names (see `sweep_temporaries`).
 # NAME.PID-TOKEN.tmp; NAME.PID.tmp and NAME.tmp of earlier versions.
@@ -37,14 +39,11 @@ def progress_path(out: str | Path, name: str) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(path)
-    try:
-        tmp.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1), "utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """`data` as JSON in `path` (in a real `.state/`-like folder beside its parent), atomically,
+    never through a link."""
+    subfolder(path.parent.parent, path.parent.name)
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1)
+    write_atomic(path, text.encode("utf-8"), "state")
 
 
 def sweep_temporaries(out: str | Path, shards: set[str] | None = None) -> list[str]:
@@ -78,7 +77,7 @@ def read_done(
     if verify not in VERIFY_MODES:
         raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
     try:
-        done = json.loads(done_path(out, name).read_text("utf-8"))
+        done = json.loads(read_owned(done_path(out, name), MAX_DONE_BYTES).decode("utf-8"))
         tar = Path(out) / f"{name}.tar"
         if expected_hash is not None and done["spec_hash"] != expected_hash:
             return None
@@ -88,7 +87,7 @@ def read_done(
             return None
         if read_keys(tar) != [r["key"] for r in done["records"]]:
             return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     except Exception:  # tarfile.TarError and anything else a damaged file raises
         return None
@@ -98,9 +97,9 @@ def read_done(
 def read_progress(out: str | Path, name: str) -> tuple[str, int]:
     """(character, examples written) from a running shard's progress sidecar."""
     try:
-        data = json.loads(progress_path(out, name).read_text("utf-8"))
+        data = json.loads(read_owned(progress_path(out, name), MAX_PROGRESS_BYTES).decode("utf-8"))
         return str(data["character"]), int(data["examples"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return "", 0
 
 

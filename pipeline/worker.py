@@ -44,7 +44,9 @@ class CharacterError(Exception):
 @dataclass
 class BoundCharacter:
     """The model currently uploaded in this worker's renderer, and what a config derived from
-    it (the schema binding, the encoded rest image)."""
+    it (the schema binding, the rest image's pixels). No encoded bytes are kept between tasks:
+    each shard encodes its own images, so a shard's bytes never depend on what this worker did
+    before (tests/test_png_determinism.py)."""
 
     character: str
     model: Any
@@ -52,7 +54,6 @@ class BoundCharacter:
     config: GenerateConfig | None = None
     binding: Any = None
     rest: Any = None  # the rest image (an RGBA array) under the character's lighting
-    rest_png: bytes | None = None
     mapping: Any = None  # how motions drive the schema on this model (generate --poses)
 
     def use(self, config: GenerateConfig, schema: Schema) -> None:
@@ -62,7 +63,7 @@ class BoundCharacter:
         if self.config != config:
             self.config = config
             self.binding = SchemaBinding(schema, self.model, self.roles)
-            self.rest, self.rest_png = None, None
+            self.rest = None
             self.mapping = None
 
     def converter(self, schema: Schema, library: Any, k: int) -> Any:
@@ -296,17 +297,17 @@ def _write_shard(
             bound.use(config, schema)
             draws = draw_examples(config, schema, bound, start, stop)
             try:
-                lighting = None
+                lighting, rest_png = None, None
                 if config.lighting == "character":
                     lighting = sample_lighting(
                         schema, example_rng(config.seed, character, LIGHTING_INDEX)
                     )
-                    if bound.rest_png is None:
+                    if bound.rest is None:
                         bound.rest = renderer.render(Pose(), Lighting(**lighting))
-                        bound.rest_png = writer.encode("rest.png", bound.rest)
+                    rest_png = writer.encode("rest.png", bound.rest)  # once per shard
                 for index, draw in zip(range(start, stop), draws, strict=True):
                     record, members = _example(
-                        config, schema, spec, renderer, bound, index, lighting, draw
+                        config, schema, spec, renderer, bound, index, lighting, draw, rest_png
                     )
                     writer.add(record["key"], members)
                     records.append(_manifest_record(record, spec.name, schema, config))
@@ -393,8 +394,10 @@ def _example(
     index: int,
     lighting: dict[str, float] | None,
     draw: Draw,
+    rest_png: bytes | None = None,
 ) -> tuple[dict, dict[str, Any]]:
-    """One example's record and members (images as arrays, encoded by the shard writer)."""
+    """One example's record and members (images as arrays, encoded by the shard writer; the
+    rest image's PNG, the same in each of a character's examples, encoded once per shard)."""
     from render import Lighting, Pose
 
     character = bound.character
@@ -409,7 +412,7 @@ def _example(
     members: dict[str, Any] = {  # the expression image shows the schema's expression parameters
         "expression.png": renderer.render(bound.binding.expression(values), light, rest=rest),
         "posed.png": renderer.render(bound.binding.pose(values), light, rest=rest),
-        "rest.png": bound.rest_png if config.lighting == "character" else rest,
+        "rest.png": rest_png if config.lighting == "character" else rest,
     }
     record = {
         "key": example_key(character, index),

@@ -135,8 +135,10 @@ def render_command(args: argparse.Namespace) -> int:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image, "RGBA").save(args.output)
             print(f"wrote {args.output}")
+            warn_textures(args.model, model, renderer)
             return 0
         _render_sequence(renderer, binding, reader, args, lighting)
+        warn_textures(args.model, model, renderer)
     if motion is not None:
         for line in reader.report.lines():
             print(f"  {line}")
@@ -172,10 +174,38 @@ def preview_command(args: argparse.Namespace) -> int:
         renderer.set_model(model, roles, schema)
         title = sheet_title(Path(args.model), args.shading)
         sheet = contact_sheet(renderer, title, _binding(schema, model, roles))
+        warn_textures(args.model, model, renderer)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.output)
     print(f"wrote {args.output}")
     return 0
+
+
+def warn_textures(label: Path, model, renderer) -> int:
+    """One warning line (stderr) per texture the drawing went without, drawn in its material's
+    colour instead: missing, refused (outside the model's folder, over a budget) or unreadable
+    (from the loader's lookups and the renderer's decoding). Returns how many."""
+    import sys
+
+    from mmd_loader.textures import describe_textures
+
+    lines: dict[tuple[int, str], str] = {}  # one line per material and slot
+    for row in describe_textures(model):
+        for slot in ("texture", "sphere", "toon"):
+            entry = row.get(slot)
+            if entry and entry["status"] in ("missing", "refused", "unreadable"):
+                detail = f": {entry['detail']}" if entry.get("detail") else ""
+                lines[row["material"], slot] = (
+                    f"material {row['material']} {row['name']!r}: {slot} "
+                    f"{entry['reference']!r} {entry['status']}{detail}"
+                )
+    for p in renderer.texture_problems:
+        lines.setdefault(
+            (p.material, p.slot), f"material {p.material} {p.name!r}: {p.slot} {p.path}: {p.reason}"
+        )
+    for line in lines.values():
+        print(f"warning: {label}: {line}; drawn without it", file=sys.stderr)
+    return len(lines)
 
 
 def _lighting(args: argparse.Namespace):

@@ -43,6 +43,15 @@ def all_model_files() -> list[Path]:
     return sorted(p for p in MMD_DIR.rglob("*") if p.suffix.lower() in (".pmd", ".pmx"))
 
 
+def one_error_line(capsys, *needles: str) -> str:
+    """The one line a user error printed (`error: ...`, no traceback), holding each needle."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in err[0], err[0]
+    return err[0]
+
+
 def tha1(renderer, **values: float):
     """The renderer's `Pose` for THA1 schema values on its current model (the schema's road)."""
     from poses import load_schema
@@ -60,6 +69,61 @@ def ornament_seeds() -> dict[tuple[str, bool], int]:
         spec = spec_for_seed(seed)
         firsts.setdefault((spec.ornament, spec.ornament_named), seed)
     return firsts
+
+
+# The tiny procedural dataset of the pipeline's integrity tests (and of the hostile-input tests
+# that tamper with copies of it): 3 characters × 3 examples at 32 px, one example per shard.
+TINY_SIZE, TINY_EXAMPLES, TINY_PER_SHARD = 32, 3, 1
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> dict:
+    """Three procedural characters, their catalog (all train) and the config."""
+    from characters import write_character
+    from pipeline.catalog import build_catalog, find_files, scan_file, write_catalog
+    from pipeline.config import GenerateConfig
+    from pipeline.splits import SplitConfig
+
+    root = tmp_path_factory.mktemp("tiny")
+    for seed in range(3):
+        write_character(seed, root / "models" / f"c{seed}" / "character.pmx")
+    splits = SplitConfig(train=1.0, val=0.0, test=0.0)
+    rows = [row for f in find_files(root / "models")[0] for row in scan_file(f)]
+    catalog = build_catalog(rows, splits)
+    assert catalog["usable"].all() and len(catalog) == 3
+    write_catalog(catalog, root / "catalog.parquet")
+    config = GenerateConfig(
+        examples_per_character=TINY_EXAMPLES,
+        image_size=TINY_SIZE,
+        shard_max_examples=TINY_PER_SHARD,
+        splits=splits,
+    )
+    return {
+        "root": root,
+        "catalog": catalog,
+        "catalog_file": root / "catalog.parquet",
+        "config": config,
+    }
+
+
+@pytest.fixture(scope="module")
+def runner():
+    from pipeline.runners import LocalRunner
+
+    with LocalRunner(2) as local:
+        yield local
+
+
+@pytest.fixture(scope="session")
+def reference(tiny, tmp_path_factory) -> Path:
+    """The dataset of `tiny`, generated once; tests copy it before changing anything."""
+    from pipeline.generate import generate
+    from pipeline.runners import LocalRunner
+
+    out = tmp_path_factory.mktemp("reference")
+    with LocalRunner(2) as local:
+        generate(tiny["config"], tiny["catalog"], out, local, progress=False)
+    return out
 
 
 def pytest_report_header(config) -> str:

@@ -31,6 +31,7 @@ PARAMETERS = [
     {"name": "neck_z", "kind": "rotation", "range": [-1.0, 1.0]},
 ]
 NAMES = [p["name"] for p in PARAMETERS]
+SPLITS = ("train", "val", "test")
 SUPERSAMPLE = 2
 
 
@@ -155,7 +156,7 @@ def write_dataset(
         "train": range(train_characters),
         "val": range(train_characters, train_characters + val_characters),
     }
-    rows, counts = [], {}
+    rows, counts, shards = [], {}, {}
     for split, indices in splits.items():
         examples = []
         for index in indices:
@@ -184,8 +185,10 @@ def write_dataset(
                 }
                 examples.append((key, members))
         counts[split] = len(examples)
+        shards[split] = 0
         for shard, start in enumerate(range(0, len(examples), examples_per_shard)):
             path = root / f"{split}-{shard:06d}.tar"
+            shards[split] += 1
             with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
                 for key, members in examples[start : start + examples_per_shard]:
                     for suffix, data in members.items():
@@ -194,25 +197,61 @@ def write_dataset(
                     rows.append(
                         {
                             "key": key,
+                            "shard": path.stem,
                             "character": meta["character"],
                             "split": split,
-                            "shard": path.name,
+                            "example": meta["example"],
                             **{n: meta["pose"][n] for n in NAMES},
                         }
                     )
+    splits = {s: {"examples": counts[s], "shards": shards[s]} for s in counts}
     info = {
         "schema": {"name": "tha1", "parameters": PARAMETERS},
         "image_size": size,
-        "splits": counts,
+        "splits": splits,
         "config": {"generator": "tests/shardgen.py", "seed": seed},
         "versions": {"thagen": "test"},
     }
     (root / "dataset.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    try:  # the manifest is informative only; training never reads it
-        import pandas as pd
-
-        pd.DataFrame(rows).to_parquet(root / "manifest.parquet", index=False)
-        pd.DataFrame({"key": [], "error": []}).to_parquet(root / "failures.parquet", index=False)
-    except ImportError:
-        pass
+    write_index(root, rows)
     return root
+
+
+def write_index(root: Path, rows: list[dict] | None = None) -> Path:
+    """The index that readers trust (docs/contracts.md), for the `{split}-NNNNNN.tar` files in
+    `root`: a sidecar per shard (`.state/NAME.done.json`: its size, sha256 and example count) and
+    `manifest.parquet` with `rows` (default: one row per shard, enough for training's reader)."""
+    import hashlib
+
+    import pandas as pd
+
+    state = Path(root) / ".state"
+    state.mkdir(parents=True, exist_ok=True)
+    tars = sorted(p for p in Path(root).glob("*-*.tar") if p.stem.split("-")[0] in SPLITS)
+    if rows is None:
+        rows = [
+            {
+                "key": p.stem,
+                "shard": p.stem,
+                "character": "",
+                "split": p.stem.split("-")[0],
+                "example": 0,
+            }
+            for p in tars
+        ]
+    for tar in tars:
+        data = tar.read_bytes()
+        examples = sum(1 for r in rows if r["shard"] == tar.stem)
+        digest = {
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "examples": examples,
+        }
+        sidecar = {"shard": tar.stem, "split": tar.stem.split("-")[0], "digest": digest}
+        (state / f"{tar.stem}.done.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    pd.DataFrame(rows).to_parquet(Path(root) / "manifest.parquet", index=False)
+    if not (Path(root) / "failures.parquet").exists():
+        pd.DataFrame({"model": [], "character": [], "stage": [], "error": []}).to_parquet(
+            Path(root) / "failures.parquet", index=False
+        )
+    return Path(root)

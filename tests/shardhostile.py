@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.shardgen import PARAMETERS
+from tests.shardgen import PARAMETERS, write_index
 
 SIZE = 8
 POSE = {
@@ -104,7 +104,7 @@ def good_shard() -> bytes:
 
 
 def write_dataset(root: Path, shard: bytes, size: int = SIZE) -> Path:
-    """A dataset folder holding `shard` as train-000000.tar."""
+    """A dataset folder holding `shard` as train-000000.tar, indexed (manifest and sidecar)."""
     root.mkdir(parents=True, exist_ok=True)
     info_json = {
         "schema": {"name": "tha1", "parameters": PARAMETERS},
@@ -113,7 +113,7 @@ def write_dataset(root: Path, shard: bytes, size: int = SIZE) -> Path:
     }
     (root / "dataset.json").write_text(json.dumps(info_json), "utf-8")
     (root / "train-000000.tar").write_bytes(shard)
-    return root
+    return write_index(root)
 
 
 def checksum(header: bytearray) -> None:

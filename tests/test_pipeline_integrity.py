@@ -28,11 +28,10 @@ import pandas as pd
 import psutil
 import pytest
 
-from pipeline.catalog import build_catalog, find_files, scan_file, write_catalog
-from pipeline.config import GenerateConfig
+from pipeline.catalog import build_catalog, find_files, scan_file
 from pipeline.generate import generate
 from pipeline.lock import DatasetLock, DatasetLocked, RunContext, StaleRun, lock_path, writing
-from pipeline.runners import LocalRunner, Runner
+from pipeline.runners import Runner
 from pipeline.shards import ShardWriter
 from pipeline.splits import SplitConfig
 from pipeline.state import done_path, read_done
@@ -43,44 +42,8 @@ SIZE, EXAMPLES, PER_SHARD = 32, 3, 1  # 3 characters × 3 examples: 9 one-exampl
 ROUNDS = 20  # SIGKILL + immediate resume, in a row
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict:
-    """Three procedural characters, their catalog (all train) and the config."""
-    from characters import write_character
-
-    root = tmp_path_factory.mktemp("tiny")
-    for seed in range(3):
-        write_character(seed, root / "models" / f"c{seed}" / "character.pmx")
-    splits = SplitConfig(train=1.0, val=0.0, test=0.0)
-    rows = [row for f in find_files(root / "models")[0] for row in scan_file(f)]
-    catalog = build_catalog(rows, splits)
-    assert catalog["usable"].all() and len(catalog) == 3
-    write_catalog(catalog, root / "catalog.parquet")
-    config = GenerateConfig(
-        examples_per_character=EXAMPLES,
-        image_size=SIZE,
-        shard_max_examples=PER_SHARD,
-        splits=splits,
-    )
-    return {
-        "root": root,
-        "catalog": catalog,
-        "catalog_file": root / "catalog.parquet",
-        "config": config,
-    }
-
-
-@pytest.fixture(scope="module")
-def runner():
-    with LocalRunner(2) as local:
-        yield local
-
-
-@pytest.fixture(scope="module")
-def reference(tiny, runner, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("reference")
-    generate(tiny["config"], tiny["catalog"], out, runner, progress=False)
-    return out
+# The fixtures `tiny` (three procedural characters, their catalog and config), `runner` and
+# `reference` (their dataset, made once per session) are in conftest.py.
 
 
 def dataset_files(folder: Path) -> dict[str, bytes]:

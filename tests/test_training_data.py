@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from torch.utils.data import DataLoader  # noqa: E402
 
-from tests.shardgen import write_dataset  # noqa: E402
+from tests.shardgen import write_dataset, write_index  # noqa: E402
 from training.data import DatasetError, ShardStream, read_shard  # noqa: E402
 
 torch.set_num_threads(2)
@@ -94,6 +94,9 @@ def test_incomplete_example_names_shard_and_key(tmp_path):
     with tarfile.open(broken, "w") as tar:
         for member, data in members:
             tar.addfile(member, io.BytesIO(data))
+    with pytest.raises(DatasetError, match=r"train-000000.tar: its bytes are not the ones"):
+        list(ShardStream(root, "train", "morpher"))  # changed since it was written: refused
+    write_index(root)  # an index that vouches for the damaged shard: the reader refuses it
     with pytest.raises(
         DatasetError, match=r"train-000000.tar: example 'synth000_000000' lacks posed"
     ):

@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from training.cli import add_commands
+from training.distributed import PARENT_ENV
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (torchrun stopping the ranks) ends a rank as Ctrl-C does: quietly, exit 130."""
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,10 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["train", *argv])
+    parent = os.environ.get(PARENT_ENV, "")
+    if parent.isdigit():  # a rank of `thagen train --nproc`: it dies with that command
+        from media.lifetime import die_with_parent
+
+        die_with_parent(int(parent), ignore_sigint=False)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":
+            print("interrupted", file=sys.stderr)
         return 130
     except (OSError, ValueError) as error:
         if os.environ.get("THAGEN_DEBUG"):

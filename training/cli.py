@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
 NETWORK_NAMES = ("morpher", "rotator", "combiner")
 CONFIG_NAMES = ("tha1", "cpu-small")
+SPLITS = ("train", "val", "test")
+MAX_PROCESSES = 1024
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -122,22 +125,22 @@ def rank_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def check_range(option: str, value: int | float | None, lo: float, hi: float) -> None:
+    """A numeric option inside [lo, hi] (and finite), or one ValueError naming it."""
+    if value is not None and not (math.isfinite(value) and lo <= value <= hi):
+        raise ValueError(f"{option} must be in {lo:g}..{hi:g}, not {value}")
+
+
 def train_command(args: argparse.Namespace) -> int:
-    if args.nproc < 1:
-        raise ValueError(f"--nproc must be >= 1, not {args.nproc}")
-    if args.shuffle_buffer is not None and args.shuffle_buffer < 1:
-        raise ValueError(f"--shuffle-buffer must be >= 1, not {args.shuffle_buffer}")
-    if args.nproc > 1:
-        from training.distributed import launch
-
-        code = launch(args.nproc, rank_argv(args))
-        if code:
-            print(f"training failed (exit code {code}); the failing rank's message is above")
-        return code
     from training.configs import get_config
-    from training.distributed import shutdown
-    from training.trainer import train
+    from training.distributed import resolve_device
 
+    check_range("--nproc", args.nproc, 1, MAX_PROCESSES)
+    check_range("--steps", args.steps, 1, 10**12)
+    check_range("--workers", args.workers, 0, 256)
+    check_range("--seed", args.seed, 0, 2**63 - 1)
+    resolve_device(args.device)  # a bad or absent device: one line, before any rank starts
+    # Every option checked at the boundary (training.configs' bounds), before ranks start.
     config = get_config(args.config).with_overrides(
         batch_size=args.batch_size,
         lr=args.lr,
@@ -147,6 +150,16 @@ def train_command(args: argparse.Namespace) -> int:
         perceptual_weight=args.perceptual_weight,
         change_weight=args.change_weight,
     )
+    if args.nproc > 1:
+        from training.distributed import launch
+
+        code = launch(args.nproc, rank_argv(args))
+        if code:
+            print(f"training failed (exit code {code}); the failing rank's message is above")
+        return code
+    from training.distributed import shutdown
+    from training.trainer import train
+
     try:
         result = train(
             args.network,
@@ -171,7 +184,14 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
+    from training.distributed import resolve_device
     from training.evaluate import evaluate, format_table
+
+    check_range("--batch-size", args.batch_size, 1, 65536)
+    check_range("--limit", args.limit, 1, 10**12)
+    if args.split not in SPLITS:
+        raise ValueError(f"--split must be one of {', '.join(SPLITS)}, not {args.split!r:.40}")
+    resolve_device(args.device)
 
     out = args.json or Path(args.checkpoint) / f"eval_{args.split}.json"
     result = evaluate(
@@ -191,8 +211,10 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def pose_command(args: argparse.Namespace) -> int:
     from poses.sequence import MOTION_SUFFIXES
+    from training.distributed import resolve_device
     from training.posing import Poser, animate, pose_image
 
+    resolve_device(args.device)
     motion = args.sequence is not None and args.sequence.suffix.lower() in MOTION_SUFFIXES
     if not motion and (args.model or args.fps or args.schema):
         raise ValueError("--model, --fps and --schema go with a motion (--sequence X.vmd)")
@@ -233,6 +255,8 @@ def _motion_source(args: argparse.Namespace, poser):
 
 def train_demo_command(args: argparse.Namespace) -> int:
     from training.demo import run_demo
+
+    check_range("--minutes", args.minutes, 0.01, 10**6)
 
     summary = run_demo(args.data, args.out, args.minutes, config=args.config)
     print(f"{summary['seconds'] / 60:.1f} min; report {summary['report']}")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from media.owned import write_atomic
 from training.configs import get_config
 from training.evaluate import evaluate, format_table
 from training.report import reduction, write_report
@@ -92,6 +93,6 @@ def run_demo(
     notes.append(f"total {seconds / 60:.1f} min on {torch.get_num_threads()} torch threads")
     report = write_report(out, "thagen training demo (cpu-small)", results, images, notes)
     summary = {"results": results, "report": str(report), "seconds": seconds, "notes": notes}
-    (out / "demo.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_atomic(out / "demo.json", json.dumps(summary, indent=2).encode("utf-8"), "summary")
     log(f"wrote {report}")
     return summary

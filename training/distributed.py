@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+PARENT_ENV = "THAGEN_RANK_PARENT"  # the pid a `--nproc` rank dies with
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -37,9 +39,7 @@ class Distributed:
 
     def device(self, name: str) -> torch.device:
         """The device for `name` (auto, cpu, cuda, cuda:N): one GPU per local rank."""
-        if name == "auto":
-            name = "cuda" if torch.cuda.is_available() else "cpu"
-        device = torch.device(name)
+        device = resolve_device(name)
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", self.local_rank if self.active else 0)
         elif device.type == "cuda" and self.active:
@@ -60,6 +60,32 @@ class Distributed:
     def barrier(self) -> None:
         if self.active:
             dist.barrier()
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device `name` names (`auto`: CUDA when available, else the CPU), checked to
+    exist here: a bad name or a GPU this machine lacks is one ValueError, not a traceback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"--device {name!r:.40}: not a device (auto, cpu, cuda, cuda:N)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"--device {name}: no CUDA device here (torch {torch.__version__} sees none); "
+                "use --device cpu or auto"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"--device {name}: this machine has {count} CUDA device(s)")
+    elif device.type != "cpu":
+        try:
+            torch.empty(0, device=device)
+        except Exception:  # each backend raises its own kind
+            raise ValueError(f"--device {name}: not available here; use cpu or auto") from None
+    return device
 
 
 def from_environment() -> Distributed:
@@ -85,16 +111,32 @@ def shutdown() -> None:
 
 def launch(nproc: int, argv: list[str]) -> int:
     """Run `python -m training ARGV` in `nproc` processes on this machine through torchrun;
-    returns the exit code (the first failing rank's, after every rank has stopped)."""
+    returns the exit code (the first failing rank's, after every rank has stopped).
+
+    The ranks die with this process (`PARENT_ENV`: each calls `media.lifetime.die_with_parent`),
+    so a `kill -9` of the command leaves no rank training; SIGTERM and Ctrl-C stop every rank
+    and end here as KeyboardInterrupt (exit 130, no traceback)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
     args = get_args_parser().parse_args(
         ["--standalone", "--nproc-per-node", str(nproc), "-m", "training", *argv]
     )
+    previous = os.environ.get(PARENT_ENV)
+    os.environ[PARENT_ENV] = str(os.getpid())  # inherited by the ranks
     try:
         run(args)
+    except SignalException:
+        raise KeyboardInterrupt from None
     except ChildFailedError as error:
         codes = [f.exitcode for f in error.failures.values()]
+        if any(c in (130, -2, -15) for c in codes):
+            raise KeyboardInterrupt from None
         return next((c for c in codes if c > 0), 1)
+    finally:
+        if previous is None:
+            os.environ.pop(PARENT_ENV, None)
+        else:
+            os.environ[PARENT_ENV] = previous
     return 0

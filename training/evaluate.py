@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from media.locks import reading_dataset
+from media.owned import write_atomic
 from training import checkpoint as ckpt
 from training.data import ShardStream
 from training.images import grid, save_png
@@ -93,6 +95,23 @@ def evaluate(
     ``rotator/flow``; ``combiner``); also written as JSON to ``out`` when given. ``grid_path``
     gets a PNG of the first batch: input / output(s) / target rows.
     """
+    with reading_dataset(data, "evaluate"):  # never a dataset that is being written
+        return _evaluate(
+            checkpoint, data, split, batch_size, device, rotator_checkpoint, limit, out, grid_path
+        )
+
+
+def _evaluate(
+    checkpoint: Path,
+    data: Path,
+    split: str,
+    batch_size: int,
+    device: str,
+    rotator_checkpoint: Path | None,
+    limit: int | None,
+    out: Path | None,
+    grid_path: Path | None,
+) -> dict:
     dev = pick_device(device)
     model, state = ckpt.load_network(checkpoint, dev)
     network = state["network"]
@@ -138,6 +157,11 @@ def evaluate(
             count += take
     if count == 0:
         raise ValueError(f"{data}: no {split} examples")
+    figures = [v for row in sums.values() for v in row.values()]
+    if not all(math.isfinite(v) for v in figures):
+        raise ValueError(
+            f"{state['checkpoint']}: the network's outputs are not finite; not written"
+        )
     result = {
         "network": network,
         "checkpoint": state["checkpoint"],
@@ -149,7 +173,7 @@ def evaluate(
     }
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        write_atomic(Path(out), json.dumps(result, indent=2).encode("utf-8"), "evaluation")
     return result
 
 

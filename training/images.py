@@ -14,6 +14,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import get_worker_info
 
+from media.owned import write_atomic
 from training.fastpng import PngError, read_rgba
 
 MAX_USER_IMAGE_BYTES = 1 << 28  # a drawing for `thagen pose`: far above any 4096² PNG
@@ -166,7 +167,10 @@ def grid(rows: list[torch.Tensor], pad: int = 2) -> np.ndarray:
 
 
 def save_png(array: np.ndarray, path: Path) -> Path:
+    """`array` as a PNG at `path`, written atomically and never through a link there."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    write_atomic(path, buffer.getvalue(), "image")
     return path

@@ -137,6 +137,10 @@ class Poser:
             rot = vector(self.rotation_names)
             first, second = self.rotator(x, rot)
             x = self.combiner(first, second, rot) if self.combiner is not None else second
+        if not torch.isfinite(x).all():
+            raise PoseError(
+                "the networks' output is not finite (damaged checkpoints?); not written"
+            )
         return x[0].cpu()
 
     def _morph(self, x: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from media.owned import write_atomic
 from training.evaluate import METRICS
 
 
@@ -59,5 +60,5 @@ The identity baseline outputs the input unchanged.</p>
 </body></html>
 """
     path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page.encode("utf-8"), "report")
     return path

@@ -17,9 +17,12 @@ step, before the weights are touched, and no checkpoint is written with non-fini
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +30,12 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from media.locks import RunLock, reading_dataset
+from media.owned import open_owned, read_owned, require_no_link, subfolder, write_atomic
 from training import checkpoint as ckpt
 from training.configs import TrainConfig
-from training.data import DatasetInfo, ShardStream
-from training.distributed import Distributed, from_environment
+from training.data import DatasetInfo, ShardStream, list_shards
+from training.distributed import Distributed, from_environment, resolve_device
 from training.images import grid, save_png
 from training.losses import Objective, PerceptualLoss, load_vgg16
 from training.networks import NETWORKS
@@ -65,9 +70,8 @@ class TrainResult:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """The device `name` names, checked to exist (`training.distributed.resolve_device`)."""
+    return resolve_device(name)
 
 
 def _worker_init(_: int) -> None:
@@ -271,7 +275,7 @@ class Trainer:
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             text = json.dumps(self.state(), indent=2)
-            (self.out / "config.json").write_text(text, encoding="utf-8")
+            write_atomic(self.out / "config.json", text.encode("utf-8"), "run config")
         logger = _Logger(self.out, self.step) if self.dist.is_main else _NoLogger()
         begin = last = time.perf_counter()
         loss, seen, batches = float("nan"), 0, iter(self.stream())
@@ -317,7 +321,8 @@ class Trainer:
     def save_samples(self, batch: dict, outputs: list[torch.Tensor], count: int = 6) -> Path:
         rows = [batch["input"][:count], *(o[:count].detach().cpu() for o in outputs)]
         rows.append(batch["target"][:count])
-        return save_png(grid(rows), self.out / "samples" / f"step_{self.step:06d}.png")
+        folder = subfolder(self.out, "samples")
+        return save_png(grid(rows), folder / f"step_{self.step:06d}.png")
 
 
 class _NoLogger:
@@ -330,6 +335,17 @@ class _NoLogger:
         pass
 
 
+MAX_LOG_BYTES = 1 << 28
+
+
+def _step(row: dict) -> float:
+    """A log row's step (rows that do not say are dropped on resume, as rows past it are)."""
+    try:
+        return int(row.get("step") or "")
+    except (TypeError, ValueError):
+        return float("inf")
+
+
 class _Logger:
     """``log.csv`` always (rows past ``start`` from an earlier run are dropped on resume), plus
     TensorBoard scalars when the ``tensorboard`` package is installed."""
@@ -337,10 +353,11 @@ class _Logger:
     def __init__(self, run_dir: Path, start: int) -> None:
         path = run_dir / "log.csv"
         rows = []
-        if start and path.is_file():
-            with path.open(newline="", encoding="utf-8") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start]
-        self.file = path.open("w", newline="", encoding="utf-8")
+        if start and require_no_link(path, "log") is not None:
+            text = read_owned(path, MAX_LOG_BYTES, "log").decode("utf-8", "replace")
+            rows = [r for r in csv.DictReader(io.StringIO(text, newline="")) if _step(r) <= start]
+        fd = open_owned(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "log")
+        self.file = os.fdopen(fd, "w", newline="", encoding="utf-8")
         self.csv = csv.DictWriter(self.file, LOG_FIELDS, lineterminator="\n")
         self.csv.writeheader()
         self.csv.writerows(rows)
@@ -383,14 +400,22 @@ def train(
     earlier, for budgeted runs such as the demo.
     """
     out = Path(out)
-    if resume:
-        state = ckpt.read_state(ckpt.find_checkpoint(out))
-        config = TrainConfig.from_dict(state["config"])
-        options.setdefault("seed", state["seed"])
-    elif any((out / "checkpoints").glob("step_*")):
-        raise FileExistsError(f"{out}: already has checkpoints; pass --resume or another --out")
-    options.setdefault("distributed", from_environment())  # torchrun's ranks join their group
-    trainer = Trainer(network, data, out, config, **options)
-    if resume:
-        trainer.resume()
-    return trainer.run(config.steps if steps is None else steps, time_limit)
+    distributed = options.setdefault("distributed", from_environment())  # torchrun's ranks
+    with ExitStack() as held:
+        # The dataset must not change while it is read; the run folder has one writer (rank 0).
+        held.enter_context(reading_dataset(data, "train"))
+        DatasetInfo.load(Path(data))
+        list_shards(Path(data), "train")  # a damaged index is refused before the run folder
+        if distributed.is_main:
+            held.enter_context(RunLock(out, "train"))
+            ckpt.sweep_temporaries(out)
+        if resume:
+            state = ckpt.read_state(ckpt.find_checkpoint(out))
+            config = TrainConfig.from_dict(state["config"])
+            options.setdefault("seed", state["seed"])
+        elif any((out / "checkpoints").glob("step_*[0-9]")):
+            raise FileExistsError(f"{out}: already has checkpoints; pass --resume or another --out")
+        trainer = Trainer(network, data, out, config, **options)
+        if resume:
+            trainer.resume()
+        return trainer.run(config.steps if steps is None else steps, time_limit)

@@ -14,41 +14,15 @@ replaces a dead one takes its place) and sets `THAGEN_EGL_DEVICE`, which `render
 from __future__ import annotations
 
 import concurrent.futures as cf
-import ctypes
 import os
 import shutil
-import signal
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from media.lifetime import die_with_parent
 from pipeline.runners.base import Runner, Task, WorkerDied
-
-PR_SET_PDEATHSIG = 1
-WATCH_SECONDS = 0.2
-
-
-def die_with_parent(parent: int) -> None:
-    """Worker initializer: exit as soon as `parent` is gone; leave SIGINT to the parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(WATCH_SECONDS)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="thagen-parent-watch", daemon=True).start()
 
 
 def claim_device(devices: tuple[int, ...], folder: str) -> int:
