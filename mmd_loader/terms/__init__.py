@@ -1,0 +1,1 @@
+"""Terms of use of MMD models: which files beside a model hold them (`files`)."""
