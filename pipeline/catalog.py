@@ -1,11 +1,15 @@
-"""`thagen scan`: every model under a folder (zips included) inspected once, as `catalog.parquet`.
+"""`thagen scan`: every model under a folder (archives included) inspected once, as
+`catalog.parquet`.
 
 A character is identified by its model file's bytes and the bytes of the textures it uses
 (`pipeline.identity`; for a zip, of the member and its textures): identical ones are one
 character, kept at the first path in sorted order with the other paths listed in `duplicates`.
 Characters whose faces are one mesh form a family (`pipeline.families`); splits are drawn per
 family. Models that fail to load, take longer than the per-model time limit, or lack the THA1
-face are kept, unusable, with their reasons (and, for failures, the stage).
+face are kept, unusable, with their reasons (and, for failures, the stage). Each row holds the
+model's terms of use (`terms`, JSON: `mmd_loader.terms`), read from its comments and the terms
+files beside it up to the scanned root; a model whose terms are not found is flagged
+`terms_unknown`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -49,6 +53,7 @@ COLUMNS = [
     "family",
     "face",
     "flags",
+    "terms",
 ]
 
 
@@ -67,25 +72,35 @@ def scan_file(
     path: str | Path,
     overrides: dict[str, dict] | None = None,
     timeout: float | None = DEFAULT_MODEL_TIMEOUT,
+    root: str | Path | None = None,
 ) -> list[dict]:
-    """Catalog rows for one file: one row for a model, one per model inside a zip.
+    """Catalog rows for one file: one row for a model, one per model inside an archive (and
+    inside an archive in it); a refused inner archive is one unusable row.
 
     `overrides` is the face-overrides table as plain dicts (`GenerateConfig.overrides`);
-    `timeout` the per-model time limit in seconds (None: none)."""
+    `timeout` the per-model time limit in seconds (None: none); `root` the scanned folder that
+    terms files are looked for up to (default: the file's folder)."""
     from mmd_loader import ModelLoadError
-    from mmd_loader.archive import is_archive, iter_models
+    from mmd_loader.archive import ArchiveError, is_archive, iter_archive_models
 
     path = Path(path)
+    root = Path(root) if root is not None else path.parent
     if not is_archive(path):
-        return [_inspect(path, None, path, overrides, timeout)]
+        return [_inspect(path, None, path, overrides, timeout, (root, None))]
+    rows = []
     try:
-        return [
-            _inspect(path, member, extracted, overrides, timeout)
-            for member, extracted in iter_models(path)
-        ]
+        for member, found in iter_archive_models(path, companions=True):
+            if isinstance(found, ArchiveError):
+                digest = hashlib.sha256(f"{_sha256(path)}:{member}".encode()).hexdigest()
+                row = _row(path, member, digest)
+                rows.append({**row, "stage": "load", "reasons": [str(found)]})
+                continue
+            tree = found.parents[len(PurePosixPath(member).parts) - 1]
+            rows.append(_inspect(path, member, found, overrides, timeout, (root, tree)))
     except ModelLoadError as error:
         row = _row(path, None, _sha256(path))
         return [{**row, "stage": "load", "reasons": [str(error)]}]
+    return rows
 
 
 def _inspect(
@@ -94,16 +109,28 @@ def _inspect(
     file: Path,
     overrides: dict[str, dict] | None,
     timeout: float | None = DEFAULT_MODEL_TIMEOUT,
+    where: tuple[Path, Path | None] = (Path("."), None),
 ) -> dict:
-    """Hash, load and inspect one model file (`file` is the extracted copy for zip members)
-    within the time limit; a model over it is an unusable row naming the stage."""
+    """Hash, load and inspect one model file (`file` is the extracted copy for archive members;
+    `where` is (the scanned root, the extraction's root)) within the time limit; a model over
+    it is an unusable row naming the stage."""
     row = _row(path, member, _sha256(file))
     try:
         with Deadline(timeout, "load") as clock:
-            return _inspect_within(row, path, member, file, overrides, clock)
+            return _inspect_within(row, path, member, file, overrides, clock, where)
     except ModelTimeout as error:
         reason = f"{_label(path, member)}: {error}"
         return {**row, "stage": error.stage, "reasons": [reason]}
+
+
+def _terms(model, path: Path, member: str | None, file: Path, where, digest: str) -> dict:
+    """The model's terms: read from its comments and the terms files up to the scanned root."""
+    from mmd_loader.terms import model_terms
+
+    root, tree = where
+    if member:
+        return model_terms(model, file, root, path, tree, digest)
+    return model_terms(model, file, root, model_sha256=digest)
 
 
 def _inspect_within(
@@ -113,10 +140,12 @@ def _inspect_within(
     file: Path,
     overrides: dict[str, dict] | None,
     clock: Deadline,
+    where: tuple[Path, Path | None],
 ) -> dict:
     from mmd_loader import ModelLoadError, detect_face, load
-    from mmd_loader.inspection import summarize
+    from mmd_loader.inspection import summarize, terms_flag
     from mmd_loader.overrides import OverridesError, overrides_for, table_from_json
+    from mmd_loader.terms import is_unknown
     from pipeline.identity import character_id
 
     table = table_from_json(overrides or {})
@@ -125,10 +154,15 @@ def _inspect_within(
         forced = overrides_for(label, table)
     except OverridesError as error:  # a bad sidecar costs its model, not the scan
         return {**row, "stage": "overrides", "reasons": [str(error)]}
+    digest = row["character"]
     try:
         model = load(file)
     except ModelLoadError as error:
-        return {**row, "stage": "load", "reasons": [str(error).replace(str(file), str(label))]}
+        terms = _terms(None, path, member, file, where, digest)
+        reason = str(error).replace(str(file), str(label))
+        return {**row, "stage": "load", "reasons": [reason], "terms": _json(terms)}
+    clock.stage = "terms"
+    terms = _terms(model, path, member, file, where, digest)
     clock.stage = "identity"
     character = character_id(row["character"], model)
     clock.stage = "face"
@@ -137,7 +171,7 @@ def _inspect_within(
     clock.stage = "family"
     face = face_signature(model, roles) if roles.usable else None
     clock.stage = "flags"
-    flags = model_flags(model, roles)
+    flags = model_flags(model, roles) + ([terms_flag()] if is_unknown(terms) else [])
     box = report.head_box or {}
     return {
         **row,
@@ -156,7 +190,18 @@ def _inspect_within(
         "vertices": report.vertices,
         "faces": report.faces,
         "morphs": report.morphs,
+        "terms": _json(terms),
     }
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def row_terms(row) -> dict:
+    """A catalog row's terms as a dict (empty: not read, which counts as unknown)."""
+    text = row.get("terms") if hasattr(row, "get") else getattr(row, "terms", None)
+    return json.loads(text) if isinstance(text, str) and text else {}
 
 
 def model_flags(model, roles) -> list[dict]:
@@ -217,6 +262,7 @@ def _row(path: Path, member: str | None, character: str) -> dict:
         "family": None,
         "face": None,
         "flags": "[]",
+        "terms": "{}",
     }
 
 
@@ -253,6 +299,11 @@ def scan(
 
     found = [find_files(root) for root in roots]
     files = sorted({f.resolve() for part, _ in found for f in part})
+    roots_of: dict[Path, Path] = {}
+    for root, (part, _) in zip(roots, found, strict=True):
+        top = Path(root).resolve() if Path(root).is_dir() else Path(root).resolve().parent
+        for f in part:
+            roots_of.setdefault(f.resolve(), top)
     skipped = [str(s) for _, part in found for s in part]
     for line in skipped:  # every entry the walk did not follow is reported
         print(f"skipped {line}", file=sys.stderr)
@@ -261,7 +312,8 @@ def scan(
     parts: list[list[dict]] = [[] for _ in files]
     try:
         bar = tqdm(total=len(files), desc="scan", unit="file", disable=not progress)
-        for index, outcome in runner.map(scan_task, [(f, overrides, timeout) for f in files]):
+        items = [(f, overrides, timeout, roots_of.get(f)) for f in files]
+        for index, outcome in runner.map(scan_task, items):
             if isinstance(outcome, BaseException):
                 row = _row(files[index], None, _sha256(files[index]))
                 reason = f"{files[index]}: scan failed: {outcome}"
@@ -277,8 +329,8 @@ def scan(
     return table
 
 
-def scan_task(item: tuple[Path, dict[str, dict] | None, float | None]) -> list[dict]:
-    """`scan_file` on one (path, overrides, timeout), as the runner submits it."""
+def scan_task(item: tuple) -> list[dict]:
+    """`scan_file` on one (path, overrides, timeout[, root]), as the runner submits it."""
     return scan_file(*item)
 
 
