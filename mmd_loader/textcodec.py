@@ -128,17 +128,27 @@ def decode_names(raws: list[bytes]) -> list[str]:
     return out
 
 
+def _aligned(data: bytes, pattern: bytes) -> bool:
+    """Whether `pattern` occurs in `data` at an even offset (a whole UTF-16 code unit)."""
+    at = data.find(pattern)
+    while at >= 0:
+        if at % 2 == 0:
+            return True
+        at = data.find(pattern, at + 1)
+    return False
+
+
 def _utf16_without_bom(data: bytes) -> str | None:
-    """'utf-16-le' or 'utf-16-be' when the bytes look like UTF-16 (ASCII or line ends with a
-    zero byte beside them), else None."""
+    """'utf-16-le' or 'utf-16-be' when the bytes look like UTF-16 (ASCII, or a line end, with a
+    zero byte beside it, in whole code units), else None."""
     if len(data) < 4 or len(data) % 2:
         return None
     even, odd = data[0::2], data[1::2]
     zeros_even, zeros_odd = even.count(0), odd.count(0)
-    pairs = len(data) // 2
-    if (zeros_odd >= 0.2 * pairs and zeros_even <= 0.02 * pairs) or b"\r\x00\n\x00" in data[:4096]:
+    pairs, head = len(data) // 2, data[:8192]
+    if (zeros_odd >= 0.2 * pairs and zeros_even <= 0.02 * pairs) or _aligned(head, b"\n\x00"):
         return "utf-16-le"
-    if (zeros_even >= 0.2 * pairs and zeros_odd <= 0.02 * pairs) or b"\x00\r\x00\n" in data[:4096]:
+    if (zeros_even >= 0.2 * pairs and zeros_odd <= 0.02 * pairs) or _aligned(head, b"\x00\n"):
         return "utf-16-be"
     return None
 

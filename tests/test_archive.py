@@ -22,7 +22,6 @@ from mmd_loader.archive import (
     ArchiveError,
     ArchiveLimits,
     check_archive,
-
     extract_all,
     extract_model_to,
     extracted,
@@ -414,7 +413,8 @@ def test_corrupt_central_directories(field, value, tmp_path: Path) -> None:
     except ModelLoadError as error:  # e.g. "holds 0 models" when no local header is found
         assert str(archive) in str(error) and "\n" not in str(error)
     else:
-        assert model.name == "tiny" and model.materials[0].texture.read_bytes() == b"png bytes " * 20
+        assert model.name == "tiny"
+        assert model.materials[0].texture.read_bytes() == b"png bytes " * 20
 
 
 def test_a_local_header_that_disagrees_fails_the_load(tmp_path: Path) -> None:

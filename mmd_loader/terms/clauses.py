@@ -45,6 +45,7 @@ def _compiled() -> dict:
         "default": re.compile(rules.DEFAULT),
         "mark_after": re.compile(rules.MARK_AFTER),
         "mark_line": re.compile(rules.MARK_LINE),
+        "no_before": re.compile(rules.NO_BEFORE),
     }
 
 
@@ -172,6 +173,8 @@ def read_sentence(sentence: Sentence) -> list[Reading]:
             values.append(rules.MARKS[after.group(1)])
         elif chosen is not None:
             values.append(_value(chosen.kind, key.kind))
+        elif compiled["no_before"].search(folded, 0, key.start):
+            values.append("forbidden")
         elif line_mark:
             values.append(rules.MARKS[line_mark.group(1)])
         later = segment + 1
@@ -190,6 +193,8 @@ def read_sentence(sentence: Sentence) -> list[Reading]:
             values = [key.fixed]
         if wish:
             values = ["allowed" if v == "conditional" else v for v in values]
+            if not values and key.kind == "credit":
+                values = ["allowed"]  # asked for, not required
         if values:
             out.append(Reading(key.kind, combine(values), sentence.line, sentence.text))
     return _merge(out)

@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 _LEAD = r"^[\s■□◆◇●◎★☆・\-*#＊【\[<《〈(（]*"
-_SEP = r"[\s】\]>》〉)）]*(?:[:：=＝]|>>|≫|\t|\u3000|\s{2,}|\s+-\s+)\s*"
+_SEP = r"(?:[\s】\]>》〉)）]*(?:[:：=＝]|>>|≫|\t|\u3000|\s{2,}|\s+-\s+)|[】\]》〉])\s*"
 LABELS = {
     "title": r"モデル名|モデルデータ|作品名|名称|タイトル|model\s*name|mmd\s*model|title|模型名称?",
     "author": r"モデラー|モデリング[^\s:：]{0,12}|モデル(?:制作|製作|作成)|制作者|製作者|作成者|"
@@ -38,7 +38,8 @@ _COPYRIGHT = re.compile(
 )
 # "Copyright CRYPTON FUTURE MEDIA": a capitalised Copyright followed by a name, not by a noun
 _COPYRIGHT_NAME = re.compile(
-    r"(?<![A-Za-z])Copyright\s+(?!(?:notice|holders?|law|owners?|and|of|to|in|is)\b)[A-Z]"
+    r"(?<![A-Za-z])Copyright\s+(?!(?:notice|holders?|law|owners?|and|of|to|in|is)\b)[A-Z]|"
+    r"\([Cc]\)\s*[A-Z0-9]"
 )
 _NONE = {"なし", "無し", "none", "n/a", "-", "―", "不明", "无", "無"}
 _LICENCE_HOSTS = ("piapro.", "creativecommons.org", "vn3.org", "opensource.org")

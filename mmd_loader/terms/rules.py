@@ -15,7 +15,8 @@ Patterns match text folded by `mmd_loader.terms.text.fold` (NFKC, lower case): f
 - `required`: an obligation (ください, 必ず, must, please, 必须 …): it makes `credit`
   conditional (credit is asked for) and says nothing about the other clauses.
 - `wish`: 嬉しい, 幸いです, appreciate …: a request, not a condition (conditional and required
-  markers in the same sentence count as allowed).
+  markers in the same sentence count as allowed, and a credit only wished for is not required).
+An English "no" right before a keyword ("No redistribution") forbids it.
 """
 
 from __future__ import annotations
@@ -122,7 +123,11 @@ SPECIAL_KEYWORDS: list[tuple[str, str, str]] = [
         "outside_mmd",  # "only in MMD"
         r"(?:mmd|mikumikudance)\s*(?:で|での|上で|上での|内で|内での)?\s*(?:の)?\s*(?:使用|利用)?\s*"
         r"(?:のみ|に限り|に限定|限定)|" + _A + r"(?:only|exclusively)\s+(?:in|with|for)\s+"
-        r"(?:mmd|mikumikudance)|仅限\s*mmd|僅限\s*mmd|只能(?:在)?\s*mmd",
+        r"(?:mmd|mikumikudance)|"
+        + _A
+        + r"(?:in|with|for)\s+(?:mmd|mikumikudance)\s+only"
+        + _Z
+        + r"|仅限\s*mmd|僅限\s*mmd|只能(?:在)?\s*mmd",
         "forbidden",
     ),
 ]
@@ -230,3 +235,4 @@ DEFAULT = (
     r"any\s+other\s+use)" + _Z + r"|未(?:提及|说明|說明|注明|註明|列出)|其他(?:用途|使用|情况|情況)"
 )
 REACH = 80  # characters between a keyword and its marker, at most
+NO_BEFORE = _A + r"no\s+(?:[a-z]+\s+)?$"  # "No redistribution", "no commercial use"

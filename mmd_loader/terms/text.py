@@ -22,6 +22,7 @@ MAX_LINES = 4000  # lines read per file
 MAX_SENTENCE = 600  # characters of one sentence kept
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _TAG = re.compile(r"<[^>]{0,2000}>")
+_HEADING_TAG = re.compile(r"<\s*h\d\b[^>]*>(.{0,200}?)<\s*/\s*h\d\s*>", re.I)
 _BLOCK_TAG = re.compile(r"<\s*(?:br|/p|/div|/li|/h\d|/tr)\b[^>]*>", re.I)
 _DECORATION = "■□◆◇●◎★☆▼▽▲△♪♭◯〇【】[]<>《》〈〉#=＝:：*＊~～-―─━_|｜ \t\u3000"
 _HEADING_START = re.compile(r"^\s*(?:[■□◆◇●◎★☆▼▽▲♪【\[《〈#=＝]|[:：]{2}|\*\*)")
@@ -31,6 +32,7 @@ _BULLET = re.compile(
 )
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)(?=\s|$)")
 _TERMINATED = re.compile(r"[。！？!?.」』)）]\s*$")
+_FIELD_LINE = re.compile(r"^[^:：]{1,40}[:：]\s*\S.{0,40}$")  # "Redistribution: NG" stands alone
 _HEADING_MAX = 40
 
 
@@ -69,6 +71,7 @@ def html_lines(text: str) -> list[str]:
     )
     out = []
     for line in split_lines(text):
+        line = _HEADING_TAG.sub(lambda m: f"■{m.group(1)}■", line)  # a heading stays one
         line = _BLOCK_TAG.sub(" ", line)
         out.append(html.unescape(_TAG.sub("", line)))
     return out
@@ -157,7 +160,9 @@ def sentences(lines: list[str]) -> list[Sentence]:
             run.append(line)
             flush()
         else:
-            if run and _TERMINATED.search(run[-1].text):
+            if run and (
+                _TERMINATED.search(run[-1].text) or _FIELD_LINE.match(run[-1].text.strip())
+            ):
                 flush()
             run.append(line)
         previous_kind = line.kind
