@@ -362,9 +362,11 @@ def _print_terms(table) -> None:
         unknown += is_unknown(terms)
         label = f"{row['path']}/{row['member']}" if isinstance(row["member"], str) else row["path"]
         print(f"  {label}: {summary(terms)}")
-    forbid_ai = sum(row_terms(r).get("clauses", {}).get(CLAUSES[0]) == "forbidden" for r in rows)
+    refusing = ("forbidden", "conditional")
+    ai = sum(row_terms(r).get("clauses", {}).get(CLAUSES[0]) in refusing for r in rows)
     print(
-        f"  {len(rows)} models: terms unknown for {unknown}, AI training forbidden by {forbid_ai}"
+        f"  {len(rows)} models: terms unknown for {unknown}; AI training forbidden or "
+        f"conditional for {ai}"
     )
 
 

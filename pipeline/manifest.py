@@ -179,9 +179,6 @@ def dataset_json(
             "usable": int(catalog["usable"].sum()),
             "duplicates": int(sum(len(d) for d in catalog["duplicates"])),
             "failures": failures.num_rows,
-            "left_out_for_terms": sum(
-                1 for s in failures.column("stage").to_pylist() if s == "terms"
-            ),
             "examples": sum(s["examples"] for s in splits.values()),
             "shards": len(dones),
         },

@@ -153,12 +153,14 @@ def read_terms(sources: list[Source], notes: list[str] | None = None) -> dict:
             if text not in {c["text"] for c in copyright_lines}:
                 copyright_lines.append({"text": text, "file": source.label, "line": line})
     values = {c: clause_reader.combine([e["value"] for e in evidence.get(c, [])]) for c in CLAUSES}
-    for licence in licences:
+    unstated = {c for c, v in values.items() if v == "unstated"}
+    for licence in licences:  # licences fill what no sentence states; two disagreeing: both
         for clause, value in implied(licence["name"]).items():
-            if values[clause] == "unstated":
-                values[clause] = value
+            if clause in unstated:
                 item = {k: licence[k] for k in ("file", "line", "text")}
                 evidence.setdefault(clause, []).append({"value": value, **item})
+    for clause in unstated:
+        values[clause] = clause_reader.combine([e["value"] for e in evidence.get(clause, [])])
     files = [s for s in sources if s.kind == "file"]
     comments_say = any(
         e["file"] in (COMMENT, ENGLISH_COMMENT) for es in evidence.values() for e in es
