@@ -28,6 +28,7 @@ of that name.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -71,6 +72,8 @@ ARCHIVE_SUFFIXES = (
     ".tar.lz",
 )
 _MAX_SIBLINGS = 16  # same-stem members extracted per texture reference
+KEEP_MODEL_BYTES = 256 * 1024**2  # parsed models of one archive handed over, at most
+_ALL = 1 << 62  # keep every parsed model
 _SNIFF = 512
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"(\xb5/\xfd", b"LZIP", b"\x5d\x00\x00")
 
@@ -107,7 +110,7 @@ class Member:
     packed: int | None = None  # at most this many compressed bytes (zip, RAR 4, LZH)
     raw: bytes = field(default=b"", repr=False, compare=False)
 
-    @property
+    @functools.cached_property
     def parts(self) -> tuple[str, ...]:
         return PurePosixPath(self.name).parts
 
@@ -134,6 +137,9 @@ class _Listing:
     members: list[Member]
     format: str
     file_size: int
+    positional: bool = False  # members' data one after another (a second pass skips cheaply)
+    prefetched: dict[int, Path] = field(default_factory=dict)  # read during the listing pass
+    meter: _Meter | None = None  # what the listing pass wrote, when it read ahead
 
     def __post_init__(self) -> None:
         self.by_index = {m.index: m for m in self.members}
@@ -253,17 +259,40 @@ def _spans(raws: list[RawEntry], file_size: int) -> dict[int, int]:
     return {r.index: max(end - r.offset, 0) for r, end in zip(ordered, ends, strict=True)}
 
 
-def _read_listing(archive: Path, fd: int, limits: ArchiveLimits) -> _Listing:
-    """Every entry, checked from its header; nothing is extracted."""
+_PREFETCHED = tuple(
+    s.encode()
+    for s in (*MODEL_SUFFIXES, *ARCHIVE_SUFFIXES, ".bmp", ".png", ".jpg", ".jpeg", ".tga", ".dds",
+              ".spa", ".sph", ".gif", ".tif", ".tiff", ".txt", ".md", ".html", ".htm", ".url")
+)  # fmt: skip
+
+
+def _read_listing(
+    archive: Path, fd: int, limits: ArchiveLimits, prefetch: tuple[Path, _Budget] | None = None
+) -> _Listing:
+    """Every entry, checked from its header.
+
+    Nothing is extracted, except with `prefetch` (a private folder and the call's budget) for an
+    archive whose members cannot be skipped without decompressing them (tar.gz, RAR 5, 7z):
+    there the data of models, images, texts and inner archives is read into the folder during
+    this pass (by index, under the streaming limits), so extracting them later costs no second
+    decompression. Nothing reaches a destination before the listing is checked."""
     raws: list[RawEntry] = []
+    meter, prefetched = None, {}
     try:
         with archive_pass(fd) as reader:
+            if prefetch is not None:
+                meter = _Meter(archive, reader.file_size, prefetch[1])
             for raw in reader.entries():
                 if raw.index >= limits.max_members:
                     raise ArchiveError(
                         archive, f"more than {limits.max_members} members, the limit: refused"
                     )
                 raws.append(raw)
+                if meter is not None and not reader.positional and _worth_reading(raw):
+                    target = prefetch[0] / str(raw.index)
+                    name = raw.name.decode("utf-8", "replace")
+                    _copy(reader, target, name, raw.size, meter)
+                    prefetched[raw.index] = target
             kind, positional, file_size = reader.format, reader.positional, reader.file_size
     except ReadFailure as error:
         raise _failure(archive, error) from None
@@ -286,7 +315,18 @@ def _read_listing(archive: Path, fd: int, limits: ArchiveLimits) -> _Listing:
         _check_ratio(archive, member, limits)
         members.append(member)
     _check_totals(archive, members, file_size, limits)
-    return _Listing(archive, members, kind, file_size)
+    listing = _Listing(archive, members, kind, file_size, positional, prefetched)
+    listing.meter = meter
+    return listing
+
+
+def _worth_reading(raw: RawEntry) -> bool:
+    """A regular, unencrypted member named like a model, texture, text or archive."""
+    name = (raw.name or b"").lower()
+    return (
+        raw.kind == S_IFREG and not raw.encrypted and not raw.hardlink
+        and name.endswith(_PREFETCHED) and raw.size is not None
+    )  # fmt: skip
 
 
 def _check_ratio(archive: Path, member: Member, limits: ArchiveLimits) -> None:
@@ -319,17 +359,70 @@ def _check_totals(
         )
 
 
+def _copy(reader, target: Path, name: str, declared: int | None, meter: _Meter) -> int:
+    """Copy the current entry's data to `target`, never past its declared size or the budget,
+    nor past `max_ratio` times the file bytes read for it (plus one read block) or for the
+    archive. Returns the bytes written."""
+    archive, limits, budget = meter.archive, meter.budget.limits, meter.budget
+    written, start = 0, reader.consumed
+    archive_bound = max(limits.ratio_min_size, limits.max_ratio * meter.file_size)
+    with open(target, "xb") as sink:
+        for chunk in reader.chunks():
+            written += len(chunk)
+            if declared is not None and written > declared:
+                raise ArchiveError(archive, f"inflates past its declared {declared} bytes", name)
+            if written > budget.left:
+                raise ArchiveError(archive, "total uncompressed size limit reached", name)
+            packed = reader.consumed - start + BLOCK
+            if written > max(limits.ratio_min_size, limits.max_ratio * packed):
+                raise ArchiveError(
+                    archive,
+                    f"compression ratio over {limits.max_ratio:.0f}:1 while streaming "
+                    f"({written} bytes from {packed}): refused as a zip bomb",
+                    name,
+                )
+            if meter.written + written > archive_bound:
+                raise ArchiveError(
+                    archive,
+                    f"compression ratio over {limits.max_ratio:.0f}:1 over the archive while "
+                    "streaming: refused as a zip bomb",
+                    name,
+                )
+            sink.write(chunk)
+    budget.left -= written
+    meter.written += written
+    if declared is not None and written != declared:
+        raise ArchiveError(archive, f"{written} bytes, header declared {declared}", name)
+    return written
+
+
+@dataclass
+class _Meter:
+    """What has been written from one archive, against the call's budget."""
+
+    archive: Path
+    file_size: int
+    budget: _Budget
+    written: int = 0
+
+
 class _Writer:
-    """Streams wanted members of one archive into files, within the call's budget."""
+    """Streams wanted members of one archive into files, within the call's budget; members read
+    ahead during the listing pass (`_Listing.prefetched`) are moved into place instead."""
 
     def __init__(self, listing: _Listing, fd: int, budget: _Budget) -> None:
-        self.listing, self.fd, self.budget = listing, fd, budget
-        self.written = 0  # by this writer, for the ratio over the archive
+        self.listing, self.fd = listing, fd
+        self.meter = listing.meter or _Meter(listing.archive, listing.file_size, budget)
         self.done: set[int] = set()
 
     def write(self, targets: dict[int, Path]) -> None:
         """One pass over the archive writing member index → target file (or folder)."""
         todo = {i: t for i, t in targets.items() if i not in self.done}
+        for index in [i for i in todo if i in self.listing.prefetched]:
+            target = todo.pop(index)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(self.listing.prefetched.pop(index), target)
+            self.done.add(index)
         if not todo:
             return
         archive, last = self.listing.archive, max(todo)
@@ -358,49 +451,12 @@ class _Writer:
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._stream(reader, member, target)
+            _copy(reader, target, member.name, member.size, self.meter)
         except ReadFailure as error:
             raise _failure(self.listing.archive, error, member.name) from None
         except OSError as error:
             message = f"cannot write the extracted file: {error.strerror or error}"
             raise ArchiveError(self.listing.archive, message, member.name) from None
-
-    def _stream(self, reader, member: Member, target: Path) -> None:
-        """Copy one member to `target`, never past its declared size or the budget, nor past
-        `max_ratio` times the file bytes read for it (plus one read block) or for the archive."""
-        archive, limits = self.listing.archive, self.budget.limits
-        declared, written, start = member.size, 0, reader.consumed
-        archive_bound = max(limits.ratio_min_size, limits.max_ratio * self.listing.file_size)
-        with open(target, "xb") as sink:
-            for chunk in reader.chunks():
-                written += len(chunk)
-                if declared is not None and written > declared:
-                    message = f"inflates past its declared {declared} bytes"
-                    raise ArchiveError(archive, message, member.name)
-                if written > self.budget.left:
-                    raise ArchiveError(
-                        archive, "total uncompressed size limit reached", member.name
-                    )
-                packed = reader.consumed - start + BLOCK
-                if written > max(limits.ratio_min_size, limits.max_ratio * packed):
-                    raise ArchiveError(
-                        archive,
-                        f"compression ratio over {limits.max_ratio:.0f}:1 while streaming "
-                        f"({written} bytes from {packed}): refused as a zip bomb",
-                        member.name,
-                    )
-                if self.written + written > archive_bound:
-                    raise ArchiveError(
-                        archive,
-                        f"compression ratio over {limits.max_ratio:.0f}:1 over the archive "
-                        "while streaming: refused as a zip bomb",
-                        member.name,
-                    )
-                sink.write(chunk)
-        self.budget.left -= written
-        self.written += written
-        if declared is not None and written != declared:
-            raise ArchiveError(archive, f"{written} bytes, header declared {declared}", member.name)
 
 
 def _target(dest: Path, member: Member) -> Path:
@@ -580,6 +636,21 @@ def _parse(label: Path, path: Path) -> Model | ModelLoadError:
         return error
 
 
+def _texture_candidates(members: list[Member], chosen: list[Member]) -> list[Member]:
+    """Image files under the chosen models' folders: what their materials may name."""
+    from mmd_loader.textures import SPHERE_SUFFIXES, SUBSTITUTE_SUFFIXES
+
+    suffixes = (*SUBSTITUTE_SUFFIXES, *SPHERE_SUFFIXES, ".gif", ".tif", ".tiff")
+    folders = {m.parts[:-1] for m in chosen}
+    return [
+        m
+        for m in members
+        if not (m.is_dir or m.is_junk or m.is_model or m.is_nested)
+        and m.name.lower().endswith(suffixes)
+        and any(m.parts[: len(f)] == f for f in folders)
+    ]
+
+
 def _extract_models(
     listing: _Listing,
     writer: _Writer,
@@ -587,27 +658,61 @@ def _extract_models(
     dest: Path,
     companions: bool,
     label: Path,
-) -> dict[str, tuple[Path, Model | ModelLoadError]]:
-    """Extract the `chosen` models (and their terms files when asked) in one pass, parse them,
-    then extract the members their materials reference in a second pass. Returns member name →
-    (extracted path, parsed model or its error; a model that does not parse gets no textures)."""
-    targets = {m.index: _target(dest, m) for m in chosen}
+    keep: int = KEEP_MODEL_BYTES,
+    first: dict[int, Path] | None = None,
+) -> dict[str, tuple[Path, Model | ModelLoadError | None]]:
+    """Extract the `chosen` models (and their terms files when asked), parse them, and extract
+    the members their materials reference. Returns member name → (extracted path, the parsed
+    model or its error; None once `keep` bytes of models are held: the caller parses it again).
+
+    Where a second pass is cheap (members one after another: zip, RAR 4, LZH, plain tar) the
+    textures are extracted in a second pass over the archive; otherwise (7z, RAR 5, tar.gz: a
+    second pass decompresses again) every image under the models' folders comes out in the first
+    pass, and those no material references are deleted before the models are handed over.
+    `first` are other members to write in the first pass (inner archives)."""
+    targets = {m.index: _target(dest, m) for m in chosen} | (first or {})
     if companions:
         for model in chosen:
             targets.update({m.index: _target(dest, m) for m in _companions(listing.members, model)})
-    writer.write(targets)
-    out: dict[str, tuple[Path, Model | ModelLoadError]] = {}
+    speculative: dict[int, Path] = {}
+    if not listing.positional:
+        speculative = {
+            m.index: _target(dest, m)
+            for m in _texture_candidates(listing.members, chosen)
+            if m.index not in targets
+        }
+    writer.write(targets | speculative)
+    out: dict[str, tuple[Path, Model | ModelLoadError | None]] = {}
     textures: dict[int, Path] = {}
+    held = 0
     for member in chosen:
         path = _target(dest, member)
         model = _parse(label.joinpath(*member.parts), path)
-        out[member.name] = (path, model)
         if isinstance(model, Model):
             tree = _Tree(listing.members, member.parts[:-1])
             for ref in texture_references(model):
                 textures.update({m.index: _target(dest, m) for m in tree.lookup(ref)})
-    writer.write(textures)
+            held += path.stat().st_size
+            if held > keep:
+                model = None
+        out[member.name] = (path, model)
+    writer.write({i: p for i, p in textures.items() if i not in speculative})
+    for index, extra in speculative.items():
+        if index not in textures:
+            _remove(extra, dest)
     return out
+
+
+def _remove(path: Path, top: Path) -> None:
+    """Delete a file and the folders it leaves empty, up to `top`."""
+    path.unlink(missing_ok=True)
+    for folder in path.parents:
+        if folder == top or not folder.is_relative_to(top):
+            return
+        try:
+            folder.rmdir()
+        except OSError:  # not empty
+            return
 
 
 def _pick_model(listing: _Listing, member: str | None) -> tuple[Member, str | None]:
@@ -668,14 +773,13 @@ def extract_and_parse(
     """
     path, dest = Path(path), Path(dest)
     budget = _Budget(limits)
-    with _opened(path) as fd:
-        listing = _read_listing(path, fd, limits)
+    with _opened(path) as fd, _temporary(None) as ahead:
+        listing = _read_listing(path, fd, limits, (ahead, budget))
         chosen, inner_name = _pick_model(listing, member)
         writer = _Writer(listing, fd, budget)
         if inner_name is None:
-            file, model = _extract_models(listing, writer, [chosen], dest, companions, path)[
-                chosen.name
-            ]
+            found = _extract_models(listing, writer, [chosen], dest, companions, path, _ALL)
+            file, model = found[chosen.name]
         else:
             file, model = _extract_nested(
                 listing, writer, chosen, inner_name, dest, budget, companions
@@ -708,7 +812,9 @@ def _extract_nested(
         label = _inner_label(listing.archive, inner)
         try:
             with _opened(packed) as fd:
-                inner_listing = _read_listing(label, fd, budget.limits)
+                ahead = scratch / "ahead"
+                ahead.mkdir()
+                inner_listing = _read_listing(label, fd, budget.limits, (ahead, budget))
                 chosen, deeper = _pick_model(inner_listing, name)
                 if deeper is not None:
                     raise ArchiveError(label, "archives nested two deep are not followed", name)
@@ -719,6 +825,7 @@ def _extract_nested(
                     _target(dest, inner),
                     companions,
                     label,
+                    _ALL,
                 )[chosen.name]
         except ArchiveError as error:
             raise _inner_error(listing.archive, inner, error) from None
@@ -770,23 +877,55 @@ def iter_archive_models(
 ) -> Iterator[tuple[str, Path | ArchiveError]]:
     """`iter_models`, yielding a refused inner archive as (its member name, its ArchiveError)
     instead of raising, so the outer archive's other models are still read."""
+    for found in extract_archive_models(path, limits, parent, companions):
+        yield found.name, found.error if found.error is not None else found.path
+
+
+@dataclass
+class ArchivedModel:
+    """A model found in an archive: its member name, where it was extracted (inside the tree
+    at `root`, which mirrors the archive), the parsed model when it was kept (with the member's
+    name as its path; None: parse the file), or the refusal of the inner archive it is in."""
+
+    name: str
+    path: Path | None
+    root: Path
+    model: Model | None = None
+    error: ArchiveError | None = None
+
+
+def extract_archive_models(
+    path: Path,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
+    parent: Path | None = None,
+    companions: bool = False,
+) -> Iterator[ArchivedModel]:
+    """Every model of the archive and of the archives inside it, sorted by name, extracted
+    with its textures (and terms files) into one temporary tree that exists until the
+    iteration ends; the first pass over the archive also takes out the inner archives."""
     path = Path(path)
     budget = _Budget(limits)
     with _temporary(parent) as folder, _opened(path) as fd:
-        tree = folder / "tree"
+        tree, ahead = folder / "tree", folder / "ahead"
         tree.mkdir()
-        listing = _read_listing(path, fd, limits)
+        ahead.mkdir()
+        listing = _read_listing(path, fd, limits, (ahead, budget))
         writer = _Writer(listing, fd, budget)
         models = sorted((m for m in listing.members if m.is_model), key=lambda m: m.name)
-        found: list[tuple[str, Path | ArchiveError]] = [
-            (name, file)
-            for name, (file, _) in _extract_models(
-                listing, writer, models, tree, companions, path
-            ).items()
+        nested = sorted((m for m in listing.members if m.is_nested), key=lambda m: m.name)
+        packed = {m.index: folder / f"inner-{m.index}{_suffix(m.name)}" for m in nested}
+        for inner in nested if companions else []:
+            packed.update({m.index: _target(tree, m) for m in _companions(listing.members, inner)})
+        extracted_models = _extract_models(
+            listing, writer, models, tree, companions, path, first=packed
+        )
+        found = [
+            ArchivedModel(name, file, tree, model if isinstance(model, Model) else None)
+            for name, (file, model) in extracted_models.items()
         ]
-        for inner in sorted((m for m in listing.members if m.is_nested), key=lambda m: m.name):
+        for inner in nested:
             found += _nested_models(listing, writer, inner, folder, tree, budget, companions)
-        yield from sorted(found, key=lambda pair: pair[0])
+        yield from sorted(found, key=lambda item: item.name)
 
 
 def _nested_models(
@@ -797,7 +936,7 @@ def _nested_models(
     tree: Path,
     budget: _Budget,
     companions: bool,
-) -> list[tuple[str, Path | ArchiveError]]:
+) -> list[ArchivedModel]:
     """Every model of the inner archive `inner`, extracted under `tree/INNER_NAME/`."""
     packed = scratch / f"inner-{inner.index}{_suffix(inner.name)}"
     label = _inner_label(listing.archive, inner)
@@ -805,9 +944,11 @@ def _nested_models(
         targets = {inner.index: packed}
         if companions:
             targets.update({m.index: _target(tree, m) for m in _companions(listing.members, inner)})
-        writer.write(targets)
+        writer.write(targets)  # already done by the outer archive's first pass, as a rule
+        ahead = scratch / f"ahead-{inner.index}"
+        ahead.mkdir()
         with _opened(packed) as fd:
-            inner_listing = _read_listing(label, fd, budget.limits)
+            inner_listing = _read_listing(label, fd, budget.limits, (ahead, budget))
             models = sorted((m for m in inner_listing.members if m.is_model), key=lambda m: m.name)
             extracted_models = _extract_models(
                 inner_listing,
@@ -818,10 +959,17 @@ def _nested_models(
                 label,
             )
     except ArchiveError as error:
-        return [(inner.name, _inner_error(listing.archive, inner, error))]
+        return [
+            ArchivedModel(inner.name, None, tree, None, _inner_error(listing.archive, inner, error))
+        ]
     finally:
         packed.unlink(missing_ok=True)
-    return [(f"{inner.name}/{name}", file) for name, (file, _) in extracted_models.items()]
+    return [
+        ArchivedModel(
+            f"{inner.name}/{name}", file, tree, model if isinstance(model, Model) else None
+        )
+        for name, (file, model) in extracted_models.items()
+    ]
 
 
 @contextmanager

@@ -46,8 +46,12 @@ def load(path: str | Path, member: str | None = None, companions: bool = False) 
         return _load_archived(path, member, companions)
     if member is not None:
         raise ModelLoadError(path, f"member {quote(member)} given, but the file is not an archive")
-    model = parse(data, path)
-    model.root = path.parent
+    return placed(parse(data, path), path.parent)
+
+
+def placed(model: Model, folder: Path) -> Model:
+    """A parsed model whose textures resolve inside `folder` (as `load` leaves it)."""
+    model.root = Path(folder)
     resolve_textures(model)
     return model
 

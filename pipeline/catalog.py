@@ -18,7 +18,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -81,7 +81,7 @@ def scan_file(
     `timeout` the per-model time limit in seconds (None: none); `root` the scanned folder that
     terms files are looked for up to (default: the file's folder)."""
     from mmd_loader import ModelLoadError
-    from mmd_loader.archive import ArchiveError, is_archive, iter_archive_models
+    from mmd_loader.archive import extract_archive_models, is_archive
 
     path = Path(path)
     root = Path(root) if root is not None else path.parent
@@ -89,14 +89,16 @@ def scan_file(
         return [_inspect(path, None, path, overrides, timeout, (root, None))]
     rows = []
     try:
-        for member, found in iter_archive_models(path, companions=True):
-            if isinstance(found, ArchiveError):
-                digest = hashlib.sha256(f"{_sha256(path)}:{member}".encode()).hexdigest()
-                row = _row(path, member, digest)
-                rows.append({**row, "stage": "load", "reasons": [str(found)]})
+        for found in extract_archive_models(path, companions=True):
+            if found.error is not None:
+                digest = hashlib.sha256(f"{_sha256(path)}:{found.name}".encode()).hexdigest()
+                row = _row(path, found.name, digest)
+                rows.append({**row, "stage": "load", "reasons": [str(found.error)]})
                 continue
-            tree = found.parents[len(PurePosixPath(member).parts) - 1]
-            rows.append(_inspect(path, member, found, overrides, timeout, (root, tree)))
+            where = (root, found.root)
+            rows.append(
+                _inspect(path, found.name, found.path, overrides, timeout, where, found.model)
+            )
     except ModelLoadError as error:
         row = _row(path, None, _sha256(path))
         return [{**row, "stage": "load", "reasons": [str(error)]}]
@@ -110,14 +112,16 @@ def _inspect(
     overrides: dict[str, dict] | None,
     timeout: float | None = DEFAULT_MODEL_TIMEOUT,
     where: tuple[Path, Path | None] = (Path("."), None),
+    parsed=None,
 ) -> dict:
     """Hash, load and inspect one model file (`file` is the extracted copy for archive members;
-    `where` is (the scanned root, the extraction's root)) within the time limit; a model over
-    it is an unusable row naming the stage."""
+    `where` is (the scanned root, the extraction's root); `parsed`, the model already parsed
+    while extracting it) within the time limit; a model over it is an unusable row naming the
+    stage."""
     row = _row(path, member, _sha256(file))
     try:
         with Deadline(timeout, "load") as clock:
-            return _inspect_within(row, path, member, file, overrides, clock, where)
+            return _inspect_within(row, path, member, file, overrides, clock, where, parsed)
     except ModelTimeout as error:
         reason = f"{_label(path, member)}: {error}"
         return {**row, "stage": error.stage, "reasons": [reason]}
@@ -141,9 +145,11 @@ def _inspect_within(
     overrides: dict[str, dict] | None,
     clock: Deadline,
     where: tuple[Path, Path | None],
+    parsed=None,
 ) -> dict:
     from mmd_loader import ModelLoadError, detect_face, load
     from mmd_loader.inspection import summarize, terms_flag
+    from mmd_loader.loader import placed
     from mmd_loader.overrides import OverridesError, overrides_for, table_from_json
     from mmd_loader.terms import is_unknown
     from pipeline.identity import character_id
@@ -156,7 +162,7 @@ def _inspect_within(
         return {**row, "stage": "overrides", "reasons": [str(error)]}
     digest = row["character"]
     try:
-        model = load(file)
+        model = placed(parsed, file.parent) if parsed is not None else load(file)
     except ModelLoadError as error:
         terms = _terms(None, path, member, file, where, digest)
         reason = str(error).replace(str(file), str(label))

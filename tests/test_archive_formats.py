@@ -492,3 +492,31 @@ def test_fuzz_mutated_archives(seeds: dict[str, bytes], data: st.DataObject) -> 
             tracemalloc.stop()
         assert elapsed < SECONDS_PER_CASE, f"{elapsed:.2f} s"
         assert peak < HEAP_BOUND, f"peak heap {peak} bytes"
+
+
+def test_streams_are_decompressed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tar.gz or 7z cannot skip a member without decompressing it: the listing pass reads the
+    models, textures and texts ahead, and extracting them takes no second pass. A zip skips by
+    seeking: listing, models, then textures are three cheap passes."""
+    import mmd_loader.archive as archive_module
+
+    passes = []
+    real = archive_module.archive_pass
+
+    def counting(fd):
+        passes.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(archive_module, "archive_pass", counting)
+    for fmt, filt, suffix, expected in [
+        ("pax", "gzip", ".tar.gz", 1),
+        ("7zip", None, ".7z", 1),
+        ("zip", None, ".zip", 3),
+    ]:
+        archive = pack(tmp_path / f"once{suffix}", PACK, fmt, filt)
+        passes.clear()
+        found = []
+        for item in archive_module.extract_archive_models(archive, companions=True):
+            found.append((item.model.name, files_under(item.root)))  # while the files exist
+        assert found == [("tiny", ["Pack/Tiny.pmx", "Pack/readme.txt", "Pack/tex/body.png"])]
+        assert len(passes) == expected, suffix
