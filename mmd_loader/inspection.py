@@ -11,7 +11,7 @@ from mmd_loader.face import detect_face
 from mmd_loader.model import Model
 from mmd_loader.overrides import FaceOverrides, overrides_for
 from mmd_loader.roles import FaceRoles
-from mmd_loader.terms import TERMS_FLAG, is_unknown, model_terms
+from mmd_loader.terms import CLAUSES, TERMS_FLAG, is_unknown, model_terms
 from mmd_loader.terms import summary as terms_summary
 from mmd_loader.textures import describe_textures
 
@@ -206,11 +206,12 @@ def terms_lines(terms: dict) -> list[str]:
     """The terms block of `inspect`'s text output: the summary, then each stated clause with its
     first evidence (file:line), and the fields found."""
     lines = [f"  terms     {terms_summary(terms)}"]
-    for clause, items in (terms.get("evidence") or {}).items():
-        first = items[0]
-        text = first["text"] if len(first["text"]) <= 70 else first["text"][:69] + "…"
-        lines.append(f"  {'':<9} {clause} {terms['clauses'][clause]}: {first['file']}:"
-                     f"{first['line']} {text}")  # fmt: skip
+    evidence = terms.get("evidence") or {}
+    for clause in [c for c in CLAUSES if c in evidence]:
+        for item in evidence[clause][:2]:
+            text = item["text"] if len(item["text"]) <= 60 else item["text"][:59] + "…"
+            lines.append(f"  {'':<9} {clause} {item['value']}: {item['file']}:{item['line']} "
+                         f"{text}")  # fmt: skip
     fields = terms.get("fields") or {}
     shown = ", ".join(f"{k} {v['value']}" for k, v in fields.items())
     if shown:

@@ -11,14 +11,13 @@ dataset gives the same bytes.
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import pandas as pd
 
 from mmd_loader.terms import CLAUSES, is_unknown
 from pipeline.attribution import model_label, models_root
 from pipeline.catalog import row_terms
-from pipeline.terms_policy import describe, excluded_by_terms
+from pipeline.terms_policy import TALLY_VALUES, describe, excluded_by_terms, tally, with_defaults
 
 TASK_CATEGORIES = ("image-to-image",)
 TAGS = ("anime", "talking-head", "mikumikudance", "mmd", "synthetic", "thagen", "webdataset")
@@ -125,12 +124,7 @@ def _policy(catalog: pd.DataFrame, characters: set[str], policy: tuple[str, ...]
     ]
     kept = [r for r in catalog.to_dict("records") if r["character"] in characters]
     unknown = [[model_label(r, root)] for r in kept if is_unknown(row_terms(r))]
-    tally = {c: Counter(row_terms(r).get("clauses", {}).get(c, "unstated") for r in kept)
-             for c in CLAUSES}  # fmt: skip
-    tally_rows = [
-        [c, *(tally[c].get(v, 0) for v in ("forbidden", "conditional", "allowed", "unstated"))]
-        for c in CLAUSES
-    ]
+    kept_terms = [row_terms(r) for r in kept]
     parts = [
         "## Terms of use",
         "",
@@ -157,7 +151,11 @@ def _policy(catalog: pd.DataFrame, characters: set[str], policy: tuple[str, ...]
     parts += [
         "What the kept characters' terms say, clause by clause (characters):",
         "",
-        _table(["clause", "forbidden", "conditional", "allowed", "unstated"], tally_rows),
+        _table(["clause", *TALLY_VALUES], tally(kept_terms)),
+        "",
+        f"{with_defaults(kept_terms)} of them have a readme saying that what it does not mention "
+        'is forbidden or needs asking (e.g. "what is not written here is not allowed"); such '
+        "sentences are listed as `default` with the terms and do not change unstated clauses.",
         "",
     ]
     return "\n".join(parts)

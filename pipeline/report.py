@@ -135,7 +135,7 @@ def _terms_section(
     """The terms policy, the models it left out and why, and the models with unknown terms."""
     from mmd_loader.terms import is_unknown
     from pipeline.catalog import row_terms
-    from pipeline.terms_policy import describe
+    from pipeline.terms_policy import TALLY_VALUES, describe, tally, with_defaults
 
     parts = [f"<p>Policy (<code>--terms-exclude {html.escape(','.join(policy) or 'none')}"
              f"</code>): {html.escape(describe(policy))}.</p>"]  # fmt: skip
@@ -154,6 +154,17 @@ def _terms_section(
             f"{len(unknown)} usable model(s): {', '.join(unknown[:50])}"
             f"{' …' if len(unknown) > 50 else ''}</p>"
         )
+    terms = [row_terms(r) for r in usable]
+    head = "".join(f"<th>{v}</th>" for v in ("clause", *TALLY_VALUES))
+    body = "".join(
+        f"<tr><td>{row[0]}</td>" + "".join(f"<td class=n>{n}</td>" for n in row[1:]) + "</tr>"
+        for row in tally(terms)
+    )
+    parts.append(
+        f"<p>What the usable models' terms say, clause by clause (models; "
+        f"{with_defaults(terms)} of them say what they do not mention is not allowed):</p>"
+        f"<table><tr>{head}</tr>{body}</table>"
+    )
     return "".join(parts)
 
 

@@ -188,18 +188,19 @@ def _card(row: dict, flags: list[dict], sheet: bytes | str | None) -> str:
 
 def _terms_html(row: dict) -> str:
     """A card's terms: the summary line, then each stated clause's sentences (file:line)."""
-    from mmd_loader.terms import summary
+    from mmd_loader.terms import CLAUSES, summary
     from pipeline.catalog import row_terms
 
     terms = row_terms(row)
     head = f"<p class=terms><b>terms</b>: {html.escape(summary(terms))}</p>"
     fields = terms.get("fields") or {}
     said = ", ".join(f"{k}: {v['value']}" for k, v in fields.items())
+    evidence = terms.get("evidence") or {}
     items = [
-        f"<li><b>{html.escape(clause)} {html.escape(terms['clauses'][clause])}</b>: "
+        f"<li><b>{html.escape(clause)}</b> {html.escape(e['value'])}: "
         f"<code>{html.escape(e['file'])}:{e['line']}</code> {html.escape(e['text'])}</li>"
-        for clause, evidence in (terms.get("evidence") or {}).items()
-        for e in evidence[:3]
+        for clause in CLAUSES
+        for e in evidence.get(clause, [])[:3]
     ]
     items += [
         f"<li>default ({html.escape(d['value'])}): <code>{html.escape(d['file'])}:{d['line']}"

@@ -12,9 +12,11 @@ person publishing the dataset (pass `--terms-exclude ai_training,unknown` to lea
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 
-from mmd_loader.terms import is_unknown
+from mmd_loader.terms import CLAUSES, is_unknown
 from pipeline.catalog import row_terms
 
 REFUSING = ("forbidden", "conditional")
@@ -65,3 +67,19 @@ def describe(policy: tuple[str, ...]) -> str:
     if "unknown" in policy:
         return text + "; models whose terms were not found are left out too"
     return text + "; models whose terms were not found are kept and listed as unknown"
+
+
+TALLY_VALUES = ("forbidden", "conditional", "allowed", "unstated")
+
+
+def tally(terms: list[dict]) -> list[list]:
+    """Per clause, how many of these terms forbid, condition, allow it or leave it unstated."""
+    counts = {
+        c: Counter((t.get("clauses") or {}).get(c, "unstated") for t in terms) for c in CLAUSES
+    }
+    return [[c, *(counts[c].get(v, 0) for v in TALLY_VALUES)] for c in CLAUSES]
+
+
+def with_defaults(terms: list[dict]) -> int:
+    """How many of these terms say that what they do not mention is forbidden or conditional."""
+    return sum(1 for t in terms if t.get("default"))
