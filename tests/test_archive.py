@@ -514,17 +514,18 @@ def _header_fields(data: bytes) -> list[int]:
     return out
 
 
-def load_outcome(data: bytes) -> None:
-    """Load `data` as a zip: a model or a ModelLoadError, within the time and memory bounds."""
+def load_outcome(data: bytes, suffix: str = ".zip") -> None:
+    """Load `data` as an archive: a model or a one-line ModelLoadError naming it, within the
+    time and memory bounds."""
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "case.zip"
+        path = Path(folder) / f"case{suffix}"
         path.write_bytes(data)
         tracemalloc.start()
         start = time.perf_counter()
         try:
             load(path)
         except ModelLoadError as error:
-            assert str(path) in str(error)
+            assert str(path) in str(error) and "\n" not in str(error)
         finally:
             elapsed = time.perf_counter() - start
             peak = tracemalloc.get_traced_memory()[1]
