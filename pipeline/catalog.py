@@ -118,13 +118,26 @@ def _inspect(
     `where` is (the scanned root, the extraction's root); `parsed`, the model already parsed
     while extracting it) within the time limit; a model over it is an unusable row naming the
     stage."""
+    from mmd_loader.inspection import terms_flag
+    from mmd_loader.terms import is_unknown
+
     row = _row(path, member, _sha256(file))
+    loaded: list = []  # the model, once loaded
     try:
         with Deadline(timeout, "load") as clock:
-            return _inspect_within(row, path, member, file, overrides, clock, where, parsed)
+            result = _inspect_within(
+                row, path, member, file, overrides, clock, where, parsed, loaded
+            )
     except ModelTimeout as error:
         reason = f"{_label(path, member)}: {error}"
-        return {**row, "stage": error.stage, "reasons": [reason]}
+        result = {**row, "stage": error.stage, "reasons": [reason]}
+    # Terms are read outside the model's time limit: their files are bounded in size and count,
+    # and reading them is not the model's work.
+    model = loaded[0] if loaded else None
+    terms = _terms(model, path, member, file, where, row["character"])
+    if model is not None and result["format"] and is_unknown(terms):
+        result["flags"] = _json([*read_flags(result), terms_flag()])
+    return {**result, "terms": _json(terms)}
 
 
 def _terms(model, path: Path, member: str | None, file: Path, where, digest: str) -> dict:
@@ -146,12 +159,12 @@ def _inspect_within(
     clock: Deadline,
     where: tuple[Path, Path | None],
     parsed=None,
+    loaded: list | None = None,
 ) -> dict:
     from mmd_loader import ModelLoadError, detect_face, load
-    from mmd_loader.inspection import summarize, terms_flag
+    from mmd_loader.inspection import summarize
     from mmd_loader.loader import placed
     from mmd_loader.overrides import OverridesError, overrides_for, table_from_json
-    from mmd_loader.terms import is_unknown
     from pipeline.identity import character_id
 
     table = table_from_json(overrides or {})
@@ -160,15 +173,12 @@ def _inspect_within(
         forced = overrides_for(label, table)
     except OverridesError as error:  # a bad sidecar costs its model, not the scan
         return {**row, "stage": "overrides", "reasons": [str(error)]}
-    digest = row["character"]
     try:
         model = placed(parsed, file.parent) if parsed is not None else load(file)
     except ModelLoadError as error:
-        terms = _terms(None, path, member, file, where, digest)
-        reason = str(error).replace(str(file), str(label))
-        return {**row, "stage": "load", "reasons": [reason], "terms": _json(terms)}
-    clock.stage = "terms"
-    terms = _terms(model, path, member, file, where, digest)
+        return {**row, "stage": "load", "reasons": [str(error).replace(str(file), str(label))]}
+    if loaded is not None:
+        loaded.append(model)
     clock.stage = "identity"
     character = character_id(row["character"], model)
     clock.stage = "face"
@@ -177,7 +187,7 @@ def _inspect_within(
     clock.stage = "family"
     face = face_signature(model, roles) if roles.usable else None
     clock.stage = "flags"
-    flags = model_flags(model, roles) + ([terms_flag()] if is_unknown(terms) else [])
+    flags = model_flags(model, roles)
     box = report.head_box or {}
     return {
         **row,
@@ -196,7 +206,6 @@ def _inspect_within(
         "vertices": report.vertices,
         "faces": report.faces,
         "morphs": report.morphs,
-        "terms": _json(terms),
     }
 
 
