@@ -67,7 +67,8 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
     data = PmxData(
         name=f"thagen character {spec.seed}",
         english_name=f"thagen character {spec.seed}",
-        comment=f"Procedural character, seed {spec.seed}. Made by thagen make-character.",
+        comment=f"Procedural character, seed {spec.seed}. Made by thagen make-character. CC0 1.0: "
+        "no rights reserved.",
         positions=v["pos"].astype(np.float32),
         normals=v["nrm"].astype(np.float32),
         uvs=v["uv"].astype(np.float32),

@@ -11,6 +11,8 @@ from mmd_loader.face import detect_face
 from mmd_loader.model import Model
 from mmd_loader.overrides import FaceOverrides, overrides_for
 from mmd_loader.roles import FaceRoles
+from mmd_loader.terms import CLAUSES, TERMS_FLAG, is_unknown, model_terms
+from mmd_loader.terms import summary as terms_summary
 from mmd_loader.textures import describe_textures
 
 MODEL_SUFFIXES = (".pmd", ".pmx")
@@ -19,7 +21,7 @@ MODEL_SUFFIXES = (".pmd", ".pmx")
 @dataclass
 class ModelReport:
     path: str
-    member: str | None = None  # the model's name inside a zip
+    member: str | None = None  # the model's name inside an archive
     format: str | None = None
     name: str | None = None
     vertices: int = 0
@@ -37,6 +39,8 @@ class ModelReport:
     # "ok" / "substituted" / "missing" / "refused" / "unreadable" / "builtin" (see
     # mmd_loader.textures.describe_textures).
     textures: list[dict] = field(default_factory=list)
+    # Terms of use (mmd_loader.terms.reader: status, clauses, evidence, licences, fields, ...)
+    terms: dict = field(default_factory=dict)
     usable: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -45,11 +49,14 @@ class ModelReport:
 
 
 def find_models(path: Path, skipped: list | None = None) -> Iterator[tuple[Path, str | None]]:
-    """(file, zip member) for every model under a file, folder or zip, in sorted order.
+    """(file, archive member) for every model under a file, folder or archive, in sorted order.
 
     A folder is walked by `mmd_loader.walk.walk_models` (its symlink rule); what it did not
-    follow is appended to `skipped` (`Skipped` entries) when given.
+    follow, and inner archives that are refused, are appended to `skipped` (`Skipped` entries)
+    when given.
     """
+    from mmd_loader.archive import is_archive_name
+
     path = Path(path)
     if path.is_dir():
         from mmd_loader.walk import walk_models
@@ -58,15 +65,18 @@ def find_models(path: Path, skipped: list | None = None) -> Iterator[tuple[Path,
         if skipped is not None:
             skipped.extend(passed_over)
         for child in files:
-            yield from find_models(child)
-    elif path.suffix.lower() == ".zip":
-        from mmd_loader.archive import list_models
+            yield from find_models(child, skipped)
+    elif is_archive_name(path.name):
+        from mmd_loader.archive import list_models_and_problems
+        from mmd_loader.walk import Skipped
 
         try:
-            members = list_models(path)
+            members, problems = list_models_and_problems(path)
         except ModelLoadError:
             yield path, None  # let loading report what is wrong with the archive
             return
+        if skipped is not None:
+            skipped.extend(Skipped(path / p.member, str(p)) for p in problems)
         for member in members:
             yield path, member
     else:
@@ -131,20 +141,32 @@ def _candidate(c) -> dict:
 
 
 def inspect_model(
-    path: Path, member: str | None = None, overrides: FaceOverrides | None = None
+    path: Path,
+    member: str | None = None,
+    overrides: FaceOverrides | None = None,
+    root: Path | None = None,
 ) -> tuple[ModelReport, Model | None, FaceRoles | None]:
     """Load and analyse one model; a load failure becomes an unusable report, never an exception.
 
-    `overrides` (see `overrides_for`) win over detection.
+    `overrides` (see `overrides_for`) win over detection. Terms files are looked for up to
+    `root` (default: the model's or the archive's folder).
     """
     from mmd_loader.loader import load
 
     try:
-        model = load(path, member=member) if member else load(path)
+        model = load(path, member=member, companions=True) if member else load(path)
     except ModelLoadError as error:
-        return ModelReport(path=str(path), member=member, reasons=[str(error)]), None, None
+        report = ModelReport(path=str(path), member=member, reasons=[str(error)])
+        report.terms = model_terms(None, Path(path), root)
+        return report, None, None
     roles = detect_face(model, overrides)
-    return summarize(model, roles, path, member), model, roles
+    report = summarize(model, roles, path, member)
+    if member:
+        extracted = model.root.joinpath(*Path(member).parts[-1:])
+        report.terms = model_terms(model, extracted, root, Path(path), model.archive_root)
+    else:
+        report.terms = model_terms(model, Path(path), root)
+    return report, model, roles
 
 
 def inspect_paths(
@@ -160,14 +182,41 @@ def inspect_paths(
             reports.append(ModelReport(path=str(path), reasons=[f"{path}: no such file or folder"]))
             continue
         skipped: list = []
+        root = Path(path) if Path(path).is_dir() else Path(path).parent
         for file, member in find_models(Path(path), skipped):
             label = file / member if member else file
-            report, model, roles = inspect_model(file, member, overrides_for(label, overrides))
+            forced = overrides_for(label, overrides)
+            report, model, roles = inspect_model(file, member, forced, root)
             if extra_flags is not None and model is not None:
                 report.flags = [*report.flags, *extra_flags(model, roles)]
+            if model is not None and is_unknown(report.terms):
+                report.flags = [*report.flags, terms_flag()]
             reports.append(report)
         reports += [ModelReport(path=str(s.path), reasons=[str(s)]) for s in skipped]
     return reports
+
+
+def terms_flag() -> dict:
+    """The flag of a model whose terms of use were not found."""
+    message = "no readme, terms file or licence in its comments: terms of use unknown"
+    return {"code": TERMS_FLAG, "role": None, "value": None, "message": message}
+
+
+def terms_lines(terms: dict) -> list[str]:
+    """The terms block of `inspect`'s text output: the summary, then each stated clause with its
+    first evidence (file:line), and the fields found."""
+    lines = [f"  terms     {terms_summary(terms)}"]
+    evidence = terms.get("evidence") or {}
+    for clause in [c for c in CLAUSES if c in evidence]:
+        for item in evidence[clause][:2]:
+            text = item["text"] if len(item["text"]) <= 60 else item["text"][:59] + "…"
+            lines.append(f"  {'':<9} {clause} {item['value']}: {item['file']}:{item['line']} "
+                         f"{text}")  # fmt: skip
+    fields = terms.get("fields") or {}
+    shown = ", ".join(f"{k} {v['value']}" for k, v in fields.items())
+    if shown:
+        lines.append(f"  {'':<9} {shown}")
+    return lines
 
 
 def format_reports(reports: list[ModelReport]) -> str:
@@ -199,6 +248,8 @@ def format_reports(reports: list[ModelReport]) -> str:
             lines.append(f"  flag      {flag['code']}{role}: {flag['message']}")
         for warning in r.warnings:
             lines.append(f"  warning   {warning}")
+        if r.terms:
+            lines += terms_lines(r.terms)
         verdict = "yes" if r.usable else "no: " + "; ".join(r.reasons)
         lines.append(f"  usable    {verdict}")
     usable = sum(r.usable for r in reports)

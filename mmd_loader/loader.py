@@ -1,4 +1,5 @@
-"""`load(path)`: one entry point for PMD, PMX and zipped models; every failure a ModelLoadError."""
+"""`load(path)`: one entry point for PMD, PMX and archived models; every failure a
+ModelLoadError."""
 
 from __future__ import annotations
 
@@ -16,32 +17,41 @@ from mmd_loader.errors import ModelLoadError, quote
 from mmd_loader.model import Model
 from mmd_loader.textures import resolve_textures
 
-ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+HEAD_BYTES = 512  # enough to tell an archive (a tar's magic is at byte 257) from a model
 
 
-def load(path: str | Path, member: str | None = None) -> Model:
-    """Load a PMD/PMX file (dispatching on its magic bytes) or one model inside a .zip.
+def load(path: str | Path, member: str | None = None, companions: bool = False) -> Model:
+    """Load a PMD/PMX file or one model inside an archive (zip, rar, 7z, lzh, tar.*),
+    dispatching on the magic bytes.
 
-    For a zip, `member` names the model inside it (backslashes and any letter case accepted);
-    without it the zip must hold exactly one. A zipped model's files (the model and the textures
-    it references, nothing else) are extracted to a temporary folder kept alive by
-    `model.keepalive` and removed when the model is garbage-collected. Only a regular file is
-    read (a FIFO, device or directory is refused before anything is opened for reading).
+    For an archive, `member` names the model inside it (backslashes and any letter case
+    accepted; `inner.rar/m.pmx` for one inside an inner archive); without it the archive must
+    hold exactly one. An archived model's files (the model and the textures it references, and
+    with `companions` its terms files) are extracted to a temporary folder kept alive by
+    `model.keepalive` and removed when the model is garbage-collected (`model.archive_root` is
+    that folder). Only a regular file is read (a FIFO, device or directory is refused before
+    anything is opened for reading).
     """
+    from mmd_loader.archive import _sniff
+
     path = Path(path)
     with open_regular(path, "model", error=ModelLoadError) as f:
         try:
-            head = f.read(len(ZIP_MAGIC[0]))
-            is_zip = head.startswith(ZIP_MAGIC)
-            data = b"" if is_zip else head + _read_rest(path, f, len(head))
+            head = f.read(HEAD_BYTES)
+            packed = _sniff(head, path.name)
+            data = b"" if packed else head + _read_rest(path, f, len(head))
         except OSError as e:
             raise ModelLoadError(path, f"cannot read: {e.strerror or e}") from e
-    if is_zip:
-        return _load_zip(path, member)
+    if packed:
+        return _load_archived(path, member, companions)
     if member is not None:
-        raise ModelLoadError(path, f"member {quote(member)} given, but the file is not a zip")
-    model = parse(data, path)
-    model.root = path.parent
+        raise ModelLoadError(path, f"member {quote(member)} given, but the file is not an archive")
+    return placed(parse(data, path), path.parent)
+
+
+def placed(model: Model, folder: Path) -> Model:
+    """A parsed model whose textures resolve inside `folder` (as `load` leaves it)."""
+    model.root = Path(folder)
     resolve_textures(model)
     return model
 
@@ -91,7 +101,7 @@ def _offset(error: BaseException) -> int | None:
     return offset
 
 
-def _load_zip(path: Path, member: str | None) -> Model:
+def _load_archived(path: Path, member: str | None, companions: bool) -> Model:
     """Extract the model and its textures into a temporary folder that lives as long as the
     returned Model.
 
@@ -103,11 +113,12 @@ def _load_zip(path: Path, member: str | None) -> Model:
 
     folder = tempfile.TemporaryDirectory(prefix="thagen-model-")
     try:
-        inner, model = extract_and_parse(path, member, Path(folder.name))
+        inner, model = extract_and_parse(path, member, Path(folder.name), companions=companions)
     except BaseException:
         folder.cleanup()
         raise
     model.root = inner.parent
+    model.archive_root = Path(folder.name)
     model.keepalive.append(folder)
     weakref.finalize(model, folder.cleanup)  # explicit: no "implicitly cleaning up" warning
     resolve_textures(model)

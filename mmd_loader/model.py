@@ -254,6 +254,8 @@ class Model:
     soft_body_count: int = 0
     warnings: list[str] = field(default_factory=list)
     root: Path | None = None  # the folder textures resolve inside
+    archive_root: Path | None = None  # for an archived model: the folder it was extracted to
+    english_comment: str = ""
     # Objects that must live as long as the model, e.g. the temporary folder a zip member was
     # extracted to (its textures are read from there). Released with the model.
     keepalive: list[object] = field(default_factory=list, repr=False, compare=False)

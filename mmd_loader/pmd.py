@@ -154,12 +154,12 @@ def parse_pmd(data: bytes, path: Path) -> Model:
     r.skip(50 * groups, "bone group names")
     r.skip(3 * r.count(4, 3, MAX_ITEMS, "bone display", unsigned=True), "bone display list")
 
-    english_name = ""
+    english_name = english_comment = ""
     english_bones = [""] * len(raw_bones)
     english_morphs = [""] * max(len(raw_morphs) - 1, 0)
     if not r.is_end() and r.read_uint(1) == 1:
         english_name = r.name(20)
-        r.skip(256, "English comment")
+        english_comment = r.name(256)
         english_bones = [r.name(20) for _ in raw_bones]
         english_morphs = [r.name(20) for _ in english_morphs]
         r.skip(50 * groups, "English bone group names")
@@ -204,6 +204,7 @@ def parse_pmd(data: bytes, path: Path) -> Model:
         name=name,
         english_name=english_name,
         comment=comment,
+        english_comment=english_comment,
         positions=positions,
         normals=normals,
         uvs=v["uv"].astype(np.float32),

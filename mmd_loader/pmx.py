@@ -141,7 +141,7 @@ def parse_pmx(data: bytes, path: Path) -> Model:
     """Parse PMX bytes. Raises FormatError (or pymeshio's ParseException) on bad input."""
     r = PmxReader(data)
     name, english_name, comment = r.read_text(), r.read_text(), r.read_text()
-    r.read_text()  # English comment
+    english_comment = r.read_text()
     verts = _read_vertices(r)
     n_vertices = len(verts["positions"])
 
@@ -194,6 +194,7 @@ def parse_pmx(data: bytes, path: Path) -> Model:
         name=name,
         english_name=english_name,
         comment=comment,
+        english_comment=english_comment,
         triangles=triangles,
         materials=materials,
         bones=bones,

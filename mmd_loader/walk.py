@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media.files import kind_of
+from mmd_loader.archive import ARCHIVE_SUFFIXES
 
-MODEL_FILE_SUFFIXES = (".pmd", ".pmx", ".zip")
+MODEL_FILE_SUFFIXES = (".pmd", ".pmx", *ARCHIVE_SUFFIXES)
 
 
 @dataclass(frozen=True)

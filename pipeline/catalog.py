@@ -1,11 +1,15 @@
-"""`thagen scan`: every model under a folder (zips included) inspected once, as `catalog.parquet`.
+"""`thagen scan`: every model under a folder (archives included) inspected once, as
+`catalog.parquet`.
 
 A character is identified by its model file's bytes and the bytes of the textures it uses
 (`pipeline.identity`; for a zip, of the member and its textures): identical ones are one
 character, kept at the first path in sorted order with the other paths listed in `duplicates`.
 Characters whose faces are one mesh form a family (`pipeline.families`); splits are drawn per
 family. Models that fail to load, take longer than the per-model time limit, or lack the THA1
-face are kept, unusable, with their reasons (and, for failures, the stage).
+face are kept, unusable, with their reasons (and, for failures, the stage). Each row holds the
+model's terms of use (`terms`, JSON: `mmd_loader.terms`), read from its comments and the terms
+files beside it up to the scanned root; a model whose terms are not found is flagged
+`terms_unknown`.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ COLUMNS = [
     "family",
     "face",
     "flags",
+    "terms",
 ]
 
 
@@ -67,25 +72,37 @@ def scan_file(
     path: str | Path,
     overrides: dict[str, dict] | None = None,
     timeout: float | None = DEFAULT_MODEL_TIMEOUT,
+    root: str | Path | None = None,
 ) -> list[dict]:
-    """Catalog rows for one file: one row for a model, one per model inside a zip.
+    """Catalog rows for one file: one row for a model, one per model inside an archive (and
+    inside an archive in it); a refused inner archive is one unusable row.
 
     `overrides` is the face-overrides table as plain dicts (`GenerateConfig.overrides`);
-    `timeout` the per-model time limit in seconds (None: none)."""
+    `timeout` the per-model time limit in seconds (None: none); `root` the scanned folder that
+    terms files are looked for up to (default: the file's folder)."""
     from mmd_loader import ModelLoadError
-    from mmd_loader.archive import is_archive, iter_models
+    from mmd_loader.archive import extract_archive_models, is_archive
 
     path = Path(path)
+    root = Path(root) if root is not None else path.parent
     if not is_archive(path):
-        return [_inspect(path, None, path, overrides, timeout)]
+        return [_inspect(path, None, path, overrides, timeout, (root, None))]
+    rows = []
     try:
-        return [
-            _inspect(path, member, extracted, overrides, timeout)
-            for member, extracted in iter_models(path)
-        ]
+        for found in extract_archive_models(path, companions=True):
+            if found.error is not None:
+                digest = hashlib.sha256(f"{_sha256(path)}:{found.name}".encode()).hexdigest()
+                row = _row(path, found.name, digest)
+                rows.append({**row, "stage": "load", "reasons": [str(found.error)]})
+                continue
+            where = (root, found.root)
+            rows.append(
+                _inspect(path, found.name, found.path, overrides, timeout, where, found.model)
+            )
     except ModelLoadError as error:
         row = _row(path, None, _sha256(path))
         return [{**row, "stage": "load", "reasons": [str(error)]}]
+    return rows
 
 
 def _inspect(
@@ -94,16 +111,43 @@ def _inspect(
     file: Path,
     overrides: dict[str, dict] | None,
     timeout: float | None = DEFAULT_MODEL_TIMEOUT,
+    where: tuple[Path, Path | None] = (Path("."), None),
+    parsed=None,
 ) -> dict:
-    """Hash, load and inspect one model file (`file` is the extracted copy for zip members)
-    within the time limit; a model over it is an unusable row naming the stage."""
+    """Hash, load and inspect one model file (`file` is the extracted copy for archive members;
+    `where` is (the scanned root, the extraction's root); `parsed`, the model already parsed
+    while extracting it) within the time limit; a model over it is an unusable row naming the
+    stage."""
+    from mmd_loader.inspection import terms_flag
+    from mmd_loader.terms import is_unknown
+
     row = _row(path, member, _sha256(file))
+    loaded: list = []  # the model, once loaded
     try:
         with Deadline(timeout, "load") as clock:
-            return _inspect_within(row, path, member, file, overrides, clock)
+            result = _inspect_within(
+                row, path, member, file, overrides, clock, where, parsed, loaded
+            )
     except ModelTimeout as error:
         reason = f"{_label(path, member)}: {error}"
-        return {**row, "stage": error.stage, "reasons": [reason]}
+        result = {**row, "stage": error.stage, "reasons": [reason]}
+    # Terms are read outside the model's time limit: their files are bounded in size and count,
+    # and reading them is not the model's work.
+    model = loaded[0] if loaded else None
+    terms = _terms(model, path, member, file, where, row["character"])
+    if model is not None and result["format"] and is_unknown(terms):
+        result["flags"] = _json([*read_flags(result), terms_flag()])
+    return {**result, "terms": _json(terms)}
+
+
+def _terms(model, path: Path, member: str | None, file: Path, where, digest: str) -> dict:
+    """The model's terms: read from its comments and the terms files up to the scanned root."""
+    from mmd_loader.terms import model_terms
+
+    root, tree = where
+    if member:
+        return model_terms(model, file, root, path, tree, digest)
+    return model_terms(model, file, root, model_sha256=digest)
 
 
 def _inspect_within(
@@ -113,9 +157,13 @@ def _inspect_within(
     file: Path,
     overrides: dict[str, dict] | None,
     clock: Deadline,
+    where: tuple[Path, Path | None],
+    parsed=None,
+    loaded: list | None = None,
 ) -> dict:
     from mmd_loader import ModelLoadError, detect_face, load
     from mmd_loader.inspection import summarize
+    from mmd_loader.loader import placed
     from mmd_loader.overrides import OverridesError, overrides_for, table_from_json
     from pipeline.identity import character_id
 
@@ -126,9 +174,11 @@ def _inspect_within(
     except OverridesError as error:  # a bad sidecar costs its model, not the scan
         return {**row, "stage": "overrides", "reasons": [str(error)]}
     try:
-        model = load(file)
+        model = placed(parsed, file.parent) if parsed is not None else load(file)
     except ModelLoadError as error:
         return {**row, "stage": "load", "reasons": [str(error).replace(str(file), str(label))]}
+    if loaded is not None:
+        loaded.append(model)
     clock.stage = "identity"
     character = character_id(row["character"], model)
     clock.stage = "face"
@@ -157,6 +207,16 @@ def _inspect_within(
         "faces": report.faces,
         "morphs": report.morphs,
     }
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def row_terms(row) -> dict:
+    """A catalog row's terms as a dict (empty: not read, which counts as unknown)."""
+    text = row.get("terms") if hasattr(row, "get") else getattr(row, "terms", None)
+    return json.loads(text) if isinstance(text, str) and text else {}
 
 
 def model_flags(model, roles) -> list[dict]:
@@ -217,6 +277,7 @@ def _row(path: Path, member: str | None, character: str) -> dict:
         "family": None,
         "face": None,
         "flags": "[]",
+        "terms": "{}",
     }
 
 
@@ -253,6 +314,11 @@ def scan(
 
     found = [find_files(root) for root in roots]
     files = sorted({f.resolve() for part, _ in found for f in part})
+    roots_of: dict[Path, Path] = {}
+    for root, (part, _) in zip(roots, found, strict=True):
+        top = Path(root).resolve() if Path(root).is_dir() else Path(root).resolve().parent
+        for f in part:
+            roots_of.setdefault(f.resolve(), top)
     skipped = [str(s) for _, part in found for s in part]
     for line in skipped:  # every entry the walk did not follow is reported
         print(f"skipped {line}", file=sys.stderr)
@@ -261,7 +327,8 @@ def scan(
     parts: list[list[dict]] = [[] for _ in files]
     try:
         bar = tqdm(total=len(files), desc="scan", unit="file", disable=not progress)
-        for index, outcome in runner.map(scan_task, [(f, overrides, timeout) for f in files]):
+        items = [(f, overrides, timeout, roots_of.get(f)) for f in files]
+        for index, outcome in runner.map(scan_task, items):
             if isinstance(outcome, BaseException):
                 row = _row(files[index], None, _sha256(files[index]))
                 reason = f"{files[index]}: scan failed: {outcome}"
@@ -277,8 +344,8 @@ def scan(
     return table
 
 
-def scan_task(item: tuple[Path, dict[str, dict] | None, float | None]) -> list[dict]:
-    """`scan_file` on one (path, overrides, timeout), as the runner submits it."""
+def scan_task(item: tuple) -> list[dict]:
+    """`scan_file` on one (path, overrides, timeout[, root]), as the runner submits it."""
     return scan_file(*item)
 
 

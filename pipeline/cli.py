@@ -161,6 +161,15 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
         help="leave out models carrying any of these quality flags (CODE,CODE,...; see "
         "thagen review)",
     )
+    parser.add_argument(
+        "--terms-exclude",
+        default="ai_training",
+        metavar="CLAUSES",
+        help="leave out models whose terms of use forbid, or put a condition on, any of these "
+        "clauses (ai_training, outside_mmd, redistribution, modification, commercial, adult, "
+        "violence, political_religious, credit; 'unknown': also models whose terms were not "
+        "found; 'none': keep every model). Default: %(default)s",
+    )
     _overrides_arg(parser)
     parser.add_argument(
         "--poses",
@@ -244,6 +253,7 @@ def _config(args: argparse.Namespace, splits):
         splits=splits,
         overrides=_overrides(args),
         exclude_flags=_flag_codes(args.exclude_flags),
+        terms_exclude=_terms_policy(args.terms_exclude),
         **_pose_sources(args),
     )
 
@@ -272,15 +282,29 @@ def _pose_sources(args: argparse.Namespace) -> dict:
     }
 
 
+def _terms_policy(text: str) -> tuple[str, ...]:
+    """`--terms-exclude`: clause names (and 'unknown'), or 'none'."""
+    from pipeline.config import check_terms_exclude
+
+    names = tuple(sorted({c.strip() for c in text.split(",") if c.strip()}))
+    if names == ("none",):
+        return ()
+    try:
+        check_terms_exclude(names)
+    except ValueError as error:
+        raise ValueError(f"--terms-exclude: {error}") from None
+    return names
+
+
 def _flag_codes(text: str) -> tuple[str, ...]:
+    from mmd_loader.terms import TERMS_FLAG
     from pipeline.quality import FLAG_CODES
 
+    known = (*FLAG_CODES, TERMS_FLAG)
     codes = tuple(sorted({c.strip() for c in text.split(",") if c.strip()}))
-    unknown = [c for c in codes if c not in FLAG_CODES]
+    unknown = [c for c in codes if c not in known]
     if unknown:
-        raise ValueError(
-            f"--exclude-flags: unknown flag(s) {unknown}; flags: {', '.join(FLAG_CODES)}"
-        )
+        raise ValueError(f"--exclude-flags: unknown flag(s) {unknown}; flags: {', '.join(known)}")
     return codes
 
 
@@ -331,7 +355,29 @@ def scan_command(args: argparse.Namespace) -> int:
     for row in table[~table["usable"].astype(bool)].itertuples():
         member = f"/{row.member}" if isinstance(row.member, str) and row.member else ""
         print(f"  unusable {row.path}{member}: {'; '.join(map(str, row.reasons))}")
+    _print_terms(table)
     return 0
+
+
+def _print_terms(table) -> None:
+    """One line per model: its terms of use (clauses stated, licences), then a tally."""
+    from mmd_loader.terms import CLAUSES, is_unknown, summary
+    from pipeline.catalog import row_terms
+
+    rows = table.sort_values(["path", "member"], na_position="first").to_dict("records")
+    print("terms of use (thagen inspect --json shows each clause's sentences):")
+    unknown = 0
+    for row in rows:
+        terms = row_terms(row)
+        unknown += is_unknown(terms)
+        label = f"{row['path']}/{row['member']}" if isinstance(row["member"], str) else row["path"]
+        print(f"  {label}: {summary(terms)}")
+    refusing = ("forbidden", "conditional")
+    ai = sum(row_terms(r).get("clauses", {}).get(CLAUSES[0]) in refusing for r in rows)
+    print(
+        f"  {len(rows)} models: terms unknown for {unknown}; AI training forbidden or "
+        f"conditional for {ai}"
+    )
 
 
 def generate_command(args: argparse.Namespace) -> int:

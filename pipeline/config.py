@@ -11,6 +11,10 @@ from pipeline.splits import SplitConfig
 from poses.schema import Schema, load_schema
 
 LIGHTING_MODES = ("character", "example")
+# Clauses of the terms of use (mmd_loader.terms.CLAUSES) whose models are left out by default,
+# and the other words a terms policy may name ("unknown": models whose terms were not found).
+DEFAULT_TERMS_EXCLUDE = ("ai_training",)
+TERMS_POLICY_WORDS = ("unknown",)
 MAX_IMAGE_SIZE = 4096
 MAX_EXAMPLES_PER_CHARACTER = 10_000_000
 FIELD_TYPES = {
@@ -62,6 +66,10 @@ class GenerateConfig:
     poses: str | None = None
     motions: tuple[tuple[str, str, int], ...] = ()
     poses_mix: float = 0.0
+    # Terms-of-use clauses a model is left out for when its terms forbid them or put a
+    # condition on them (`pipeline.terms_policy`); "unknown" also leaves out models whose terms
+    # were not found. () keeps every model.
+    terms_exclude: tuple[str, ...] = DEFAULT_TERMS_EXCLUDE
 
     def __post_init__(self) -> None:
         if not isinstance(self.schema, str):
@@ -103,6 +111,7 @@ class GenerateConfig:
             raise ValueError(f"png_compress_level must be in 0..9, got {self.png_compress_level}")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be in 0..2^63-1, got {self.seed}")
+        check_terms_exclude(self.terms_exclude)
         self._check_poses()
 
     def _check_poses(self) -> None:
@@ -136,6 +145,7 @@ class GenerateConfig:
         explicit = {k: tuple(map(str, v)) for k, v in dict(splits.pop("explicit", {})).items()}
         data["exclude_flags"] = tuple(data.get("exclude_flags", ()))
         data["motions"] = tuple(tuple(m) for m in data.get("motions", ()))
+        data["terms_exclude"] = tuple(data.get("terms_exclude", DEFAULT_TERMS_EXCLUDE))
         return cls(**data, splits=SplitConfig(**splits, explicit=explicit))
 
     def load_schema(self) -> Schema:
@@ -147,6 +157,18 @@ class GenerateConfig:
         """Examples per shard: the count limit, lowered so the byte limit holds for any image."""
         bound = example_bound(self.image_size, images=3)
         return max(1, min(self.shard_max_examples, self.shard_max_bytes // bound))
+
+
+def check_terms_exclude(names: Any) -> None:
+    """ValueError unless `names` is a tuple of known clauses and policy words, sorted, once each."""
+    from mmd_loader.terms import CLAUSES
+
+    known = (*CLAUSES, *TERMS_POLICY_WORDS)
+    if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"terms_exclude must be a tuple of names, got {names!r:.80}")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"terms_exclude: unknown clause(s) {unknown}; clauses: {', '.join(known)}")
 
 
 def with_overrides(config: GenerateConfig, **changes: Any) -> GenerateConfig:

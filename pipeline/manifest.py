@@ -1,5 +1,6 @@
 """The dataset's index files, written once every shard is complete: `failures.parquet`,
-`dataset.json` and, last, `manifest.parquet` (its presence means the dataset is complete).
+`dataset.json`, `attributions.csv`, the dataset card `README.md` and, last, `manifest.parquet`
+(its presence means the dataset is complete).
 
 Nothing here records time or host, so two complete runs of one config give identical files.
 """
@@ -97,9 +98,14 @@ def pose_sources(config: GenerateConfig, dones: list[dict]) -> dict | None:
     }
 
 
-def failures_table(dones: list[dict], catalog: pd.DataFrame) -> pa.Table:
-    """Models that produced no examples: load failures at scan time, then failures while
-    rendering (deduplicated: a character spanning two shards fails once)."""
+def failures_table(
+    dones: list[dict], catalog: pd.DataFrame, terms_exclude: tuple[str, ...] = ()
+) -> pa.Table:
+    """Models that produced no examples: load failures at scan time, usable models the terms
+    policy left out (stage `terms`), then failures while rendering (deduplicated: a character
+    spanning two shards fails once)."""
+    from pipeline.terms_policy import excluded_by_terms
+
     rows = []
     for row in catalog[catalog["stage"].notna()].itertuples():  # load, overrides
         model = f"{row.path}/{row.member}" if isinstance(row.member, str) else row.path
@@ -111,6 +117,20 @@ def failures_table(dones: list[dict], catalog: pd.DataFrame) -> pa.Table:
                 "error": "; ".join(row.reasons),
             }
         )
+    usable = catalog[catalog["usable"].astype(bool)]
+    for (_, row), why in zip(
+        usable.iterrows(), excluded_by_terms(usable, terms_exclude), strict=True
+    ):
+        if why:
+            model = f"{row.path}/{row.member}" if isinstance(row.member, str) else row.path
+            rows.append(
+                {
+                    "model": model,
+                    "character": row.character,
+                    "stage": "terms",
+                    "error": "; ".join(why),
+                }
+            )
     seen = set()
     for done in dones:
         for failure in done["failures"]:
@@ -171,7 +191,13 @@ def dataset_json(
     return info
 
 
-INDEX_FILES = ("failures.parquet", "dataset.json", "manifest.parquet")
+INDEX_FILES = (
+    "failures.parquet",
+    "dataset.json",
+    "attributions.csv",
+    "README.md",
+    "manifest.parquet",
+)
 
 
 def check_index_targets(out: Path) -> None:
@@ -183,17 +209,25 @@ def check_index_targets(out: Path) -> None:
 def write_index(
     out: Path, config: GenerateConfig, catalog: pd.DataFrame, dones: list[dict]
 ) -> dict:
-    """Write failures.parquet, dataset.json, then manifest.parquet; returns dataset.json.
+    """Write failures.parquet, dataset.json, attributions.csv and README.md, then
+    manifest.parquet; returns dataset.json.
 
     Shards of an earlier run into the same folder that this dataset does not contain (another
     model set, shard size or split) are removed first, so the folder holds exactly one dataset.
     """
+    from pipeline.attribution import attribution_rows, attributions_csv
+    from pipeline.card import dataset_card
+
     remove_stray_shards(out, {d["shard"] for d in dones})
     schema = config.load_schema()
-    failures = failures_table(dones, catalog)
+    failures = failures_table(dones, catalog, config.terms_exclude)
     info = dataset_json(config, schema, catalog, dones, failures)
     _write_parquet(failures, out / "failures.parquet")
     _write_text(out / "dataset.json", json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+    characters = {r["character"] for d in dones for r in d["records"]}
+    attributions = attribution_rows(catalog, characters)
+    write_bytes_atomic(out / "attributions.csv", attributions_csv(attributions))
+    _write_text(out / "README.md", dataset_card(info, catalog, attributions))
     _write_parquet(manifest_table(dones, schema), out / "manifest.parquet")
     return info
 

@@ -52,18 +52,25 @@ def excluded_by_flags(catalog: pd.DataFrame, codes: tuple[str, ...]) -> pd.Serie
     return pd.Series([hits(t) for t in column], index=catalog.index)
 
 
-def usable_rows(catalog: pd.DataFrame, exclude_flags: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The usable characters, minus those carrying an excluded quality flag."""
+def usable_rows(
+    catalog: pd.DataFrame, exclude_flags: tuple[str, ...] = (), terms_exclude: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """The usable characters, minus those carrying an excluded quality flag and those whose
+    terms of use the policy leaves out (`pipeline.terms_policy`)."""
+    from pipeline.terms_policy import excluded_by_terms
+
     keep = catalog["usable"].astype(bool)
     if exclude_flags:
         keep &= excluded_by_flags(catalog, exclude_flags).map(len) == 0
+    if terms_exclude:
+        keep &= excluded_by_terms(catalog, terms_exclude).map(len) == 0
     return catalog[keep].sort_values("character")
 
 
 def plan_shards(config: GenerateConfig, catalog: pd.DataFrame) -> list[ShardSpec]:
     """Every shard of the dataset: per split (drawn per family), the usable characters'
     examples ordered by (character id, example index), cut every `examples_per_shard` examples."""
-    rows = usable_rows(catalog, config.exclude_flags)
+    rows = usable_rows(catalog, config.exclude_flags, config.terms_exclude)
     families = dict(zip(rows["character"], rows["family"], strict=True))
     split = assign_splits(rows["character"], config.splits, families)
     per_shard, n = config.examples_per_shard, config.examples_per_character

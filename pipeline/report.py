@@ -1,10 +1,11 @@
 """`thagen report DATASET`: one self-contained HTML page (inline SVG and base64 PNGs, no assets).
 
-It shows the counts per split, the usable models and every unusable one with its reasons, the
-character families with more than one file, the failures, each parameter's coverage over the
-characters, a histogram of every pose parameter, where the poses came from (the laws, or the
-motions of `generate --poses` against the laws: `pipeline.report_poses`), and a grid of sample
-triples.
+It shows the counts per split, links to the dataset card (README.md) and attributions.csv, the
+usable models and every unusable one with its reasons, the terms policy and what it left out
+(with the sentence that decided), the models whose terms are unknown, the character families
+with more than one file, the failures, each parameter's coverage over the characters, a
+histogram of every pose parameter, where the poses came from (the laws, or the motions of
+`generate --poses` against the laws: `pipeline.report_poses`), and a grid of sample triples.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import html
 import io
 import json
 import math
+import os
 from pathlib import Path
 from string import Template
 
@@ -75,6 +77,8 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
         splits=_splits_table(info),
         models_summary=_models_summary(info, catalog),
         unusable=_unusable_table(catalog),
+        card_links=_card_links(dataset, out),
+        terms=_terms_section(catalog, failures, tuple(info["config"].get("terms_exclude", ()))),
         flags=_flags_table(catalog, tuple(info["config"].get("exclude_flags", [])), catalog_file),
         families=_families_table(catalog),
         failures=_table(failures, list(FAILURE_COLUMNS)) if len(failures) else "<p>None.</p>",
@@ -235,6 +239,60 @@ def _unusable_table(catalog: pd.DataFrame | None) -> str:
         for r in bad.itertuples()
     )
     return f"<table><tr><th>unusable model</th><th>name</th><th>reasons</th></tr>{rows}</table>"
+
+
+def _card_links(dataset: Path, out: Path) -> str:
+    """Links to the dataset card and attributions.csv, relative to where the report is written."""
+    links = []
+    for name, what in (("README.md", "dataset card"), ("attributions.csv", "attributions")):
+        if (dataset / name).is_file():
+            target = os.path.relpath(dataset / name, out.parent)
+            links.append(f'<a href="{html.escape(target)}">{what} ({name})</a>')
+    return " · ".join(links) or "No dataset card (made by an older thagen)."
+
+
+def _terms_section(
+    catalog: pd.DataFrame | None, failures: pd.DataFrame, policy: tuple[str, ...]
+) -> str:
+    """The terms policy, the models it left out and why, and the models with unknown terms."""
+    from mmd_loader.terms import is_unknown
+    from pipeline.catalog import row_terms
+    from pipeline.terms_policy import TALLY_VALUES, describe, tally, with_defaults
+
+    parts = [f"<p>Policy (<code>--terms-exclude {html.escape(','.join(policy) or 'none')}"
+             f"</code>): {html.escape(describe(policy))}.</p>"]  # fmt: skip
+    left = failures[failures["stage"] == "terms"] if len(failures) else failures
+    if len(left):
+        parts.append("<p>Left out for their terms:</p>" + _table(left, ["model", "error"]))
+    else:
+        parts.append("<p>No model was left out for its terms.</p>")
+    if catalog is None or "terms" not in catalog:
+        return "".join(parts)
+    usable = catalog[catalog["usable"].astype(bool)].to_dict("records")
+    unknown = [html.escape(_label_of(r)) for r in usable if is_unknown(row_terms(r))]
+    if unknown:
+        parts.append(
+            f"<p>Terms unknown (no readme, terms file or licence; flagged terms_unknown): "
+            f"{len(unknown)} usable model(s): {', '.join(unknown[:50])}"
+            f"{' …' if len(unknown) > 50 else ''}</p>"
+        )
+    terms = [row_terms(r) for r in usable]
+    head = "".join(f"<th>{v}</th>" for v in ("clause", *TALLY_VALUES))
+    body = "".join(
+        f"<tr><td>{row[0]}</td>" + "".join(f"<td class=n>{n}</td>" for n in row[1:]) + "</tr>"
+        for row in tally(terms)
+    )
+    parts.append(
+        f"<p>What the usable models' terms say, clause by clause (models; "
+        f"{with_defaults(terms)} of them say what they do not mention is not allowed):</p>"
+        f"<table><tr>{head}</tr>{body}</table>"
+    )
+    return "".join(parts)
+
+
+def _label_of(row: dict) -> str:
+    member = row.get("member")
+    return f"{row['path']}/{member}" if isinstance(member, str) else str(row["path"])
 
 
 def _flags_table(catalog: pd.DataFrame | None, excluded: tuple[str, ...], path: Path) -> str:

@@ -2,8 +2,9 @@
 
 Flagged models come first (`pipeline.quality`'s and face detection's flags), then unusable
 models with their reasons, then the rest. A flagged or usable model shows its contact sheet (the
-poses of `render.preview`, with the head box the framing came from), its flags, and a ready
-overrides line — the roles and head box that were detected, as YAML to paste into an overrides
+poses of `render.preview`, with the head box the framing came from), its flags, its terms of use
+(each stated clause with the sentence it was read from, the licences, author and URL), and a
+ready overrides line — the roles and head box that were detected, as YAML to paste into an overrides
 file (`--overrides`) and correct. The sheets are rendered on a `Runner`, in parallel.
 """
 
@@ -175,6 +176,7 @@ def _card(row: dict, flags: list[dict], sheet: bytes | str | None) -> str:
         parts.append(
             "<ul class=reasons>" + "".join(f"<li>{html.escape(r)}</li>" for r in reasons) + "</ul>"
         )
+    parts.append(_terms_html(row))
     if isinstance(sheet, bytes):
         data = base64.b64encode(sheet).decode()
         parts.append(f'<img alt="contact sheet" src="data:image/png;base64,{data}">')
@@ -182,6 +184,35 @@ def _card(row: dict, flags: list[dict], sheet: bytes | str | None) -> str:
         parts.append(f"<p class=reasons>no sheet: {html.escape(sheet)}</p>")
     parts.append(f"<pre>{html.escape(overrides_line(row))}</pre></div>")
     return "".join(parts)
+
+
+def _terms_html(row: dict) -> str:
+    """A card's terms: the summary line, then each stated clause's sentences (file:line)."""
+    from mmd_loader.terms import CLAUSES, summary
+    from pipeline.catalog import row_terms
+
+    terms = row_terms(row)
+    head = f"<p class=terms><b>terms</b>: {html.escape(summary(terms))}</p>"
+    fields = terms.get("fields") or {}
+    said = ", ".join(f"{k}: {v['value']}" for k, v in fields.items())
+    evidence = terms.get("evidence") or {}
+    items = [
+        f"<li><b>{html.escape(clause)}</b> {html.escape(e['value'])}: "
+        f"<code>{html.escape(e['file'])}:{e['line']}</code> {html.escape(e['text'])}</li>"
+        for clause in CLAUSES
+        for e in evidence.get(clause, [])[:3]
+    ]
+    items += [
+        f"<li>default ({html.escape(d['value'])}): <code>{html.escape(d['file'])}:{d['line']}"
+        f"</code> {html.escape(d['text'])}</li>"
+        for d in terms.get("default") or []
+    ]
+    body = (f"<p class=muted>{html.escape(said)}</p>" if said else "") + (
+        f"<details><summary>evidence</summary><ul class=evidence>{''.join(items)}</ul></details>"
+        if items
+        else ""
+    )
+    return head + body
 
 
 PAGE = """<!doctype html>
@@ -193,6 +224,7 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ddd; padding
 td.n {{ text-align: right; }} .card {{ border: 1px solid #ddd; padding: .6em; margin: .8em 0; }}
 .flags li {{ color: #a40; }} .reasons li, p.reasons {{ color: #a00; }} .muted {{ color: #777; }}
 pre {{ background: #f6f6f6; padding: .4em; white-space: pre-wrap; font-size: 12px; }}
+p.terms {{ margin: .3em 0; }} .evidence {{ font-size: 12px; }}
 </style></head><body>
 <h1>thagen review</h1>
 <p class=muted>Each card: the contact sheet (rest, each eye, the mouth, each rotation; red: the

@@ -15,14 +15,28 @@ MMD_DIR = Path(os.environ.get("THAGEN_MMD_DIR", ROOT.parent / "shared" / "mmd"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def require_mmd_dir() -> Path:
-    """The real-model folder; a skip outside CI when it is absent, a failure under CI=true."""
-    if not (MMD_DIR / "reference.jsonl").is_file():
-        message = f"real MMD models not found at {MMD_DIR} (set THAGEN_MMD_DIR)"
+ARCHIVES_DIR = Path(os.environ.get("THAGEN_ARCHIVES_DIR", MMD_DIR.parent / "archives"))
+
+
+def _require(folder: Path, marker: str, what: str, variable: str) -> Path:
+    """`folder` when it holds `marker`; else a skip outside CI, a failure under CI=true."""
+    if not (folder / marker).is_file():
+        message = f"{what} not found at {folder} (set {variable})"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    return MMD_DIR
+    return folder
+
+
+def require_mmd_dir() -> Path:
+    """The real-model folder; a skip outside CI when it is absent, a failure under CI=true."""
+    return _require(MMD_DIR, "reference.jsonl", "real MMD models", "THAGEN_MMD_DIR")
+
+
+@pytest.fixture(scope="session")
+def archives_dir() -> Path:
+    """../shared/archives (RAR test files), under the same rule as the real models."""
+    return _require(ARCHIVES_DIR, "README.md", "RAR test files", "THAGEN_ARCHIVES_DIR")
 
 
 @pytest.fixture(scope="session")
