@@ -151,13 +151,13 @@ class Face:
         self.offset("上", ids, up - rest)
 
     def _lift_cheek(self, side: int) -> None:
-        """The smile wink of the eye on `side` also lifts the cheek's skin below it (as real
-        smile winks do), `spec.smile_cheek` eye half-heights at most."""
+        """The smile wink of the eye on `side` also lifts the cheek's skin below its outer corner
+        (as real smile winks do), `spec.smile_cheek` eye half-heights at most."""
         s = self.spec
         p = self.skin_pos
-        centre = np.array([side * s.eye_x, s.eye_y - 1.8 * s.eye_half_height])
-        d2 = ((p[:, 0] - centre[0]) / (1.4 * s.eye_half_width)) ** 2
-        d2 += ((p[:, 1] - centre[1]) / (1.6 * s.eye_half_height)) ** 2
+        centre = np.array([side * (s.eye_x + 0.8 * s.eye_half_width), s.eye_y - s.eye_half_height])
+        d2 = ((p[:, 0] - centre[0]) / (1.6 * s.eye_half_width)) ** 2
+        d2 += ((p[:, 1] - centre[1]) / (2.0 * s.eye_half_height)) ** 2
         weight = np.exp(-d2) * (p[:, 2] < -0.3 * s.head_depth)
         lift = np.zeros_like(p)
         lift[:, 1] = s.smile_cheek * s.eye_half_height * weight

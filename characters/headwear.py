@@ -22,11 +22,13 @@ def add_headwear(spec: CharacterSpec, mesh: Mesh) -> None:
 
 
 def _hat(spec: CharacterSpec, shape: HeadShape, lift: float) -> list[tuple]:
-    """A crown standing 25 % of the head's height above the hair, on a brim over the brows."""
+    """A crown standing 25 % of the head's height above the hair, on a brim over the brows that
+    droops towards its edge (a sun hat's)."""
     h, top = spec.head_height, spec.head_top_y
     base = top - 0.3 * h
     k = np.sqrt(max(1 - ((base - spec.head_centre_y) / (h + lift)) ** 2, 0.05)) + 0.08
-    profile = [(base - 0.02, 1.6, -0.3), (base, 1.0, 0.0), (top + 0.2 * h, 0.92, 0.3)]
+    profile = [(base - 0.22 * h, 2.0, -0.6), (base - 0.05 * h, 1.4, -0.2), (base, 1.0, 0.0)]
+    profile += [(top + 0.2 * h, 0.92, 0.3)]
     profile += [(top + 0.24 * h, 0.6, 1.0), (top + 0.25 * h, 0.0, 1.0)]
     return [revolution(profile, k * spec.head_width, k * spec.head_depth)]
 
