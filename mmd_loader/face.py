@@ -103,13 +103,13 @@ def detect_face(model: Model, overrides: FaceOverrides | None = None) -> FaceRol
 
 
 # Head box size in eye separations, well outside which the box probably holds an ornament or
-# misses part of the head. Measured by scripts/flag_rates.py on clean characters (20 real, 108
-# procedural): height 2.14-3.30 (log mean 0.957, sd 0.082 real / 0.086 procedural), width
-# 1.99-3.18 (log mean 1.007, sd 0.153 real / 0.054 procedural); each band is the pooled log mean
-# ± 4 of the wider sd (a normal tail leaves 3 in 100,000 characters outside; real anime heads'
-# tails are heavier: issue 19's 3.41 eye separations, a correct box, lies 3.1 sd out).
-HEIGHT_PER_EYE_SEPARATION = (1.85, 3.67)
-WIDTH_PER_EYE_SEPARATION = (1.49, 5.04)
+# misses part of the head. Measured by scripts/flag_rates.py on clean characters (20 real, 84
+# procedural): height 2.14-3.22 (pooled log mean 0.955, widest sd 0.082), width 1.99-3.18 (log
+# mean 1.006, widest sd 0.153, the real heads'); each band is the log mean ± 4 sd (a normal
+# tail leaves 3 in 100,000 characters outside; real heads' tails are heavier: issue 19's 3.41
+# eye separations, a correct box, lay 3.1 sd out).
+HEIGHT_PER_EYE_SEPARATION = (1.87, 3.61)
+WIDTH_PER_EYE_SEPARATION = (1.48, 5.04)
 
 
 def _proportion_flags(model: Model, roles: FaceRoles) -> list[Flag]:

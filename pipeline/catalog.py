@@ -49,6 +49,7 @@ COLUMNS = [
     "family",
     "face",
     "flags",
+    "warnings",
 ]
 
 
@@ -144,6 +145,7 @@ def _inspect_within(
         "character": character,
         "face": face.to_bytes() if face else None,
         "flags": json.dumps(flags, ensure_ascii=False, sort_keys=True),
+        "warnings": json.dumps(report.warnings, ensure_ascii=False),
         "name": report.name,
         "format": report.format,
         "usable": report.usable,
@@ -194,6 +196,13 @@ def read_flags(row) -> list[dict]:
     return json.loads(text) if isinstance(text, str) and text else []
 
 
+def read_warnings(row) -> list[str]:
+    """A catalog row's load warnings (skipped morph entries, substituted or missing textures,
+    ...) as a list of strings."""
+    text = row.get("warnings")
+    return json.loads(text) if isinstance(text, str) and text else []
+
+
 def _row(path: Path, member: str | None, character: str) -> dict:
     return {
         "character": character,
@@ -217,6 +226,7 @@ def _row(path: Path, member: str | None, character: str) -> dict:
         "family": None,
         "face": None,
         "flags": "[]",
+        "warnings": "[]",
     }
 
 
