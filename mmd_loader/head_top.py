@@ -187,12 +187,13 @@ def crown_end(
     if widest_cells <= 0:
         return float(rows[-1]), len(rows) - 1, masks[-1]
     k = peak
-    # The skull's dome is on the face's midline: what is left of it from the widest row up must
-    # cover the midline (two buns side by side are not the crown, however wide together).
-    head = Crown(masks, peak)
+    # The skull's dome is on the face's midline: the cells every footprint from the widest row
+    # up has kept must cover the midline (two buns side by side are not the crown, however wide
+    # together).
+    kept = np.logical_and.accumulate(masks[peak:, :, MIDLINE], axis=0).any(axis=(1, 2))
 
     def on_midline(j: int) -> bool:
-        return bool(head.dome(j)[:, MIDLINE].any())
+        return bool(kept[j - peak])
 
     while k + 1 < len(rows) and areas[k + 1] >= CROWN * widest_cells and on_midline(k + 1):
         k += 1

@@ -81,31 +81,33 @@ def segment_cells(
 
 
 def piece_over(mask: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """The 4-connected piece of `mask` that overlaps `previous` most (empty if none does)."""
+    """The 4-connected piece of `mask` that overlaps `previous` most (empty if none does; of
+    equal overlaps the larger piece, then the later label)."""
     seeds = mask & previous
     if not seeds.any():
         return np.zeros_like(mask)
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    inside = mask[y0:y1, x0:x1]
-    big = inside.size
-    labels = np.where(inside, np.arange(big).reshape(inside.shape), big)
-    for _ in range(big):  # each pass spreads the smallest label one cell; bounded by the cells
-        spread = labels.copy()
-        np.minimum(spread[1:], labels[:-1], out=spread[1:])
-        np.minimum(spread[:-1], labels[1:], out=spread[:-1])
-        np.minimum(spread[:, 1:], labels[:, :-1], out=spread[:, 1:])
-        np.minimum(spread[:, :-1], labels[:, 1:], out=spread[:, :-1])
-        spread = np.where(inside, spread, big)
-        if np.array_equal(spread, labels):
-            break
-        labels = spread
-    overlap = np.bincount(labels[seeds[y0:y1, x0:x1]], minlength=big + 1)[:big]
-    size = np.bincount(labels[inside], minlength=big + 1)[:big]
+    labels = cell_pieces(mask)
+    big = mask.size
+    overlap = np.bincount(labels[seeds], minlength=big)
+    size = np.bincount(labels[mask], minlength=big)
     best = int(np.lexsort((size, overlap))[-1])
-    piece = np.zeros_like(mask)
-    piece[y0:y1, x0:x1] = labels == best
-    return piece
+    return mask & (labels == best)
+
+
+def cell_pieces(mask: np.ndarray) -> np.ndarray:
+    """Per cell of `mask`, the smallest flat index of its 4-connected piece (cells outside:
+    the grid's size)."""
+    index = np.arange(mask.size).reshape(mask.shape)
+    right = mask[:, :-1] & mask[:, 1:]
+    down = mask[:-1] & mask[1:]
+    edges = np.concatenate(
+        [
+            np.stack([index[:, :-1][right], index[:, 1:][right]], 1),
+            np.stack([index[:-1][down], index[1:][down]], 1),
+        ]
+    )
+    labels = connected_labels(mask.size, edges).reshape(mask.shape)
+    return np.where(mask, labels, mask.size)
 
 
 def welded_ids(positions: np.ndarray) -> np.ndarray:
