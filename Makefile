@@ -11,21 +11,44 @@ SCHEMA ?= tha1
 DEMO := demo$(if $(filter tha1,$(SCHEMA)),,-$(SCHEMA))
 # its image size: 128² for tha1; 256² for tha3, whose morpher crops the face (96² of it → 128²)
 DEMO_SIZE := $(if $(filter tha1,$(SCHEMA)),128,256)
+# Every dependency and extra at an exact version (pip-compile from pyproject.toml: `make lock`).
+LOCK := requirements/lock.txt
+# Where the lock does not fit (not CPython 3.11 on Linux x86_64): pyproject.toml's ranges.
 EXTRAS ?= dev,train,cluster,track
 
-.PHONY: setup system-check test lint format dataset bench train-demo clean
+.PHONY: setup system-check lock lock-check lock-verify test lint format dataset bench train-demo clean
 
 setup: system-check $(VENV)/.installed
 
 system-check:
 	@bash scripts/check_system.sh
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@# torch first and pinned: 2.13.0 is a CPU build on this kind of machine; an unpinned torch is a multi-GB CUDA build.
-	$(PY) -m pip install -q --disable-pip-version-check "torch==2.13.0"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
+	@# The lock, hashes checked, with torch 2.13.0+cpu from this kind of machine's disk (never a
+	@# CUDA build: the lock names no nvidia-* package); then thagen itself, built with the
+	@# locked setuptools. Elsewhere torch==2.13.0 first, then the ranges (README: The two commands).
+	@if $(PY) scripts/lock.py covers; then \
+	  $(PY) -m pip install --disable-pip-version-check --progress-bar off -r $(LOCK) \
+	  && $(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . ; \
+	else \
+	  echo "$(LOCK) covers CPython 3.11 on Linux x86_64: installing pyproject.toml's ranges instead"; \
+	  $(PY) -m pip install -q --disable-pip-version-check "torch==2.13.0" \
+	  && $(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"; \
+	fi
 	@touch $@
+
+# Rewrite the lock from pyproject.toml (UPGRADE=1: the newest versions the ranges allow).
+lock: setup
+	$(PY) scripts/lock.py compile $(if $(UPGRADE),--upgrade,)
+
+# Offline and instant: the lock matches pyproject.toml, and the venv holds exactly its versions.
+lock-check: setup
+	@$(PY) scripts/lock.py check
+
+# CI: pip-compile resolves pyproject.toml to the same pins and hashes (about 30 s, online).
+lock-verify: setup
+	$(PY) scripts/lock.py verify
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -35,8 +58,12 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+# The suite, then the tests that compare floats again with torch's, oneDNN's, MKL's, numpy's and
+# llvmpipe's kernels held to a plainer instruction set (scripts/reduced_isa.py): a tolerance that
+# only this CPU's kernels meet fails here, not on someone else's machine.
+test: lint lock-check
 	$(PY) -m pytest -q
+	$(PY) scripts/reduced_isa.py -- $(PY) -m pytest -q -m numeric -p no:cacheprovider
 
 dataset: setup
 	$(THAGEN) dataset-default --out $(OUT) --schema $(SCHEMA) $(if $(MODELS),--models $(MODELS),)

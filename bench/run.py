@@ -1,6 +1,6 @@
 """`make bench`: every stage's figures in one run (load, render, pipeline: tha1 at 256² and tha3
-at 512², decode, cluster, networks), with the load average before it, since other work on the
-machine slows the rates."""
+at 512², decode, cluster, networks, motion: a five-minute dance to poses), with the load average
+before it, since other work on the machine slows the rates."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def main() -> int:
     parser.add_argument("--mmd-dir", type=Path, default=ROOT.parent / "shared" / "mmd")
     parser.add_argument(
         "--only",
-        choices=["load", "render", "pipeline", "decode", "cluster", "networks"],
+        choices=["load", "render", "pipeline", "decode", "cluster", "networks", "motion"],
         action="append",
     )
     args = parser.parse_args()
@@ -34,6 +34,7 @@ def main() -> int:
         "decode": ("bench.bench_decode", "bench_decode", (miku,)),
         "cluster": ("bench.bench_cluster", "bench_cluster", (miku,)),
         "networks": ("bench.bench_networks", "bench_networks", ()),
+        "motion": ("bench.bench_motion", "bench_motion", ()),
     }
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")

@@ -37,3 +37,23 @@ class ModelLoadError(Exception):
         self.reason = cap(str(message))
         where = f" at byte {offset}" if offset is not None else ""
         super().__init__(f"{self.path}{where}: {self.reason}")
+
+
+class MotionLoadError(ValueError):
+    """A motion (VMD) or pose (VPD) file could not be read. Names the file and, when known, the
+    byte offset (VMD) or line (VPD); the reason is capped like a `ModelLoadError`'s."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        message: str,
+        offset: int | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.offset = offset
+        self.line = line
+        self.reason = cap(str(message))
+        where = f" at byte {offset}" if offset is not None else ""
+        where += f" line {line}" if line is not None else ""
+        super().__init__(f"{self.path}{where}: {self.reason}")

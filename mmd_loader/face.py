@@ -8,6 +8,7 @@ closure is neutral or a smile wink from the shape of its closed lid (`mmd_loader
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ from mmd_loader.morph_names import (
     NECK_NAMES,
     bone_rank,
     eye_morph_kind,
+    is_closure,
     is_mouth_open,
     mouth_rank,
 )
@@ -179,14 +181,22 @@ def _find_bone(
     return best
 
 
-def _movable_morphs(model: Model) -> dict[int, _Candidate]:
-    """Every vertex or group morph that moves at least one vertex, resolved at weight 1."""
+def _face_named(name: str) -> bool:
+    """Named like an eye closure or the mouth's あ: what detection considers."""
+    return bool(eye_morph_kind(name) or is_mouth_open(name))
+
+
+def _movable_morphs(
+    model: Model, named: Callable[[str], bool] = _face_named
+) -> dict[int, _Candidate]:
+    """Every vertex or group morph `named` accepts that moves at least one vertex, resolved at
+    weight 1."""
     scale = float(np.ptp(model.positions[:, 1])) or 1.0
     out: dict[int, _Candidate] = {}
     for index, morph in enumerate(model.morphs):
         if morph.kind not in (MorphKind.VERTEX, MorphKind.GROUP):
             continue
-        if not (eye_morph_kind(morph.name) or is_mouth_open(morph.name)):
+        if not named(morph.name):
             continue
         indices, offsets = model.vertex_offsets(index)
         valid = (indices >= 0) & (indices < len(model.positions))
@@ -216,41 +226,14 @@ def _assign_eyes(
     roles: FaceRoles,
 ) -> None:
     """Bind left_eye and right_eye to the most neutral closure of each eye (see
-    `mmd_loader.closures`), and keep the smile winks found under the `*_happy` roles.
-
-    Candidates for one eye: every eye-named morph that closes that eye alone (a wink, whichever
-    side its name says) and that side of every eye-named morph that closes both (まばたき)."""
-    lids = Lids.of(model)
-    options: dict[str, list[tuple[ClosureCandidate, RoleMorph, int]]] = {r: [] for r in EYE_ROLES}
-    for cand in candidates.values():
-        if eye_morph_kind(cand.name) is None or not cand.moves_down:
-            continue
-        share = cand.left_share(model.positions, cx)
-        if share >= _ONE_SIDE or share <= 1 - _ONE_SIDE:
-            role = "left_eye" if share >= _ONE_SIDE else "right_eye"
-            # Only its own side: many authors' winks also squint the other eye a little, and a
-            # pose's one-eye closure must not move the other eye.
-            x = model.positions[cand.indices, 0]
-            mine = x > cx if role == "left_eye" else x <= cx
-            bound = RoleMorph(role, cand.name, cand.indices[mine], cand.offsets[mine], "geometry")
-            sides = [(role, bound)]
-            how = "wink"
-        else:
-            sides = [(role, _split_blink(model, cand, role, cx)) for role in EYE_ROLES]
-            how = "split"
-        for role, bound in sides:
-            side = 1 if role == "left_eye" else -1
-            shape = closures.measure(lids, cand.name, how, bound.indices, bound.offsets, side, cx)
-            options[role].append((shape, bound, cand.index))
+    `mmd_loader.closures`), and keep the smile winks found under the `*_happy` roles."""
+    closing = eye_closures(model, candidates, cx)
     for role in EYE_ROLES:
-        travel = {id(b): float(-b.offsets[:, 1].min(initial=0.0)) for _, b, _ in options[role]}
-        furthest = max(travel.values(), default=0.0)
-        closing = [o for o in options[role] if travel[id(o[1])] >= _CLOSES * furthest]
-        found = sorted(closing, key=_preference)
+        found = closing[role]
         forced = overrides.morph_for(role)
         side = "left" if role == "left_eye" else "right"
         scores = [shape for shape, _, _ in found]
-        closers = [b for _, b, _ in closing]
+        closers = [b for _, b, _ in found]
         if forced is not None:
             bound = _bind_override(model, role, forced, cx, roles.problems)
             reason = "override"
@@ -319,6 +302,51 @@ def eye_anchor(model: Model, closers: list[RoleMorph]) -> np.ndarray:
     return (model.positions[moved] * w[:, None]).sum(0) / w.sum()
 
 
+Closure = tuple[ClosureCandidate, RoleMorph, int]  # the lid's shape, the bound side, morph index
+
+
+def eye_closures(
+    model: Model,
+    candidates: dict[int, _Candidate],
+    cx: float,
+    eye_named: Callable[[str], bool] = lambda name: eye_morph_kind(name) is not None,
+) -> dict[str, list[Closure]]:
+    """Per eye role, every way the candidates close that eye, most neutral first.
+
+    Candidates for one eye: every eye-named morph that closes that eye alone (a wink, whichever
+    side its name says) and that side of every eye-named morph that closes both (まばたき); each
+    closes it when its lid travels at least `_CLOSES` of the furthest one's."""
+    lids = Lids.of(model)
+    options: dict[str, list[Closure]] = {r: [] for r in EYE_ROLES}
+    for cand in candidates.values():
+        if not eye_named(cand.name) or not cand.moves_down:
+            continue
+        share = cand.left_share(model.positions, cx)
+        if share >= _ONE_SIDE or share <= 1 - _ONE_SIDE:
+            role = "left_eye" if share >= _ONE_SIDE else "right_eye"
+            # Only its own side: many authors' winks also squint the other eye a little, and a
+            # pose's one-eye closure must not move the other eye.
+            x = model.positions[cand.indices, 0]
+            mine = x > cx if role == "left_eye" else x <= cx
+            bound = RoleMorph(role, cand.name, cand.indices[mine], cand.offsets[mine], "geometry")
+            sides = [(role, bound)]
+            how = "wink"
+        else:
+            sides = [(role, _split_blink(model, cand, role, cx)) for role in EYE_ROLES]
+            how = "split"
+        for role, bound in sides:
+            side = 1 if role == "left_eye" else -1
+            shape = closures.measure(lids, cand.name, how, bound.indices, bound.offsets, side, cx)
+            options[role].append((shape, bound, cand.index))
+    out = {}
+    for role in EYE_ROLES:
+        travel = {id(b): float(-b.offsets[:, 1].min(initial=0.0)) for _, b, _ in options[role]}
+        furthest = max(travel.values(), default=0.0)
+        closing = [o for o in options[role] if travel[id(o[1])] >= _CLOSES * furthest]
+        out[role] = sorted(closing, key=_preference)
+    return out
+
+
 def _preference(option: tuple[ClosureCandidate, RoleMorph, int]) -> tuple:
     """Most neutral first; a one-eye morph wins over half a blink within 0.02 of its score."""
     shape, _, index = option
@@ -362,6 +390,18 @@ def _assign_mouth(
         if bound is not None:
             roles.morphs["mouth"] = bound
         return
+    options = mouth_openers(model, candidates, roles)
+    if not options:
+        roles.problems.append("no morph opens the mouth (あ)")
+        return
+    cand = min(options, key=lambda c: (mouth_rank(c.name), c.index))
+    roles.morphs["mouth"] = RoleMorph("mouth", cand.name, cand.indices, cand.offsets)
+
+
+def mouth_openers(
+    model: Model, candidates: dict[int, _Candidate], roles: FaceRoles
+) -> list[_Candidate]:
+    """The candidates named like あ that lie below the eyes bound in `roles`."""
     eye_y = _eye_level(model, roles)
     options = []
     for cand in candidates.values():
@@ -370,11 +410,36 @@ def _assign_mouth(
         if eye_y is not None and cand.centre[1] >= eye_y:
             continue  # a mouth sits below the eyes: this is something else sharing the name
         options.append(cand)
-    if not options:
-        roles.problems.append("no morph opens the mouth (あ)")
-        return
-    cand = min(options, key=lambda c: (mouth_rank(c.name), c.index))
-    roles.morphs["mouth"] = RoleMorph("mouth", cand.name, cand.indices, cand.offsets)
+    return options
+
+
+def _motion_named(name: str) -> bool:
+    """What a motion's morphs are looked at as: detection's names and smile closures (笑い)."""
+    return is_closure(name) or is_mouth_open(name)
+
+
+def face_roles_of_morphs(model: Model, roles: FaceRoles) -> dict[str, set[str]]:
+    """Model morph name → the face roles it serves (`poses.roles.FACE_ROLES`), by what the face
+    finder measures, whatever the morph the roles chose for rendering.
+
+    A morph named like an eye closure (or a smile closure: 笑い) that closes an eye serves that
+    eye's role, `left_eye_happy`/`right_eye_happy` when its lid is a smile (`closures`); a both-
+    eyes one (まばたき) serves both eyes. A morph named like あ below the eyes serves `mouth`.
+    The morphs `roles` hold (overrides included) serve their role as well."""
+    out: dict[str, set[str]] = {}
+    for role, bound in roles.morphs.items():
+        out.setdefault(bound.morph, set()).add(role)
+    if len(model.positions) == 0:
+        return out
+    candidates = _movable_morphs(model, _motion_named)
+    cx = _face_centre_x(model, roles.head)
+    for role, found in eye_closures(model, candidates, cx, is_closure).items():
+        for shape, _, index in found:
+            served = HAPPY_ROLES[role] if shape.smile else role
+            out.setdefault(model.morphs[index].name, set()).add(served)
+    for cand in mouth_openers(model, candidates, roles):
+        out.setdefault(cand.name, set()).add("mouth")
+    return out
 
 
 def _eye_level(model: Model, roles: FaceRoles) -> float | None:

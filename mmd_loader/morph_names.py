@@ -10,6 +10,8 @@ import re
 import unicodedata
 from enum import Enum
 
+from mmd_loader.model import Model, MorphKind
+
 
 class EyeMorphKind(Enum):
     BLINK = "blink"  # both eyes: まばたき, blink
@@ -28,11 +30,16 @@ def normalize(name: str) -> str:
 
 
 _BLINK = re.compile(r"^(まばたき|瞬き|blink|eyeclose|eyesclosed|目閉じ|目を閉じる)")
+# ARKit ("perfect sync") names the side: eyeBlinkLeft, eyeBlink_R. Geometry still decides it.
 _WINK = re.compile(
     r"^(ウィンク|wink|まばたき(左|右|ひだり|みぎ|l|r)|(左|右|l|r)(ウィンク|wink|まばたき)"
-    r"|blink(left|right|l|r)|(left|right)(blink|wink|eyeclose))"
+    r"|(eye)?blink(left|right|l|r)|(left|right)(blink|wink|eyeclose))"
 )
 _MOUTH = re.compile(r"^(あ|a|aa|ah|mouth(open|a)|口開け|口あ)([12２]?)$")
+_JAW = re.compile(r"^jawopen$")  # ARKit: the jaw drops, opening the mouth
+# Both eyes closed in a smile (^ ^) or squeezed shut (> <): motions drive them as often as
+# まばたき. Compared folded (katakana = hiragana: ﾜﾗｲ = わらい).
+_SMILE_CLOSURE = re.compile(r"^(笑い|わらい|warai|smile|eyesmile|はぅ|はう)")
 
 
 def eye_morph_kind(name: str) -> EyeMorphKind | None:
@@ -46,13 +53,28 @@ def eye_morph_kind(name: str) -> EyeMorphKind | None:
     return None
 
 
+def is_smile_closure(name: str) -> bool:
+    """Named like a both-eyes smile closure (笑い) or squeeze (はぅ); the lids decide what it
+    does."""
+    return bool(_SMILE_CLOSURE.match(fold(name)))
+
+
+def is_closure(name: str) -> bool:
+    """Named like anything that may close an eye: a blink, a wink or a smile closure."""
+    return eye_morph_kind(name) is not None or is_smile_closure(name)
+
+
 def is_mouth_open(name: str) -> bool:
-    return bool(_MOUTH.match(normalize(name)))
+    key = normalize(name)
+    return bool(_MOUTH.match(key) or _JAW.match(key))
 
 
 def mouth_rank(name: str) -> int:
+    """0 for あ itself, 1 for its numbered variants (あ2), 2 for ARKit's jawOpen."""
     match = _MOUTH.match(normalize(name))
-    return 0 if match and not match.group(2) else 1
+    if match is None:
+        return 2
+    return 0 if not match.group(2) else 1
 
 
 NECK_NAMES = ("首", "neck", "首1", "neck1", "首根元")
@@ -106,3 +128,23 @@ def side_variant(name: str) -> tuple[str, str | None]:
         if key.startswith(word) and len(key) > len(word):
             return key[len(word) :], side
     return key, None
+
+
+def morph_table(model: Model) -> dict[str, list[str]]:
+    """Folded name → the model's vertex/group morph names it stands for: a morph's own folded
+    name first (in file order), then morphs whose name is a side-named variant of it (困る左 for
+    困る). How schema morph names find a model's morphs (`render.binding`, motions)."""
+    exact: dict[str, list[str]] = {}
+    variants: dict[str, list[str]] = {}
+    for m in model.morphs:
+        if m.kind not in (MorphKind.VERTEX, MorphKind.GROUP):
+            continue
+        exact.setdefault(fold(m.name), []).append(m.name)
+        base, side = side_variant(m.name)
+        if side is not None:
+            variants.setdefault(base, []).append(m.name)
+    table = {k: list(dict.fromkeys(v)) for k, v in exact.items()}
+    for base, names in variants.items():
+        table.setdefault(base, [])
+        table[base] = list(dict.fromkeys(table[base] + names))
+    return table

@@ -151,6 +151,22 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
         "thagen review)",
     )
     _overrides_arg(parser)
+    parser.add_argument(
+        "--poses",
+        type=Path,
+        default=None,
+        metavar="MOTIONS",
+        help="draw each example's pose from the frames of this folder's MMD motions (.vmd, "
+        ".vpd), mapped through each character's own morphs and bones, instead of the schema's "
+        "laws",
+    )
+    parser.add_argument(
+        "--poses-mix",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="with --poses: the share of examples drawn from the schema's laws instead (default 0)",
+    )
     if splits:
         _split_args(parser)
 
@@ -217,7 +233,32 @@ def _config(args: argparse.Namespace, splits):
         splits=splits,
         overrides=_overrides(args),
         exclude_flags=_flag_codes(args.exclude_flags),
+        **_pose_sources(args),
     )
+
+
+def _pose_sources(args: argparse.Namespace) -> dict:
+    """The config's motions for --poses (each file left out is one line on stderr)."""
+    if args.poses is None:
+        if args.poses_mix:
+            raise ValueError("--poses-mix needs --poses MOTIONS")
+        return {}
+    if not 0.0 <= args.poses_mix < 1.0:
+        raise ValueError(f"--poses-mix must be in [0, 1), not {args.poses_mix:g}")
+    from pipeline.motions import absolute, scan_motions
+
+    motions, skipped = scan_motions(args.poses)
+    for line in skipped:
+        print(line, file=sys.stderr)
+    if not motions:
+        raise ValueError(f"--poses {args.poses}: no usable motion (.vmd, .vpd) in the folder")
+    frames = sum(m.frames for m in motions)
+    print(f"poses from {len(motions)} motions ({frames} frames) in {args.poses}", file=sys.stderr)
+    return {
+        "poses": absolute(args.poses),
+        "motions": tuple(tuple(m.to_json()) for m in motions),
+        "poses_mix": args.poses_mix,
+    }
 
 
 def _flag_codes(text: str) -> tuple[str, ...]:

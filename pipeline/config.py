@@ -56,6 +56,12 @@ class GenerateConfig:
     overrides: dict[str, dict] = field(default_factory=dict)
     # Quality-flag codes (pipeline.quality) whose models are left out of the dataset.
     exclude_flags: tuple[str, ...] = ()
+    # Real performances as the pose law (pipeline.motions): the motions folder (absolute), its
+    # usable files as (name inside it, sha256, frames), and the share of examples drawn from
+    # the schema's laws instead (0 = every pose from the motions).
+    poses: str | None = None
+    motions: tuple[tuple[str, str, int], ...] = ()
+    poses_mix: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.schema, str):
@@ -90,6 +96,25 @@ class GenerateConfig:
             raise ValueError(f"png_compress_level must be in 0..9, got {self.png_compress_level}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        self._check_poses()
+
+    def _check_poses(self) -> None:
+        mix = self.poses_mix
+        if isinstance(mix, bool) or not isinstance(mix, (int, float)) or not 0.0 <= mix < 1.0:
+            raise ValueError(f"poses mix must be a number in [0, 1), got {mix!r:.80}")
+        if self.poses is None:
+            if self.motions or mix:
+                raise ValueError("motions and a poses mix need a motions folder (poses)")
+            return
+        if not isinstance(self.poses, str) or not self.motions:
+            raise ValueError("poses must be a folder path with at least one motion")
+        motions = tuple(tuple(m) for m in self.motions)
+        for m in motions:
+            ok = len(m) == 3 and isinstance(m[0], str) and isinstance(m[1], str)
+            if not ok or isinstance(m[2], bool) or not isinstance(m[2], int) or m[2] < 1:
+                raise ValueError(f"motions must be (name, sha256, frames ≥ 1), got {m!r:.80}")
+        object.__setattr__(self, "motions", motions)
+        object.__setattr__(self, "poses_mix", float(mix))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -103,6 +128,7 @@ class GenerateConfig:
         splits = dict(data.pop("splits", {}))
         explicit = {k: tuple(map(str, v)) for k, v in dict(splits.pop("explicit", {})).items()}
         data["exclude_flags"] = tuple(data.get("exclude_flags", ()))
+        data["motions"] = tuple(tuple(m) for m in data.get("motions", ()))
         return cls(**data, splits=SplitConfig(**splits, explicit=explicit))
 
     def load_schema(self) -> Schema:

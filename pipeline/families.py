@@ -28,10 +28,13 @@ the networks learn from, and could memorise, is the face. Putting such an edit i
 its base trains would measure recall of a seen face; a family too many costs nothing but a few
 models moving together. An edit that remodels the face (new eyes or mouth) is a new family.
 
-**Family ids** are `fam_` and 16 hex digits of a hash of the smallest cell hash of the
-family's faces (its "anchor"), so the id does not depend on which files are present: adding a
-texture, physics or outfit variant (same face cells) never changes it, and adding a derived
-model changes it only if that model brings a new face vertex whose hash is below the anchor.
+**Family ids** are `fam_` and 16 hex digits of a hash of the `ANCHOR` smallest cell hashes
+of the family's eyes and of its mouth (its "anchor"), so the id does not depend on which other
+files are present: adding a texture, physics or outfit variant (same face cells) or another
+family never changes it, and adding a derived model changes it only if that model brings a new
+face vertex whose hash is among the anchor's. (An anchor of the smallest hash of the whole face
+was shared by a face and its remodel that kept the mouth; which of the two got it then hung on
+character ids, that is on how the local zlib wrote the textures.)
 A model without a face signature (unusable) is a family of its own, named by its character id.
 """
 
@@ -50,6 +53,7 @@ MATCH = 0.5  # share of the smaller face's cells that must coincide
 MOVED = 1e-5  # a morph offset at least this long moves its vertex
 SPAN = 1 << 20  # cells per axis on each side of the head bone (clipped beyond)
 KEYS = 32  # smallest hashes of each part under which a face is indexed for candidates
+ANCHOR = 8  # smallest hashes of each part that name a family
 PREFIX = "fam_"
 MAGIC = b"thagen-face-1\0"
 EYES = ("left_eye", "right_eye")
@@ -179,6 +183,17 @@ def same_face(a: FaceSignature, b: FaceSignature) -> bool:
     return containment(a.eyes, b.eyes) >= MATCH and containment(a.mouth, b.mouth) >= MATCH
 
 
+def _anchor(members: list[FaceSignature]) -> bytes:
+    """A family's anchor: the `ANCHOR` smallest cell hashes of its eyes and of its mouth over
+    all its members. It depends on the family's own faces only, so adding another family never
+    changes it; two families share it only if both parts' smallest cells coincide, which for
+    faces that are not one mesh is rare (at most their eyes' or mouth's resemblance to the
+    power ANCHOR)."""
+    eyes = np.unique(np.concatenate([m.eyes.hashes for m in members]))[:ANCHOR]
+    mouth = np.unique(np.concatenate([m.mouth.hashes for m in members]))[:ANCHOR]
+    return eyes.astype("<u8").tobytes() + b"|" + mouth.astype("<u8").tobytes()
+
+
 def assign_families(signatures: Mapping[str, FaceSignature | None]) -> dict[str, str]:
     """Family id of every character (`signatures`: character id -> its face or None)."""
     faces = {c: s for c, s in signatures.items() if s is not None}
@@ -217,15 +232,19 @@ def assign_families(signatures: Mapping[str, FaceSignature | None]) -> dict[str,
     groups: dict[str, list[str]] = defaultdict(list)
     for character in faces:
         groups[root(character)].append(character)
+    anchors = {key: _anchor([faces[c] for c in members]) for key, members in groups.items()}
     families: dict[str, str] = {}
-    used: set[int] = set()
-    for members in sorted(groups.values(), key=min):
-        values = np.unique(np.concatenate([faces[c].hashes for c in members]))
-        anchor = next((int(v) for v in values.tolist() if v not in used), int(values[0]))
-        used.add(anchor)
-        name = hashlib.sha256(f"thagen-family:{anchor:016x}".encode()).hexdigest()[:16]
-        for character in members:
-            families[character] = f"{PREFIX}{name}"
+    used: set[bytes] = set()
+    # Faces alone order the groups (never character ids, which hash file bytes that another
+    # zlib writes differently), so a rare collision of anchors resolves the same everywhere.
+    for key in sorted(groups, key=lambda k: anchors[k]):
+        anchor, extra = anchors[key], 0
+        while anchor + extra.to_bytes(4, "little") in used:
+            extra += 1
+        used.add(anchor + extra.to_bytes(4, "little"))
+        digest = hashlib.sha256(b"thagen-family:" + anchor + extra.to_bytes(4, "little"))
+        for character in groups[key]:
+            families[character] = f"{PREFIX}{digest.hexdigest()[:16]}"
     for character in signatures:
         if character not in families:
             families[character] = character

@@ -63,7 +63,38 @@ def manifest_table(dones: list[dict], schema: Schema) -> pa.Table:
     }
     for name in [*schema.names, "ambient", "directional"]:
         columns[name] = pa.array([r[name] for r in records], pa.float64())
+    if records and "motion" in records[0]:  # generate --poses: the frame each pose came from
+        columns["motion"] = pa.array([r["motion"] for r in records], pa.string())
+        columns["motion_frame"] = pa.array([r["motion_frame"] for r in records], pa.int64())
     return pa.table(columns)
+
+
+def pose_sources(config: GenerateConfig, dones: list[dict]) -> dict | None:
+    """dataset.json's `poses` (generate --poses): the motions folder, the laws' share, and per
+    motion its file, sha256, frames, share of all frames and the examples drawn from it."""
+    if config.poses is None:
+        return None
+    drawn: dict[str | None, int] = {}
+    for done in dones:
+        for record in done["records"]:
+            drawn[record.get("motion")] = drawn.get(record.get("motion"), 0) + 1
+    total = sum(frames for _, _, frames in config.motions)
+    motions = [
+        {
+            "file": name,
+            "sha256": digest,
+            "frames": frames,
+            "share_of_frames": round(frames / total, 6),
+            "examples": drawn.get(name, 0),
+        }
+        for name, digest, frames in config.motions
+    ]
+    return {
+        "folder": config.poses,
+        "mix": config.poses_mix,
+        "motions": motions,
+        "law_examples": drawn.get(None, 0),
+    }
 
 
 def failures_table(dones: list[dict], catalog: pd.DataFrame) -> pa.Table:
@@ -119,7 +150,7 @@ def dataset_json(
             "characters": len({r["character"] for d in mine for r in d["records"]}),
             "shards": len(mine),
         }
-    return {
+    info = {
         "schema": schema.to_json(),
         "image_size": config.image_size,
         "splits": splits,
@@ -134,6 +165,10 @@ def dataset_json(
         "config": config.to_json(),
         "versions": {**versions(dones), "png_deflate": deflate_library(config.png_compress_level)},
     }
+    sources = pose_sources(config, dones)
+    if sources is not None:
+        info["poses"] = sources
+    return info
 
 
 def write_index(

@@ -2,7 +2,9 @@
 
 It shows the counts per split, the usable models and every unusable one with its reasons, the
 character families with more than one file, the failures, each parameter's coverage over the
-characters, a histogram of every pose parameter, and a grid of sample triples.
+characters, a histogram of every pose parameter, where the poses came from (the laws, or the
+motions of `generate --poses` against the laws: `pipeline.report_poses`), and a grid of sample
+triples.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from PIL import Image
 
 from media.files import read_regular
 from media.tarfiles import iter_members
+from pipeline.report_poses import pose_source_section
 from pipeline.shards import MAX_MEMBER_BYTES
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.html"
@@ -66,6 +69,7 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
             _sample(dataset, row, _model_names(catalog), size) for row in _pick(manifest, samples)
         ),
         config=html.escape(json.dumps(info["config"], indent=2, ensure_ascii=False)),
+        pose_source=pose_source_section(info, manifest),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, "utf-8")
@@ -289,12 +293,10 @@ def _sample(dataset: Path, row: pd.Series, names: dict[str, str], size: int) -> 
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    pose = ", ".join(
-        f"{k}={row[k]:.2f}"
-        for k in row.index
-        if k not in ("key", "shard", "character", "split", "example", "seed", "_o")
-        and pd.notna(row[k])
-    )
+    skip = ("key", "shard", "character", "split", "example", "seed", "_o", "motion", "motion_frame")
+    pose = ", ".join(f"{k}={row[k]:.2f}" for k in row.index if k not in skip and pd.notna(row[k]))
+    if isinstance(row.get("motion"), str):  # generate --poses: where the pose came from
+        pose = f"{row['motion']} frame {int(row['motion_frame'])}: {pose}"
     return (
         f'<div class="sample"><img src="data:image/png;base64,{data}" alt="{row["key"]}">'
         f"<p><b>{row['split']}</b> {html.escape(names.get(row['character'], ''))}"

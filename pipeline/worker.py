@@ -19,6 +19,7 @@ from typing import Any
 from pipeline.config import GenerateConfig
 from pipeline.deadline import Deadline, ModelTimeout
 from pipeline.lock import RunContext, writing
+from pipeline.motions import MotionSourceError
 from pipeline.plan import ShardSpec, example_key, spec_hash
 from pipeline.seeds import example_rng, example_seed, rng_of
 from pipeline.shards import OutputError, ShardWriter, output_error
@@ -52,6 +53,7 @@ class BoundCharacter:
     binding: Any = None
     rest: Any = None  # the rest image (an RGBA array) under the character's lighting
     rest_png: bytes | None = None
+    mapping: Any = None  # how motions drive the schema on this model (generate --poses)
 
     def use(self, config: GenerateConfig, schema: Schema) -> None:
         """Re-bind the schema and forget the rest image when the config changes."""
@@ -61,6 +63,21 @@ class BoundCharacter:
             self.config = config
             self.binding = SchemaBinding(schema, self.model, self.roles)
             self.rest, self.rest_png = None, None
+            self.mapping = None
+
+    def converter(self, schema: Schema, library: Any, k: int) -> Any:
+        """Motion `k` of the run's library on this character (the mapping is built once per
+        character; a converter, cheap, per use, so the library alone decides which motions
+        stay in memory)."""
+        from mmd_loader.motion_schema import MotionConverter, MotionMapping
+
+        if self.mapping is None:
+            try:
+                self.mapping = MotionMapping.build(schema, self.model, self.roles)
+            except Exception as error:
+                message = f"mapping motions onto it: {type(error).__name__}: {error}"
+                raise CharacterError(self.character, "poses", message) from error
+        return MotionConverter(self.mapping, library.motion(k))
 
 
 @dataclass
@@ -277,6 +294,7 @@ def _write_shard(
             progress.start(character)
             bound = STATE.bind(renderer, rows[character], config)
             bound.use(config, schema)
+            draws = draw_examples(config, schema, bound, start, stop)
             try:
                 lighting = None
                 if config.lighting == "character":
@@ -286,14 +304,14 @@ def _write_shard(
                     if bound.rest_png is None:
                         bound.rest = renderer.render(Pose(), Lighting(**lighting))
                         bound.rest_png = writer.encode("rest.png", bound.rest)
-                for index in range(start, stop):
+                for index, draw in zip(range(start, stop), draws, strict=True):
                     record, members = _example(
-                        config, schema, spec, renderer, bound, index, lighting
+                        config, schema, spec, renderer, bound, index, lighting, draw
                     )
                     writer.add(record["key"], members)
-                    records.append(_manifest_record(record, spec.name, schema))
+                    records.append(_manifest_record(record, spec.name, schema, config))
                     progress.example()
-            except (CharacterError, OutputError):
+            except (CharacterError, OutputError, MotionSourceError):
                 raise
             except Exception as error:
                 STATE.current = None
@@ -301,6 +319,69 @@ def _write_shard(
                 raise CharacterError(character, "render", message) from error
     assert writer.digest is not None
     return records, writer.digest
+
+
+@dataclass
+class Draw:
+    """What an example's generator drew: its seed, pose values (a motion's are filled in once
+    its frames are sampled together), lighting (per-example lighting only) and the motion
+    frame it came from, if any."""
+
+    seed: int
+    values: dict[str, float] | None
+    lighting: dict[str, float] | None
+    motion: tuple[int, int] | None = None  # (motion index, frame)
+
+
+def draw_examples(
+    config: GenerateConfig, schema: Schema, bound: BoundCharacter, start: int, stop: int
+) -> list[Draw]:
+    """Every draw of examples [start, stop) of a character, in the generator order each
+    example has always had (pose, then lighting); with motions, one uniform for the mix (when
+    above 0) and one integer for the frame come first (`pipeline.motions`)."""
+    library = motion_library(config)
+    draws = []
+    for index in range(start, stop):
+        seed = example_seed(config.seed, bound.character, index)
+        rng = rng_of(seed)
+        values, source = None, None
+        if library is None or (config.poses_mix > 0 and rng.random() < config.poses_mix):
+            values = sample_pose(schema, rng)
+        else:
+            source = library.locate(int(rng.integers(library.total)))
+        lighting = sample_lighting(schema, rng) if config.lighting == "example" else None
+        draws.append(Draw(seed, values, lighting, source))
+    if library is not None:
+        _motion_values(draws, schema, bound, library)
+    return draws
+
+
+def motion_library(config: GenerateConfig) -> Any:
+    if config.poses is None:
+        return None
+    from pipeline.motions import library
+
+    return library(config.poses, config.motions)
+
+
+def _motion_values(draws: list[Draw], schema: Schema, bound: BoundCharacter, library) -> None:
+    """Fill in the motion draws' values, one sampling per motion: clipped to the ranges and
+    rounded as drawn values are."""
+    import numpy as np
+
+    from poses.sampling import DECIMALS
+
+    lo, hi = (np.array([p.range[i] for p in schema.parameters]) for i in (0, 1))
+    wanted: dict[int, list[Draw]] = {}
+    for draw in draws:
+        if draw.motion is not None:
+            wanted.setdefault(draw.motion[0], []).append(draw)
+    for k in sorted(wanted):
+        frames = np.array([d.motion[1] for d in wanted[k]], np.float64)
+        values = bound.converter(schema, library, k).values(frames)
+        values = np.round(np.clip(values, lo, hi), DECIMALS)
+        for draw, row in zip(wanted[k], values, strict=True):
+            draw.values = {n: float(v) + 0.0 for n, v in zip(schema.names, row, strict=True)}
 
 
 def _example(
@@ -311,16 +392,16 @@ def _example(
     bound: BoundCharacter,
     index: int,
     lighting: dict[str, float] | None,
+    draw: Draw,
 ) -> tuple[dict, dict[str, Any]]:
     """One example's record and members (images as arrays, encoded by the shard writer)."""
     from render import Lighting, Pose
 
     character = bound.character
-    seed = example_seed(config.seed, character, index)
-    rng = rng_of(seed)
-    values = sample_pose(schema, rng)
+    values = draw.values
+    assert values is not None
     if config.lighting == "example":
-        lighting = sample_lighting(schema, rng)
+        lighting = draw.lighting
     assert lighting is not None
     light = Lighting(**lighting)
     # Drawn over the rest image: only what the pose changes is rendered (the same pixels).
@@ -335,20 +416,26 @@ def _example(
         "character": character,
         "split": spec.split,
         "example": index,
-        "seed": str(seed),  # 64 bits: a string, since JSON readers and Arrow stop at 2^63
+        "seed": str(draw.seed),  # 64 bits: a string, since JSON readers and Arrow stop at 2^63
         "schema": schema.name,
         "pose": bound.binding.record(values),
         "lighting": lighting,
     }
+    if draw.motion is not None:  # the pose came from this frame of this motion
+        name = motion_library(config).files[draw.motion[0]].name
+        record["motion"] = {"file": name, "frame": draw.motion[1]}
     members["json"] = record
     return record, members
 
 
-def _manifest_record(record: dict, shard: str, schema: Schema) -> dict:
+def _manifest_record(record: dict, shard: str, schema: Schema, config: GenerateConfig) -> dict:
     row = {k: record[k] for k in ("key", "character", "split", "example", "seed")}
     row["shard"] = shard
     for name in schema.names:
         row[name] = record["pose"][name]
     row["ambient"] = record["lighting"]["ambient"]
     row["directional"] = record["lighting"]["directional"]
+    if config.poses is not None:  # which motion frame the pose came from (None: the laws)
+        motion = record.get("motion") or {}
+        row["motion"], row["motion_frame"] = motion.get("file"), motion.get("frame")
     return row

@@ -25,6 +25,9 @@ from media.files import open_regular
 from poses.schema import DEFAULT_SCHEMA, Schema, load_schema
 
 FIXED_COLUMNS = ("frame", "time", "tracked")
+# MMD motion (VMD) and pose (VPD) files: sequences too, once mapped onto a model's morphs and
+# bones (`mmd_loader.motion_schema`); readers without a model refuse them by this suffix.
+MOTION_SUFFIXES = (".vmd", ".vpd")
 FPS_ROWS = 256  # the frame rate is the median step of the first rows
 MAX_FIELD = 64  # characters of a field quoted in an error
 MAX_LINE = 1 << 16  # characters in one CSV line
@@ -130,6 +133,12 @@ class SequenceReader:
 
     def __init__(self, path: str | Path, schema: Schema | None = None) -> None:
         self.path = Path(path)
+        if self.path.suffix.lower() in MOTION_SUFFIXES:
+            raise SequenceError(
+                self.path,
+                "an MMD motion, not a pose CSV: it becomes poses only on the model it drives "
+                "(give --model, or convert it with `thagen motion MOTION --model MODEL`)",
+            )
         self.schema = _schema(schema)
         self.header = header_for(self.schema)
         first = []
@@ -244,17 +253,54 @@ def write_sequence(path: str | Path, sequence: PoseSequence, schema: Schema | No
     if tuple(sequence.names) != tuple(schema.names):
         raise SequenceError(path, f"columns {sequence.names} are not the {schema.name} parameters")
     _check_values(path, sequence, schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header_for(schema))
-        for i in range(len(sequence)):
-            row = sequence.values[i]
-            writer.writerow(
-                [i, f"{sequence.times[i]:.6f}", int(sequence.tracked[i])]
-                + [f"{_zero(v):.6f}" for v in row]
-            )
+    with SequenceWriter(path, schema) as writer:
+        writer.write(sequence.times, sequence.tracked, sequence.values)
     return path
+
+
+class SequenceWriter:
+    """A pose CSV written a chunk of rows at a time (as `write_sequence` writes it), for
+    sequences too long to hold: `write(times, tracked, values)` checks each chunk (times
+    increasing across chunks, values inside the schema's ranges) before writing it."""
+
+    def __init__(self, path: str | Path, schema: Schema | None = None) -> None:
+        self.path = Path(path)
+        self.schema = _schema(schema)
+        self.rows = 0
+        self.last = -math.inf
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("w", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        self._csv.writerow(header_for(self.schema))
+
+    def write(self, times: np.ndarray, tracked: np.ndarray, values: np.ndarray) -> None:
+        chunk = PoseSequence(times, tracked, values, tuple(self.schema.names))
+        if len(chunk) and chunk.times[0] <= self.last:
+            raise SequenceError(self.path, "times must increase strictly")
+        _check_values(self.path, chunk, self.schema, first=self.rows)
+        # one %-format per row (the csv module's quoting never applies to numbers)
+        line = "%d,%.6f,%d" + ",%.6f" * len(self.schema.names) + "\n"
+        values = np.where(np.abs(chunk.values) < 5e-7, 0.0, chunk.values)  # no "-0.000000"
+        self._file.write(
+            "".join(
+                line % (self.rows + i, t, f, *row)
+                for i, (t, f, row) in enumerate(
+                    zip(chunk.times.tolist(), chunk.tracked.tolist(), values.tolist(), strict=True)
+                )
+            )
+        )
+        self.rows += len(chunk)
+        if len(chunk):
+            self.last = float(chunk.times[-1])
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> SequenceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _number(path: Path, line: int, name: str, cell: str) -> float:
@@ -267,7 +313,7 @@ def _number(path: Path, line: int, name: str, cell: str) -> float:
     return value
 
 
-def _check_values(path: Path, sequence: PoseSequence, schema: Schema) -> None:
+def _check_values(path: Path, sequence: PoseSequence, schema: Schema, first: int = 0) -> None:
     if len(sequence) and not np.all(np.diff(sequence.times) > 0):
         raise SequenceError(path, "times must increase strictly")
     for k, param in enumerate(schema.parameters):
@@ -276,10 +322,5 @@ def _check_values(path: Path, sequence: PoseSequence, schema: Schema) -> None:
         bad = np.flatnonzero(~((column >= lo) & (column <= hi)))
         if len(bad):
             i = int(bad[0])
-            message = f"frame {i}: {param.name} = {column[i]} is outside [{lo:g}, {hi:g}]"
+            message = f"frame {first + i}: {param.name} = {column[i]} is outside [{lo:g}, {hi:g}]"
             raise SequenceError(path, message)
-
-
-def _zero(value: float) -> float:
-    """Avoid writing ``-0.000000``."""
-    return 0.0 if abs(value) < 5e-7 else float(value)

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mmd_loader.body import find_body_bones
-from mmd_loader.model import Model, MorphKind
-from mmd_loader.morph_names import fold, side_variant
+from mmd_loader.model import Model
+from mmd_loader.morph_names import fold, morph_table
 from mmd_loader.roles import FaceRoles
 from mmd_loader.sides import face_centre_x, sides_of
 from poses.roles import HEAD_ROLES
@@ -49,7 +49,7 @@ class SchemaBinding:
         self.schema = schema
         self.model = model
         self.cx = face_centre_x(model, roles.head)
-        self.morph_names = _morph_table(model)
+        self.morph_names = morph_table(model)
         body = find_body_bones(model, roles)
         self.bone_roles: dict[str, int] = {"head": roles.head, "neck": roles.neck, **body}
         self._sides: dict[str, str | None] = {}
@@ -165,22 +165,3 @@ class SchemaBinding:
         if bone in self.bone_roles:
             return self.model.bones[self.bone_roles[bone]].name
         return bone
-
-
-def _morph_table(model: Model) -> dict[str, list[str]]:
-    """Folded name → the model's vertex/group morph names it stands for: a morph's own folded
-    name first (in file order), then morphs whose name is a side-named variant of it."""
-    exact: dict[str, list[str]] = {}
-    variants: dict[str, list[str]] = {}
-    for m in model.morphs:
-        if m.kind not in (MorphKind.VERTEX, MorphKind.GROUP):
-            continue
-        exact.setdefault(fold(m.name), []).append(m.name)
-        base, side = side_variant(m.name)
-        if side is not None:
-            variants.setdefault(base, []).append(m.name)
-    table = {k: list(dict.fromkeys(v)) for k, v in exact.items()}
-    for base, names in variants.items():
-        table.setdefault(base, [])
-        table[base] = list(dict.fromkeys(table[base] + names))
-    return table

@@ -1,4 +1,5 @@
-"""`thagen render` (one pose or a pose sequence) and `thagen preview` (a contact sheet).
+"""`thagen render` (one pose or a pose sequence, a pose CSV or an MMD motion), `thagen motion` (an
+MMD motion on a model → a pose CSV) and `thagen preview` (a contact sheet).
 
 Pose names, ranges and degrees come from the schema (`--schema`, default tha1); user errors are
 raised and reported once, by `thagen.cli.main`.
@@ -26,11 +27,35 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="comma-separated NAME=VALUE of the schema's parameters, e.g. left_eye=1,head_y=-0.4 "
         "(others neutral)",
     )
-    what.add_argument("--sequence", type=Path, help="pose CSV; the output is .gif or .mp4")
+    what.add_argument(
+        "--sequence",
+        type=Path,
+        help="pose CSV, or an MMD motion (.vmd) or pose (.vpd) mapped onto MODEL; the output is "
+        ".gif or .mp4",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help=".png, or .gif/.mp4")
+    p.add_argument(
+        "--fps", type=float, default=None, help="frames per second a motion is sampled at (30)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (--sequence)")
     _settings_arguments(p)
     p.set_defaults(handler=render_command)
+
+    p = sub.add_parser(
+        "motion",
+        help="an MMD motion (.vmd) or pose (.vpd) on a model → a pose CSV of a schema",
+        description="Sample MOTION at --fps with MMD's interpolation and map it onto the schema by "
+        "what each morph and bone does in MODEL: row i is time i/fps; the CSV is what "
+        "`render --sequence` and `pose --sequence` read.",
+    )
+    p.add_argument("motion", type=Path, help="a .vmd motion or .vpd pose file")
+    p.add_argument("--model", type=Path, required=True, help="the .pmd/.pmx/.zip it drives")
+    p.add_argument("--schema", default="tha1", help="tha1, tha2, tha3 or a schema YAML file")
+    p.add_argument("--fps", type=float, default=30.0, help="rows per second (default 30, MMD's)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output pose CSV")
+    p.add_argument("--overrides", type=Path, help="YAML/CSV of per-model face overrides")
+    p.add_argument("--describe", action="store_true", help="also print what drives each parameter")
+    p.set_defaults(handler=motion_command)
 
     p = sub.add_parser(
         "preview",
@@ -82,12 +107,26 @@ def render_command(args: argparse.Namespace) -> int:
     if args.sequence is not None and suffix not in (".gif", ".mp4"):
         raise ValueError(f"{args.output}: a pose sequence is written as .gif or .mp4")
     lighting = _lighting(args)
-    reader = None
+    reader = motion = None
     if args.sequence is not None:
-        from poses.sequence import SequenceReader
+        from poses.sequence import MOTION_SUFFIXES, SequenceReader
 
-        reader = SequenceReader(args.sequence, schema)  # checked before the model is loaded
+        if args.sequence.suffix.lower() in MOTION_SUFFIXES:
+            from mmd_loader.motion import load_motion
+            from mmd_loader.motion_schema import check_fps
+
+            check_fps(30.0 if args.fps is None else args.fps)
+            motion = load_motion(args.sequence)  # checked before the model is loaded
+        else:
+            reader = SequenceReader(args.sequence, schema)
+    if args.fps is not None and motion is None:
+        raise ValueError("--fps applies to a motion (.vmd/.vpd); a pose CSV has its own times")
     model, roles = _load(args)
+    if motion is not None:
+        from mmd_loader.motion_schema import MotionMapping, MotionSequence
+
+        mapping = MotionMapping.build(schema, model, roles)
+        reader = MotionSequence(mapping, motion, 30.0 if args.fps is None else args.fps)
     with _renderer(args, schema) as renderer:
         renderer.set_model(model, roles, schema)
         binding = _binding(schema, model, roles)
@@ -97,10 +136,15 @@ def render_command(args: argparse.Namespace) -> int:
             Image.fromarray(image, "RGBA").save(args.output)
             print(f"wrote {args.output}")
             return 0
-        return _render_sequence(renderer, binding, reader, args, lighting)
+        _render_sequence(renderer, binding, reader, args, lighting)
+    if motion is not None:
+        for line in reader.report.lines():
+            print(f"  {line}")
+    return 0
 
 
-def _render_sequence(renderer, binding, reader, args: argparse.Namespace, lighting) -> int:
+def _render_sequence(renderer, binding, reader, args: argparse.Namespace, lighting) -> None:
+    """Draw every frame of `reader` (a pose CSV's `SequenceReader` or a `MotionSequence`)."""
     from tqdm import tqdm
 
     from media.video import write_video
@@ -116,7 +160,6 @@ def _render_sequence(renderer, binding, reader, args: argparse.Namespace, lighti
 
     write_video(args.output, frames(), fps)
     print(f"wrote {args.output} ({count} frames at {fps:.3g} fps)")
-    return 0
 
 
 def preview_command(args: argparse.Namespace) -> int:
@@ -180,3 +223,30 @@ def _renderer(args: argparse.Namespace, schema):
         outline=args.outline,
     )
     return Renderer(settings)
+
+
+def motion_command(args: argparse.Namespace) -> int:
+    from mmd_loader.motion_schema import load_mapped
+    from mmd_loader.overrides import load_overrides
+    from poses.schema import load_schema
+    from poses.sequence import SequenceWriter
+
+    if args.output.suffix.lower() != ".csv":
+        raise ValueError(f"{args.output}: poses are written as .csv")
+    schema = load_schema(args.schema)
+    table = load_overrides(args.overrides) if args.overrides else None
+    sequence = load_mapped(args.motion, args.model, schema, args.fps, table)
+    with SequenceWriter(args.output, schema) as writer:
+        for times, values in sequence.chunks():
+            writer.write(times, [True] * len(times), values)
+    seconds = (len(sequence) - 1) / sequence.fps
+    print(
+        f"wrote {args.output}: {len(sequence)} poses at {sequence.fps:g} fps ({seconds:.2f} s) "
+        f"of {schema.name} from {args.motion.name} on {args.model.name}"
+    )
+    for line in sequence.report.lines():
+        print(f"  {line}")
+    if args.describe:
+        for name, drivers in sequence.converter.mapping.describe().items():
+            print(f"  {name}: {', '.join(drivers) or '-'}")
+    return 0

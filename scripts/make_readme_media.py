@@ -6,6 +6,9 @@
 - ``puppet.gif``: a synthetic clip (scikit-image's ``astronaut()`` turned in the image plane by
   known angles) next to the same procedural character driven by ``thagen track``'s poses.
 - ``tracking_plot.png``: the person's angle and the tracked ``neck_z`` over time.
+- ``motion.gif``: an MMD motion written in code (VMD) driving a procedural character through
+  THA3's pose, beside what the motion says at each frame and the values it becomes
+  (``--only motion`` makes this one alone; it needs no extra).
 
 Only procedural characters appear here: the real models' licences forbid redistribution. Needs
 the ``track`` and ``dev`` extras (mediapipe, which brings matplotlib; scikit-image).
@@ -104,15 +107,15 @@ def make_gif(
     return frames
 
 
-def save_gif(frames: list[Image.Image], out: Path) -> Path:
+def save_gif(frames: list[Image.Image], out: Path, fps: float = FPS) -> Path:
     """One shared 96-colour palette (small, no flicker between frames), looping."""
     strip = Image.new("RGB", (frames[0].width, frames[0].height * len(frames)))
     for i, frame in enumerate(frames):
         strip.paste(frame, (0, i * frame.height))
     palette = strip.quantize(colors=96, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     quantized = [f.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG) for f in frames]
-    # Centisecond delays that keep frame i within 5 ms of i / FPS (12 fps: 80, 90, 80, ...).
-    starts = [round(i * 100 / FPS) for i in range(len(frames) + 1)]
+    # Centisecond delays that keep frame i within 5 ms of i / fps (12 fps: 80, 90, 80, ...).
+    starts = [round(i * 100 / fps) for i in range(len(frames) + 1)]
     delays = [10 * (b - a) for a, b in itertools.pairwise(starts)]
     quantized[0].save(
         out, save_all=True, append_images=quantized[1:], duration=delays, loop=0, optimize=True
@@ -149,11 +152,132 @@ def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default()
 
 
+# --- motion.gif: an MMD motion written in code driving a procedural character ----------------
+
+MOTION_SEED = (
+    15  # its smile closure is 笑い, its vowels あ い う え オ: a motion's names reach them
+)
+MOTION_FPS = 15.0
+EASE = ((20, 20, 107, 107),) * 3 + ((64, 0, 64, 127),)  # the rotation eases in and out
+# The motion's names as the GIF writes them (its font has no Japanese glyphs).
+GLOSS = {
+    "まばたき": "mabataki (blink)",
+    **dict(zip("あいうえお", "aiueo", strict=True)),
+    "笑い": "warai (smile)",
+    "ウィンク": "wink",
+    "上": "ue (brows up)",
+    "頭": "head",
+    "首": "neck",
+    "上半身": "upper body",
+    "両目": "both eyes",
+}
+
+
+def performance() -> bytes:
+    """Five seconds of an MMD performance, keyed as an MMD user would (MMD's frame and names):
+    blinks, あいうえお, a smile, a wink, raised brows; the head, neck, torso and eyes turning."""
+    from mmd_loader.vmd import VmdBoneFrame, VmdMorphFrame, encode_vmd
+
+    def q(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> tuple[float, ...]:
+        """MMD's quaternion of a turn about one of its axes (degrees)."""
+        axis, degrees = next(((i, a) for i, a in enumerate((x, y, z)) if a), (0, 0.0))
+        half = np.radians(degrees) / 2
+        out = [0.0, 0.0, 0.0, float(np.cos(half))]
+        out[axis] = float(np.sin(half))
+        return tuple(out)
+
+    morphs = {
+        "まばたき": [(6, 0), (9, 1), (13, 0), (100, 0), (103, 1), (107, 0)],
+        **{
+            v: [(20 + 6 * k, 0), (23 + 6 * k, 1), (26 + 6 * k, 0)]
+            for k, v in enumerate("あいうえお")
+        },
+        "笑い": [(58, 0), (64, 1), (84, 1), (90, 0)],
+        "ウィンク": [(112, 0), (116, 1), (128, 1), (133, 0)],
+        "上": [(120, 0), (126, 1), (140, 1), (146, 0)],
+    }
+    bones = {
+        "頭": [(0, q()), (30, q(y=12)), (55, q(x=-9)), (80, q()), (150, q())],
+        "首": [(0, q()), (100, q()), (115, q(z=9)), (135, q())],
+        "上半身": [(0, q()), (60, q(y=8)), (120, q(y=-8)), (150, q())],
+        "両目": [(0, q()), (130, q()), (136, q(y=14)), (146, q())],
+    }
+    keys = [VmdMorphFrame(m, f, float(w)) for m, ks in morphs.items() for f, w in ks]
+    frames = [VmdBoneFrame(b, f, rotation=r, curves=EASE) for b, ks in bones.items() for f, r in ks]
+    return encode_vmd("thagen character 15", frames, keys)
+
+
+def make_motion_gif(folder: Path, out: Path) -> Path:
+    """The character (left) as `thagen render --sequence performance.vmd --schema tha3` draws it,
+    and (right) what the motion says at that frame (its bones' turns in MMD's axes) and the
+    THA3 values it becomes."""
+    from mmd_loader.keyframes import (
+        euler_angles,
+        quaternion_matrices,
+        sample_rotation,
+        sample_weight,
+    )
+    from mmd_loader.motion import load_motion
+    from mmd_loader.motion_schema import MotionMapping, MotionSequence
+
+    character = write_character(MOTION_SEED, folder / "motion" / "character.pmx")
+    vmd = folder / "motion" / "performance.vmd"
+    vmd.write_bytes(performance())
+    model, schema, motion = load(character), load_schema("tha3"), load_motion(vmd)
+    roles = detect_face(model)
+    sequence = MotionSequence(MotionMapping.build(schema, model, roles), motion, MOTION_FPS)
+    settings = RenderSettings(size=PANEL * 5 // 4, head_fraction=0.42, head_center=(0.5, 0.38))
+    font, small = _font(13), _font(11)
+    frames = []
+    with Renderer(settings) as renderer:
+        renderer.set_model(model, roles, schema)
+        binding = renderer.bind(schema)
+        for row in sequence:
+            side = settings.size
+            canvas = Image.new("RGB", (2 * side, side), (32, 32, 32))
+            layer = Image.fromarray(renderer.render(binding.pose(row.values)), "RGBA")
+            back = Image.new("RGB", (side, side), BACKGROUND)
+            back.paste(layer, (0, 0), layer)
+            canvas.paste(back, (0, 0))
+            draw = ImageDraw.Draw(canvas)
+            mmd = row.time * 30.0
+            lines = [f"VMD frame {mmd:.0f}"]
+            for k, name in enumerate(motion.morph_names):
+                weight = float(sample_weight(motion.morph_track(k), np.array([mmd]))[0])
+                if weight > 0.005:
+                    lines.append(f"  {GLOSS.get(name, name)} {weight:.2f}")
+            for k, name in enumerate(motion.bone_names):
+                turn = sample_rotation(motion.bone_track(k), np.array([mmd])) * (-1, -1, 1, 1)
+                angles = euler_angles(quaternion_matrices(turn))[0]  # mirrored back to MMD's
+                axes = zip("xyz", angles, strict=True)
+                turns = " ".join(f"{a} {v:+.1f}°" for a, v in axes if abs(v) > 0.05)
+                if turns:
+                    lines.append(f"  {GLOSS.get(name, name)} {turns}")
+            lines.append("")
+            lines.append("tha3 pose")
+            moving = sorted(
+                ((n, v) for n, v in row.values.items() if abs(v) > 0.005), key=lambda x: -abs(x[1])
+            )
+            lines += [f"  {n} {v:+.2f}" for n, v in moving[:5]]
+            for i, line in enumerate(lines[:14]):
+                face = font if not line.startswith(" ") else small
+                draw.text((side + 8, 6 + 13.5 * i), line, fill=(240, 240, 240), font=face)
+            frames.append(canvas)
+    return save_gif(frames, out, MOTION_FPS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "media")
+    parser.add_argument(
+        "--only", choices=("motion",), help="regenerate only this picture (motion.gif)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        make_motion_gif(Path(tmp), args.out / "motion.gif")
+    if args.only == "motion":
+        return _sizes(args.out, ("motion.gif",))
     angles = person_angles()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -166,8 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     frames = make_gif(people, puppets, angles, sequence.column("neck_z"))
     save_gif(frames, args.out / "puppet.gif")
     make_plot(angles, sequence, args.out / "tracking_plot.png")
-    for name in ("preview.png", "puppet.gif", "tracking_plot.png"):
-        path = args.out / name
+    return _sizes(args.out, ("preview.png", "puppet.gif", "tracking_plot.png", "motion.gif"))
+
+
+def _sizes(folder: Path, names: tuple[str, ...]) -> int:
+    for name in names:
+        path = folder / name
         print(
             f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
             f"{path.stat().st_size / 1024:.0f} KiB"

@@ -60,3 +60,10 @@ def ornament_seeds() -> dict[tuple[str, bool], int]:
         spec = spec_for_seed(seed)
         firsts.setdefault((spec.ornament, spec.ornament_named), seed)
     return firsts
+
+
+def pytest_report_header(config) -> str:
+    """Which kernels this run computes with: the guard run of `make test` holds them back."""
+    if os.environ.get("THAGEN_REDUCED_ISA") == "1":
+        return "kernels: held back by scripts/reduced_isa.py (the numeric tests' guard run)"
+    return "kernels: the machine's own"

@@ -11,6 +11,7 @@ from thagen.cli import build_parser, main
 COMMANDS = [
     "inspect",
     "make-character",
+    "motion",
     "render",
     "preview",
     "scan",
@@ -39,6 +40,9 @@ def test_every_subcommand_is_registered():
         ["generate", "--models", "/nonexistent", "--out", "{tmp}/ds", "--no-progress"],
         ["report", "/nonexistent"],
         ["track", "/nonexistent.mp4", "-o", "{tmp}/p.csv", "--no-progress"],
+        ["motion", "/nonexistent.vmd", "--model", "/nonexistent.pmx", "-o", "{tmp}/p.csv"],
+        ["render", "/nonexistent.pmx", "--sequence", "/nonexistent.vmd", "-o", "{tmp}/a.gif"],
+        ["generate", "--models", "{tmp}", "-o", "{tmp}/d", "--poses", "/nonexistent"],
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(argv, tmp_path, capsys):

@@ -78,6 +78,7 @@ def detected() -> dict:
     return out
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("rel", sorted(EYE_TABLE))
 def test_every_face_model_is_usable_with_eyes_on_their_own_side(detected, rel):
     model, roles = detected[rel]

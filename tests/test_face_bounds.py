@@ -76,6 +76,7 @@ def _with_tiny_eyes(tmp_path, half_gap: float, drop: float):
     return load(write_pmx(tmp_path / "tiny.pmx", data))
 
 
+@pytest.mark.numeric
 def test_eye_morphs_moving_one_vertex_by_a_tiny_amount(tmp_path, steps):
     """Both winks move a single vertex a hair's breadth each side of the centre line: the eye
     separation is ~0; the head box refuses before searching."""

@@ -86,6 +86,7 @@ def _ornament_top(spec) -> float:
     raise AssertionError("no ornament material")
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("seed", sorted({*SEEDS, *ORNAMENT_SEEDS}))
 def test_head_box_matches_the_true_head(characters, seed):
     spec, _, roles = characters[seed]
@@ -106,6 +107,7 @@ def test_unnamed_ornaments_are_left_out_by_geometry(characters):
         assert not any("excluded as ornaments" in n for n in roles.head_box.notes)
 
 
+@pytest.mark.numeric
 def test_an_unnamed_hat_is_the_known_limit(tmp_path):
     """Geometry alone takes an unnamed hat's crown for hair (documented in head_box); its name
     is what leaves it out."""

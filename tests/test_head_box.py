@@ -75,6 +75,7 @@ def _box_without_names(model):
         return detect_face(model).head_box
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("rel", sorted(HEAD_TABLE))
 def test_head_box_matches_the_hand_checked_table(models, rel):
     top, chin = HEAD_TABLE[rel]
@@ -90,6 +91,7 @@ def test_head_box_matches_the_hand_checked_table(models, rel):
     assert abs(plain.chin - chin) <= TOLERANCE * height, (plain.chin, chin)
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("rel", ["mmd_bundled/model/Rin_Kagamine.pmd"])
 def test_rins_bow_and_headset_are_outside_the_box(models, rel):
     model = models[rel]

@@ -7,8 +7,6 @@ mutations of real PMD/PMX files (truncations, byte flips, counts inflated at kno
 from __future__ import annotations
 
 import struct
-import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +17,10 @@ from hypothesis import strategies as st
 from mmd_loader import ModelLoadError
 from mmd_loader.loader import parse
 from mmd_loader.model import Model
+from tests.bounds import bounded
 from tests.conftest import MMD_DIR
 from tests.test_loader import tiny_pmx
 
-SECONDS_PER_CASE = 2.0  # generous: a real model loads in ~50 ms; a hang or blow-up takes far longer
-HEAP_OVER_FILE = 64  # peak Python heap may be at most this many times the file size (+ 16 MiB)
 TINY = tiny_pmx()
 REAL = [
     "yw_test_model_cc0/yw_test_model.pmx",
@@ -41,21 +38,12 @@ FUZZ = settings(
 
 def check(data: bytes, measure_memory: bool = False) -> Model | ModelLoadError:
     """Parse `data`; anything but a Model or a ModelLoadError (with offset) fails the test."""
-    if measure_memory:
-        tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        outcome: Model | ModelLoadError = parse(data, Path("fuzz.bin"))
-    except ModelLoadError as e:
-        outcome = e
-        assert e.offset is None or 0 <= e.offset <= len(data), e
-    finally:
-        elapsed = time.perf_counter() - start
-        if measure_memory:
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            assert peak <= HEAP_OVER_FILE * len(data) + (16 << 20), f"peak heap {peak} bytes"
-    assert elapsed < SECONDS_PER_CASE, f"{elapsed:.2f} s"
+    with bounded(len(data), measure_memory):
+        try:
+            outcome: Model | ModelLoadError = parse(data, Path("fuzz.bin"))
+        except ModelLoadError as e:
+            outcome = e
+            assert e.offset is None or 0 <= e.offset <= len(data), e
     return outcome
 
 

@@ -46,6 +46,7 @@ def _render(setup: dict, out: Path, pose: str, schema: str = "tha1") -> np.ndarr
     return _png(out)
 
 
+@pytest.mark.numeric
 def test_render_pose_and_sequence_follow_the_schema_degrees(setup, tmp_path):
     wide = str(setup["schema"])
     half = _render(setup, tmp_path / "half.png", "head_y=0.5,neck_z=-0.5", wide)
@@ -102,6 +103,7 @@ def test_generate_follows_the_schema_degrees(setup, tmp_path):
     assert np.array_equal(posed, expected)
 
 
+@pytest.mark.numeric
 def test_the_trackers_scaling_follows_the_schema_degrees(setup):
     from tracking.geometry import FaceFeatures, rotation_from_euler
     from tracking.track import poses_from_features

@@ -354,6 +354,7 @@ def _thagen_examples(dataset: Path) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.numeric
 def test_shards_load_in_hugging_face_datasets(reference, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -476,6 +476,10 @@ def test_a_bad_size_fails_before_the_scan(tmp_path, monkeypatch, capsys):
 
 # ------------------------------------------------------------------- the per-model time limit
 
+# Long enough that the good models finish inside it on a loaded machine (0.3 s failed them at a
+# load average of 12 on 2 cores), short enough to keep the tests quick: the slow one never ends.
+TIME_LIMIT = 3.0
+
 
 def slow_detection(seconds_per_call: float | None, character_dir: str):
     """A detect_face that never finishes for one model: a pure-Python loop, or (given seconds)
@@ -501,12 +505,14 @@ def test_scan_turns_a_slow_model_into_a_row_naming_the_stage(tiny, monkeypatch, 
 
     monkeypatch.setattr(mmd_loader, "detect_face", slow_detection(3600 if blocking else None, "c1"))
     rows = [
-        row for f in find_files(tiny["root"] / "models")[0] for row in scan_file(f, timeout=0.3)
+        row
+        for f in find_files(tiny["root"] / "models")[0]
+        for row in scan_file(f, timeout=TIME_LIMIT)
     ]
     slow = [r for r in rows if "/c1/" in r["path"]]
     assert len(slow) == 1 and not slow[0]["usable"] and slow[0]["stage"] == "face"
     assert slow[0]["reasons"] == [
-        f"{slow[0]['path']}: face: took longer than 0.3 s (the per-model time limit)"
+        f"{slow[0]['path']}: face: took longer than {TIME_LIMIT:g} s (the per-model time limit)"
     ]
     assert all(r["usable"] for r in rows if r is not slow[0])
 
@@ -540,12 +546,17 @@ def test_generate_records_a_slow_model_as_a_failure(tiny, tmp_path, monkeypatch)
     monkeypatch.setattr(mmd_loader, "detect_face", slow_detection(None, "c2"))
     out = tmp_path / "out"
     generate(
-        tiny["config"], tiny["catalog"], out, InlineRunner(), progress=False, model_timeout=0.3
+        tiny["config"],
+        tiny["catalog"],
+        out,
+        InlineRunner(),
+        progress=False,
+        model_timeout=TIME_LIMIT,
     )
     failures = pd.read_parquet(out / "failures.parquet")
     assert list(failures["stage"]) == ["face"]
     assert failures["model"].iloc[0].endswith("c2/character.pmx")
-    assert "took longer than 0.3 s" in failures["error"].iloc[0]
+    assert f"took longer than {TIME_LIMIT:g} s" in failures["error"].iloc[0]
     manifest = pd.read_parquet(out / "manifest.parquet")
     assert len(manifest) == 2 * EXAMPLES
 

@@ -49,6 +49,7 @@ def test_seeds_depend_only_on_dataset_seed_character_and_index():
     assert example_rng(3, IDS[0], 1).random() == example_rng(3, IDS[0], 1).random()
 
 
+@pytest.mark.numeric
 def test_tha1_sampler_follows_its_laws():
     """20k draws with a fixed seed: morphs ~ U[0,1], rotations have density |x| on [-1,1]
     (CDF (1 + sign(x) x²) / 2), ambient ~ U[0.5,1.2], directional fixed at 0.5."""
@@ -102,6 +103,7 @@ def test_schema_errors_name_the_file_and_field(tmp_path):
         )
 
 
+@pytest.mark.numeric
 def test_tha1_order_and_pose_mapping():
     schema = load_schema("tha1")
     assert schema.names == ["left_eye", "right_eye", "mouth", "head_x", "head_y", "neck_z"]
@@ -128,6 +130,7 @@ def test_tha1_order_and_pose_mapping():
     assert rotations == {"head": (15.0, -7.5, 0.0), "neck": (0.0, 0.0, pytest.approx(1.5))}
 
 
+@pytest.mark.numeric
 def test_splits_are_stable_disjoint_and_near_the_fractions():
     config = SplitConfig()
     small = assign_splits(IDS[:100], config)

@@ -53,6 +53,7 @@ def png(kind_data: list[tuple[bytes, bytes]]) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + body
 
 
+@pytest.mark.numeric  # PNG round trips: numpy filters rows, ISA-L deflates
 @pytest.mark.parametrize("level", range(10))
 def test_every_level_is_a_standard_png_both_readers_decode(level):
     rgba = picture()
@@ -63,6 +64,7 @@ def test_every_level_is_a_standard_png_both_readers_decode(level):
     assert deflate_library(level).split()[0] == ("isal" if level in (1, 2, 3) else "zlib")
 
 
+@pytest.mark.numeric
 def test_the_same_pixels_give_the_same_bytes_in_another_process():
     rgba = picture(64, 64, seed=3)
     encoder = PngEncoder(1)
@@ -83,6 +85,7 @@ def test_dataset_json_records_the_deflate_library():
     assert deflate_library(1) == f"isal {metadata.version('isal')}"
 
 
+@pytest.mark.numeric
 def test_other_pngs_go_through_pillow_with_the_same_values():
     rgba = picture()
     buffer = io.BytesIO()

@@ -76,6 +76,7 @@ def _head_weighted(arrays: dict, model) -> np.ndarray:
     return w >= 0.5
 
 
+@pytest.mark.numeric
 def test_files_read_back_with_counts_names_and_textures(written):
     for seed, (path, model, arrays) in written.items():
         data, images = build_character(spec_for_seed(seed), "chara_tex")
@@ -124,6 +125,7 @@ def test_same_seed_same_bytes_and_seeds_differ(tmp_path):
     assert {s.ornament for s in specs} == set(ORNAMENTS)
 
 
+@pytest.mark.numeric
 def test_winding_matches_mmd_and_normals_point_out(written):
     """In the file's frame, cross(b - a, c - a) points along the stored normals (as in real
     models), and the head's normals point away from the head's centre."""
@@ -144,6 +146,7 @@ def test_winding_matches_mmd_and_normals_point_out(written):
         assert (nrm[face][:, 2] < -0.5).all()  # the face looks towards -z
 
 
+@pytest.mark.numeric
 def test_blinks_move_the_expected_side_down(written):
     """まばたき closes both eyes; each eye has a neutral wink (the lid comes straight down) and a
     smile wink (the lid stops in an arc and the lower lid rises), under names that mislead."""
@@ -172,6 +175,7 @@ def test_blinks_move_the_expected_side_down(written):
         assert ("ウィンク" in neutral) is not spec.smile_plain
 
 
+@pytest.mark.numeric
 def test_mouth_opens_below_the_eyes(written):
     for seed, (_, model, arrays) in written.items():
         spec = spec_for_seed(seed)
@@ -182,6 +186,7 @@ def test_mouth_opens_below_the_eyes(written):
         assert off[:, 1].max() <= 1e-6 and off[:, 1].min() < -0.15
 
 
+@pytest.mark.numeric
 def test_skinning_neck_seam_and_head(written):
     for seed, (_, model, arrays) in written.items():
         spec = spec_for_seed(seed)

@@ -64,6 +64,7 @@ def procedural(folder: Path) -> Path:
     return write_character(3, folder / "seed3.pmx")
 
 
+@pytest.mark.numeric
 def test_tracked_roll_follows_the_person(tracked: dict) -> None:
     sequence: PoseSequence = tracked["sequence"]
     angles = tracked["angles"]
@@ -77,6 +78,7 @@ def test_tracked_roll_follows_the_person(tracked: dict) -> None:
     assert np.corrcoef(roll[~still], angles[~still])[0, 1] >= 0.9
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("which", ["miku_v2", "procedural"])
 def test_rendered_head_roll_follows_the_person(tracked: dict, which: str, tmp_path: Path) -> None:
     model_path = miku() if which == "miku_v2" else procedural(tmp_path)

@@ -133,6 +133,7 @@ def test_review_shows_each_models_load_warnings(tmp_path):
     assert "1 with load warnings" in page
 
 
+@pytest.mark.numeric
 def test_the_overrides_line_is_a_valid_overrides_entry_for_that_model_alone(pair, tmp_path):
     import pandas as pd
 

@@ -75,6 +75,7 @@ def test_all_usable_models_are_tested(mmd_dir):
     assert len(usable_models()) >= 15
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("path", usable_models(), ids=model_id)
 def test_rest_pose_frames_the_head_in_the_middle(renderer, path):
     _model, roles = use(renderer, path)
@@ -103,6 +104,7 @@ def test_rest_pose_frames_the_head_in_the_middle(renderer, path):
     assert 64 + 128 * 0.3 < rows.mean() < 192
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("path", usable_models(), ids=model_id)
 def test_eyes_close_on_their_own_side_and_mouth_below_the_eyes(renderer, path):
     _model, roles = use(renderer, path)
@@ -193,6 +195,7 @@ def test_procedural_character(renderer, character):
     assert eye_centroid_x(renderer, head_y=1.0) > eye_centroid_x(renderer, head_y=-1.0) + 4
 
 
+@pytest.mark.numeric
 def test_pmd_and_pmx_miku_render_alike(renderer, mmd_dir):
     values = dict(left_eye=0.5, mouth=0.7, head_x=0.3, head_y=-0.6, neck_z=0.4)
     use(renderer, mmd_dir / MIKU_PMD)
@@ -224,6 +227,7 @@ def test_a_bone_outside_the_head_moves_and_comes_back(renderer, mmd_dir):
     assert renderer.render(Pose()).tobytes() == rest
 
 
+@pytest.mark.numeric
 def test_toon_shading_with_outline(mmd_dir):
     settings = RenderSettings(size=SIZE, shading="toon", outline=True)
     with Renderer(settings) as r:
@@ -460,6 +464,7 @@ def material_colours(path: Path, folder: Path) -> list[dict]:
     return rows
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("path", usable_models(), ids=model_id)
 def test_phong_shows_each_material_as_mmd_composes_it(path, tmp_path):
     """A front-facing opaque surface under the default lighting is its texture × MMD's material
@@ -474,6 +479,7 @@ def test_phong_shows_each_material_as_mmd_composes_it(path, tmp_path):
         )
 
 
+@pytest.mark.numeric
 def test_the_colour_check_covers_textured_skin(mmd_dir, tmp_path):
     """The check above would fail the earlier phong (diffuse × texture) on real skin: Lat's
     skin (diffuse 0.8, ambient 0.5) came out ~20 % dark, and it covers textured faces."""
@@ -490,6 +496,7 @@ def test_the_colour_check_covers_textured_skin(mmd_dir, tmp_path):
     assert any(r["name"] == "顔" and r["textured"] and r["pixels"] > 500 for r in hzeo)
 
 
+@pytest.mark.numeric
 def test_a_multiply_sphere_tints_phong(mmd_dir):
     """Miku_Hatsune_metal's hair is white with a teal multiply sphere (mikuhair.sph): phong
     ignored it and drew the hair white; now it is teal, as in toon and MMD."""
@@ -597,6 +604,7 @@ def repacked_character(folder: Path, split_alpha: bool) -> tuple[Path, Path]:
     return original, write_pmx(folder / "repacked" / "c.pmx", data)
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("split_alpha", [True, False])
 def test_a_repacked_character_renders_as_written(tmp_path, split_alpha):
     from mmd_loader import detect_face, load

@@ -103,6 +103,7 @@ def test_tha1_rotations_scale_by_the_schema_degrees():
     assert SchemaBinding(ten, model, roles).pose({"head_y": 1.0}).rotations["head"] == (0, 10, 0)
 
 
+@pytest.mark.numeric
 def test_skeleton_orders_parents_first_and_follows_append_bones():
     model = quad_model(0, 1, 0, 1)
     # file order: child before parent; bone 2 appends bone 1's rotation at ratio 0.5
@@ -124,6 +125,7 @@ def test_skeleton_orders_parents_first_and_follows_append_bones():
     np.testing.assert_allclose(r_grant, euler_matrix((0, 0, 45)), atol=1e-9)
 
 
+@pytest.mark.numeric
 def test_rotation_power_scales_the_angle():
     np.testing.assert_allclose(
         rotation_power(euler_matrix((30, 0, 0)), -0.5), euler_matrix((-15, 0, 0)), atol=1e-9
@@ -131,12 +133,14 @@ def test_rotation_power_scales_the_angle():
     np.testing.assert_allclose(rotation_power(np.eye(3), 0.3), np.eye(3))
 
 
+@pytest.mark.numeric
 def test_framing_maps_the_head_box_to_the_middle():
     framing = Framing.from_head_box(UNIT_BOX.head_box, 0.5, (np.full(3, -1.0), np.ones(3)))
     corners = framing.project(np.array([[-1, 1, 0], [1, -1, 0]]), 256)
     np.testing.assert_allclose(corners, [[64, 64], [192, 192]])
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("settings", [dict(supersample=2), dict(supersample=1, msaa=4)])
 def test_half_covered_edges_keep_their_colour(settings):
     """A white quad whose left edge cuts pixel 20 in half: that column is white at alpha ½."""
@@ -155,6 +159,7 @@ def test_half_covered_edges_keep_their_colour(settings):
     assert not outside.any()  # background exactly (0, 0, 0, 0)
 
 
+@pytest.mark.numeric
 def test_translucent_material_keeps_straight_colour(renderer):
     renderer.set_model(quad_model(-1, 1, -1, 1, color=(1.0, 0.0, 0.0, 0.4)), UNIT_BOX)
     image = renderer.render(Pose(), Lighting(0.5, 0.5))
@@ -163,6 +168,7 @@ def test_translucent_material_keeps_straight_colour(renderer):
     assert abs(centre[3] - 102) <= 1
 
 
+@pytest.mark.numeric
 def test_lighting_scales_phong_colour(renderer):
     renderer.set_model(quad_model(-1, 1, -1, 1, color=(0.5, 0.5, 0.5, 1.0)), UNIT_BOX)
     dim = renderer.render(Pose(), Lighting(ambient=0.5, directional=0.5))[SIZE // 2, SIZE // 2]
@@ -256,6 +262,7 @@ def centre(renderer: Renderer, model: Model, lighting: Lighting | None = None) -
     return image[SIZE // 2, SIZE // 2].astype(int)
 
 
+@pytest.mark.numeric
 def test_phong_shows_the_colour_mmd_composes(renderer, tmp_path):
     """Diffuse 0.8 and ambient 0.5 (the usual MMD material): MMD draws saturate(0.8 · 154/255 +
     0.5) = 0.983 × the texture; phong did 0.8 × the texture, 20 % darker."""
@@ -273,6 +280,7 @@ def test_phong_shows_the_colour_mmd_composes(renderer, tmp_path):
     assert np.abs(brighter - np.minimum(expected * 1.5, 255)).max() <= 1  # THA1's ambient
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("mode", [SphereMode.MULTIPLY, SphereMode.ADD])
 def test_phong_applies_sphere_maps(renderer, tmp_path, mode):
     model = quad_model(-1, 1, -1, 1, color=(0.8, 0.6, 0.4, 1.0))
@@ -291,6 +299,7 @@ def test_phong_applies_sphere_maps(renderer, tmp_path, mode):
     assert np.abs(got - expected).max() <= 1, (got, expected)
 
 
+@pytest.mark.numeric
 def test_toon_is_the_same_colour_on_the_lit_side(tmp_path):
     """Toon = the same MMD colour × its ramp: white on the lit half, so a front-facing surface
     shows what phong shows under the default lighting.
@@ -308,6 +317,7 @@ def test_toon_is_the_same_colour_on_the_lit_side(tmp_path):
     assert np.abs(pixels["phong"] - pixels["toon"]).max() <= 1
 
 
+@pytest.mark.numeric
 def test_alpha_sibling_cuts_out_a_colour_only_texture(tmp_path):
     """`NAME.jpga.jpg` + `NAME.alpha.png`: the left half transparent, not a black patch."""
     from PIL import Image

@@ -26,6 +26,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.numeric
 def test_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     values = np.column_stack([rng.uniform(0, 1, (50, 3)), rng.uniform(-1, 1, (50, 3))])
@@ -43,6 +44,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert again.read_bytes() == path.read_bytes()
 
 
+@pytest.mark.numeric
 def test_reads_the_contract_example(tmp_path: Path) -> None:
     sequence = read_sequence(_write(tmp_path, GOOD))
     assert len(sequence) == 3
@@ -59,6 +61,7 @@ def test_reads_the_contract_example(tmp_path: Path) -> None:
     np.testing.assert_array_equal(sequence.column("neck_z"), [0.0, 0.0, 1.0])
 
 
+@pytest.mark.numeric
 def test_negative_zero_is_written_as_zero(tmp_path: Path) -> None:
     sequence = PoseSequence.regular(np.array([[0, 0, 0, -1e-9, -0.0, 0]]), fps=10)
     text = write_sequence(tmp_path / "z.csv", sequence).read_text()

@@ -453,6 +453,7 @@ def test_dds_uncompressed_keeps_alpha(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_image(tmp_path / "u.dds"), pixels)
 
 
+@pytest.mark.numeric
 def test_jpeg(tmp_path: Path) -> None:
     Image.new("RGB", (16, 8), (30, 160, 90)).save(tmp_path / "x.jpg", quality=95)
     rgba = read_image(tmp_path / "x.jpg")
@@ -735,6 +736,7 @@ def test_budget_downscales_by_powers_of_two(tmp_path: Path, fmt: str) -> None:
     assert read_image(path, max_pixels=100, fit=True).shape == (4, 8, 4)  # factor 8
 
 
+@pytest.mark.numeric
 def test_downscaling_keeps_straight_alpha_colours(tmp_path: Path) -> None:
     pixels = np.zeros((2, 2, 4), np.uint8)
     pixels[0, 0] = (200, 100, 50, 255)  # one opaque texel among transparent black ones
@@ -753,6 +755,7 @@ def test_downscaling_a_zero_alpha_bmp_keeps_it_opaque(tmp_path: Path) -> None:
     np.testing.assert_array_equal(reduced[..., :3], pixels[::2, ::2, :3])
 
 
+@pytest.mark.numeric
 def test_jpeg_downscales_while_decoding(tmp_path: Path) -> None:
     Image.new("RGB", (800, 400), (30, 160, 90)).save(tmp_path / "big.jpg", quality=95)
     reduced = read_image(tmp_path / "big.jpg", max_pixels=200 * 100, fit=True)

@@ -55,6 +55,7 @@ def test_dataset_json_records_what_training_needs(dataset):
     assert all({"name", "kind", "range"} <= set(p) for p in schema["parameters"])
 
 
+@pytest.mark.numeric
 def test_images_as_the_schema_says(dataset):
     """The expression image shows morphs and the irises' turn but not the head or body; the
     posed image adds them. Values the characters have are never null."""
@@ -212,6 +213,7 @@ def astronaut_landmarks() -> np.ndarray:
     return points
 
 
+@pytest.mark.numeric
 def test_brow_and_gaze_measurements_on_real_landmarks(astronaut_landmarks):
     """On the astronaut's real FaceMesh landmarks: lifting the person's left brow raises
     left_brow_raise only; moving both irises to the image's right (the person's left) or down

@@ -140,6 +140,7 @@ def wrong_side(mask: np.ndarray, side: str, cx: float) -> int:
 # --- framing ------------------------------------------------------------------------------
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("key", ALL, ids=model_id)
 def test_head_box_lands_in_the_top_half_middle_128_box_at_512(key):
     """THA3's input: 512², background (0,0,0,0), the head box (top to chin) filling the 128²
@@ -196,6 +197,7 @@ def test_each_procedural_two_sided_parameter_shows_on_its_side(renderer, key):
         assert wrong_side(mask, name.rpartition("_")[2], scene.cx) == 0, name
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("key", ALL, ids=model_id)
 def test_eyebrows_change_pixels_only_above_the_eyes(renderer, key):
     """Each eyebrow shape (both sides at 1) changes pixels above the eyes' lower edge only, and
@@ -229,6 +231,7 @@ def test_eyebrows_change_pixels_only_above_the_eyes(renderer, key):
     assert shown >= 4
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("key", ALL, ids=model_id)
 def test_iris_rotation_changes_only_the_eyes_and_turns_as_signed(renderer, key):
     """At ±1 the irises move inside the eyes only (the boxes of the lids' travel, 3 px around);
@@ -254,6 +257,7 @@ def test_iris_rotation_changes_only_the_eyes_and_turns_as_signed(renderer, key):
             assert sign * (moved - rest)[axis] > 0.1, (name, sign, moved - rest)
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("key", PROCEDURAL)
 def test_procedural_irises_move_where_the_sign_says_in_pixels(renderer, key):
     """On a procedural character (coloured irises on a grey-white eye, among grey-ish skin and
@@ -282,6 +286,7 @@ def test_procedural_irises_move_where_the_sign_says_in_pixels(renderer, key):
 # --- the body -----------------------------------------------------------------------------
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("key", ALL, ids=model_id)
 def test_body_and_breathing_move_the_body_below_the_head_as_signed(renderer, key):
     """body_y, body_z and breathing change pixels below the chin; the torso turns as the signs
@@ -319,6 +324,7 @@ def test_body_and_breathing_move_the_body_below_the_head_as_signed(renderer, key
     assert np.abs(shift).max() < 0.03 * FRAMING.head_fraction * SIZE  # under 3 % of the head
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("key", PROCEDURAL)
 def test_procedural_tie_shows_the_turn_in_pixels(renderer, key):
     """The procedural tie (a colour of its own down the chest) moves right for body_y > 0 and

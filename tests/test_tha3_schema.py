@@ -222,6 +222,7 @@ def test_bad_framing_is_named(framing, message):
         parse_schema(data, "s.yaml")
 
 
+@pytest.mark.numeric
 def test_pose_text_and_sequences_take_tha3_names(schema, tmp_path):
     values = parse_pose_text(
         "eyebrow_angry_left=1,iris_rotation_y=-0.5,breathing=0.3", schema.ranges
@@ -392,6 +393,7 @@ def test_body_and_iris_poses_stay_on_the_partial_path(schema, mmd_dir):
     assert not Rig(model, roles, binding.bones()).deform(binding.pose(pose)).full
 
 
+@pytest.mark.numeric
 def test_split_morph_keys_move_one_side_only(schema):
     model, roles = procedural(1)
     rig = Rig(model, roles)

@@ -75,6 +75,7 @@ def landmarks() -> np.ndarray:
     return points
 
 
+@pytest.mark.numeric
 def test_neck_z_follows_the_in_plane_rotation(roll_clip: dict) -> None:
     result, n0 = roll_clip["result"], roll_clip["n_neutral"]
     rows = slice(n0, n0 + len(ANGLES))
@@ -90,6 +91,7 @@ def test_neck_z_follows_the_in_plane_rotation(roll_clip: dict) -> None:
         assert np.abs(still).max() < CROSS_TALK_TOLERANCE_DEG, f"{name} (deg): {still.round(2)}"
 
 
+@pytest.mark.numeric
 def test_calibration_zeroes_the_neutral_second(roll_clip: dict) -> None:
     result, n0 = roll_clip["result"], roll_clip["n_neutral"]
     assert result.neutral.frames == tuple(range(n0))
@@ -119,6 +121,7 @@ def test_faceless_frame_is_untracked_and_holds_the_last_pose(roll_clip: dict) ->
     assert not np.array_equal(smoothed.sequence.values[blank - 1], smoothed.raw.values[blank - 1])
 
 
+@pytest.mark.numeric
 def test_csv_holds_the_result(roll_clip: dict) -> None:
     result = roll_clip["result"]
     assert result.out_csv is not None
@@ -128,6 +131,7 @@ def test_csv_holds_the_result(roll_clip: dict) -> None:
     np.testing.assert_allclose(back.values, result.sequence.values, atol=5e-7)
 
 
+@pytest.mark.numeric
 def test_mirrored_video_flips_roll() -> None:
     angles = [0.0, 9.0, -9.0]
     frames = [rotated(a)[:, ::-1].copy() for a in angles]
@@ -147,6 +151,7 @@ def test_yaw_sign_on_a_turned_head() -> None:
     assert yaw > 30.0 and mirrored_yaw < -30.0, (yaw, mirrored_yaw)
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize(
     ("pitch", "yaw", "roll"), [(10.0, 0.0, 0.0), (0.0, 10.0, 0.0), (0.0, 0.0, 10.0), (6, -8, 4)]
 )
@@ -207,6 +212,7 @@ def test_closing_one_eye_raises_that_side(landmarks: np.ndarray, tmp_path: Path)
     assert mirrored[right] > 0.7 and mirrored[left] < 0.2, mirrored
 
 
+@pytest.mark.numeric
 def test_image_folder_input_in_natural_order(tmp_path: Path) -> None:
     # At 2 fps the first second is f1, f2; f10 and f11 only come first in a lexicographic sort.
     for name, angle in [("f1", 0.0), ("f2", 0.0), ("f10", 8.0), ("f11", -8.0)]:
@@ -229,6 +235,7 @@ def test_no_face_or_bad_neutral_is_a_clear_error(roll_clip: dict) -> None:
         poses_from_features(features, FPS, neutral_frame=roll_clip["blank"])
 
 
+@pytest.mark.numeric
 def test_one_euro_filter_reduces_jitter_and_follows_a_step() -> None:
     rng = np.random.default_rng(0)
     times = np.arange(120) / 30.0

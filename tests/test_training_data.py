@@ -49,6 +49,7 @@ def test_fewer_shards_than_consumers_split_by_example(dataset):
     assert sorted(seen) == all_keys(dataset, "val")
 
 
+@pytest.mark.numeric
 def test_views_decode_images_and_schema_poses(dataset):
     sample = next(iter(ShardStream(dataset, "train", "morpher", shuffle=False)))
     with tarfile.open(dataset / "train-000000.tar") as tar:

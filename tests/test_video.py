@@ -23,6 +23,7 @@ def _close(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
 
 
+@pytest.mark.numeric
 def test_mp4_round_trip_keeps_rate_count_and_content(tmp_path: Path) -> None:
     frames = _frames(12)
     path = write_video(tmp_path / "clip.mp4", frames, fps=12.5)
@@ -40,6 +41,7 @@ def test_mp4_round_trip_keeps_rate_count_and_content(tmp_path: Path) -> None:
             assert _close(frame, frames[i]) < _close(frame, frames[i - 1])
 
 
+@pytest.mark.numeric
 def test_odd_sizes_are_padded_to_even(tmp_path: Path) -> None:
     frames = _frames(3, height=51, width=77)
     back, fps = read_frames(write_video(tmp_path / "odd.mp4", frames, fps=10))
@@ -48,6 +50,7 @@ def test_odd_sizes_are_padded_to_even(tmp_path: Path) -> None:
     assert _close(back[1][:51, :77], frames[1]) < 4.0
 
 
+@pytest.mark.numeric
 def test_rgba_is_composited_over_the_background(tmp_path: Path) -> None:
     rgba = np.zeros((32, 32, 4), np.uint8)
     rgba[8:24, 8:24] = (255, 0, 0, 255)
@@ -56,6 +59,7 @@ def test_rgba_is_composited_over_the_background(tmp_path: Path) -> None:
     assert np.abs(back[0][16, 16].astype(int) - (255, 0, 0)).max() < 12  # opaque → red
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize(("fps", "delays"), [(25, {40}), (30, {30, 40}), (10, {100})])
 def test_gif_keeps_the_frame_rate(tmp_path: Path, fps: float, delays: set[int]) -> None:
     path = write_video(tmp_path / "clip.gif", _frames(30, 32, 32), fps=fps)
@@ -69,6 +73,7 @@ def test_gif_keeps_the_frame_rate(tmp_path: Path, fps: float, delays: set[int]) 
     assert sum(durations) == pytest.approx(30 / fps * 1000, abs=10)
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize(("suffix", "codec"), [(".avi", "mpeg4"), (".webm", "libvpx-vp9")])
 def test_reads_other_containers(tmp_path: Path, suffix: str, codec: str) -> None:
     path = tmp_path / f"clip{suffix}"

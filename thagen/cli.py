@@ -31,7 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_commands(sub)
+    # Commands of packages that may not read MMD files (training's `pose`) get motions
+    # converted here, where every package may be imported.
+    parser.set_defaults(convert_motion=convert_motion)
     return parser
+
+
+def convert_motion(motion: str, model: str, schema: str, fps: float):
+    """A .vmd/.vpd on its MMD model as a pose sequence of `schema` (a shipped name or a YAML):
+    iterable `poses.sequence.Frame`s with `fps`, `names` and a `report`."""
+    from mmd_loader.motion_schema import load_mapped
+    from poses.schema import load_schema
+
+    return load_mapped(motion, model, load_schema(schema), fps)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -64,9 +64,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", type=Path, required=True, help="RGBA PNG, 256×256 or the net's size")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--pose", help="e.g. left_eye=1,head_y=0.5 (others 0)")
-    group.add_argument("--sequence", type=Path, help="pose CSV → animation")
+    group.add_argument(
+        "--sequence", type=Path, help="pose CSV, or an MMD motion (.vmd/.vpd) with --model"
+    )
     p.add_argument("-o", "--out", type=Path, required=True, help=".png, or .gif/.mp4 for sequences")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="the MMD model a .vmd/.vpd was made for: its morphs and bones say what the motion "
+        "does (its face is mapped onto the networks' pose)",
+    )
+    p.add_argument("--fps", type=float, help="frames per second a motion is sampled at (30)")
+    p.add_argument(
+        "--schema",
+        help="the schema YAML a motion is mapped onto (default: the checkpoint's, tha1/tha3)",
+    )
     p.set_defaults(handler=pose_command)
 
     p = sub.add_parser("train-demo", help="train cpu-small morpher + rotator, evaluate, report")
@@ -177,15 +190,45 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 def pose_command(args: argparse.Namespace) -> int:
+    from poses.sequence import MOTION_SUFFIXES
     from training.posing import Poser, animate, pose_image
 
+    motion = args.sequence is not None and args.sequence.suffix.lower() in MOTION_SUFFIXES
+    if not motion and (args.model or args.fps or args.schema):
+        raise ValueError("--model, --fps and --schema go with a motion (--sequence X.vmd)")
+    if motion and args.model is None:
+        raise ValueError(
+            f"{args.sequence}: a motion needs --model, the MMD model it drives: what its morphs "
+            "and bones do there decides the pose"
+        )
     poser = Poser.load(args.checkpoints, args.device)
-    if args.sequence is not None:
-        out = animate(poser, args.image, args.sequence, args.out)
-    else:
+    if args.sequence is None:
         out = pose_image(poser, args.image, args.pose, args.out)
+    elif motion:
+        source = _motion_source(args, poser)
+        out = animate(poser, args.image, source, args.out)
+        for line in source.report.lines():
+            print(f"  {line}")
+    else:
+        out = animate(poser, args.image, args.sequence, args.out)
     print(f"wrote {out}")
     return 0
+
+
+def _motion_source(args: argparse.Namespace, poser):
+    """The motion as a pose sequence, through the converter the `thagen` CLI hands over
+    (`args.convert_motion`: training may not read MMD files itself)."""
+    convert = getattr(args, "convert_motion", None)
+    if convert is None:
+        raise ValueError(f"{args.sequence}: motions are converted by `thagen pose`")
+    schema = args.schema or (poser.schema or {}).get("name")
+    if not schema:
+        raise ValueError("the checkpoint records no schema: give --schema (tha1, tha3 or a YAML)")
+    source = convert(args.sequence, args.model, schema, 30.0 if args.fps is None else args.fps)
+    missing = [n for n in poser.names if n not in source.names]
+    if missing:
+        raise ValueError(f"schema {schema} lacks the networks' parameters {missing[:8]}")
+    return source
 
 
 def train_demo_command(args: argparse.Namespace) -> int:

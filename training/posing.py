@@ -11,6 +11,7 @@ pose is written as an RGBA PNG at the network's resolution.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from poses.schema import Schema, schema_from_json
+from poses.sequence import Frame
 from poses.text import parse_pose_text
 from training import checkpoint as ckpt
 from training.data import view_crop
@@ -158,8 +160,10 @@ def pose_image(poser: Poser, image_path: Path, pose: str, out: Path) -> Path:
     return save_png(tensor_to_array(poser.pose(image, poser.parse(pose))), out)
 
 
-def animate(poser: Poser, image_path: Path, sequence_path: Path, out: Path) -> Path:
-    """Render every frame of a pose CSV and write a GIF or MP4 (by ``out``'s suffix)."""
+def animate(poser: Poser, image_path: Path, sequence: Path | Iterable[Frame], out: Path) -> Path:
+    """Render every frame of a pose CSV (a path) or of a sequence source (iterable `Frame`s
+    with an `fps`, e.g. a motion converted by the `thagen` CLI) and write a GIF or MP4 (by
+    ``out``'s suffix)."""
     from media.video import write_video
     from poses.sequence import SequenceReader
 
@@ -167,6 +171,7 @@ def animate(poser: Poser, image_path: Path, sequence_path: Path, out: Path) -> P
     if suffix not in (".gif", ".mp4"):
         raise PoseError(f"{out}: animations are .gif or .mp4")
     image = load_user_image(image_path, poser.size, poser.input_sizes)
-    reader = SequenceReader(sequence_path, poser.pose_schema())
-    frames = (tensor_to_array(poser.pose(image, frame.values)) for frame in reader)
-    return write_video(out, frames, reader.fps or 25.0)
+    if isinstance(sequence, (str, Path)):
+        sequence = SequenceReader(sequence, poser.pose_schema())
+    frames = (tensor_to_array(poser.pose(image, frame.values)) for frame in sequence)
+    return write_video(out, frames, getattr(sequence, "fps", None) or 25.0)
