@@ -285,8 +285,8 @@ def eye_anchor(model: Model, closers: list[RoleMorph]) -> np.ndarray:
     A lid comes down over the eye in a neutral closure and in a smile wink alike; what differs
     (a smile lifts the cheek and the lower lid, a neutral one drops further) moves up or moves
     less, so the anchor, and the head box measured from it, does not depend on which closure
-    was chosen (tests/test_head_box.py: every choice gives the same box within 1 % of its
-    height), nor on an override naming one of them. An override moving more than the eye's
+    was chosen (tests/test_head_box_features.py: every choice gives the same box within 1 % of
+    its height), nor on an override naming one of them. An override moving more than the eye's
     closures is measured alone: a both-eyes morph named for each eye puts both anchors on the
     midline, which the head box refuses as degenerate."""
     indices = np.concatenate([m.indices for m in closers]).astype(np.int64)

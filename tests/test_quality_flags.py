@@ -42,6 +42,7 @@ def test_each_defect_raises_its_flag_and_no_other(tmp_path, name, change, requir
         assert found["eye_closure_invisible"] == ["left_eye"]
 
 
+@pytest.mark.numeric
 def test_a_missing_texture_counts_the_pixels_it_would_paint(tmp_path):
     """missing_texture_in_head's value is what the texture would paint, in u² (a whole face:
     more than 1), measured by drawing the material in two contrasting colours."""
