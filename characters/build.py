@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from characters import body, textures
+from characters.buns import add_bun_ornaments, add_buns
 from characters.eyes import Eyes
 from characters.face import Face
 from characters.hair import add_hair
+from characters.headwear import add_headwear
 from characters.layout import MATERIALS
 from characters.materials import materials
 from characters.mesh import Mesh
@@ -32,8 +34,11 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
     for side in (1, -1):
         face.eye(side)
     face.mouth()
-    add_hair(spec, mesh, rng)
+    cap = add_hair(spec, mesh, rng)
     add_ornament(spec, mesh)
+    add_buns(spec, mesh, cap)
+    add_bun_ornaments(spec, mesh)
+    add_headwear(spec, mesh)
     shoulder_y, head_y = body.add_neck_and_shoulders(spec, mesh)
     parts = add_parts(spec, mesh, face, shoulder_y)
     parts.widen_i()
@@ -94,10 +99,15 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
 def write_character(seed: int, out: Path) -> Path:
     """Write the character for `seed` to `out` (.pmx) and its textures to `<stem>_tex/` beside
     it. Same seed, same bytes."""
+    return write_spec(spec_for_seed(seed), out)
+
+
+def write_spec(spec: CharacterSpec, out: Path) -> Path:
+    """Write the character `spec` describes (e.g. a seed's with features replaced) as
+    `write_character` does."""
     out = Path(out)
     if out.suffix.lower() != ".pmx":
         raise ValueError(f"{out}: a character is written as .pmx")
-    spec = spec_for_seed(seed)
     tex_dir = out.parent / f"{out.stem}_tex"
     data, images = build_character(spec, tex_dir.name)
     tex_dir.mkdir(parents=True, exist_ok=True)

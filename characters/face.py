@@ -136,6 +136,8 @@ class Face:
         ids = self.mesh.add("lashes", pos, nrm, np.zeros((12, 2)), grid_triangles(2, 6), HEAD)
         self.offset(self.spec.wink_names(name)[1], ids, lifted - pos)
         self.lower_lashes.append(ids)
+        if s.smile_cheek:
+            self._lift_cheek(side)
 
         # The brow, arched, tapering outwards; 上 raises it.
         xo = np.linspace(-1.0, 1.1, 10)
@@ -147,6 +149,20 @@ class Face:
         up, _ = self.shape.on_face(*world(xx, brow_y + 0.18), BROW_LIFT)
         ids = self.mesh.add("brows", rest, nrm, np.zeros((20, 2)), grid_triangles(2, 10), HEAD)
         self.offset("上", ids, up - rest)
+
+    def _lift_cheek(self, side: int) -> None:
+        """The smile wink of the eye on `side` also lifts the cheek's skin below its outer corner
+        (as real smile winks do), `spec.smile_cheek` eye half-heights at most."""
+        s = self.spec
+        p = self.skin_pos
+        centre = np.array([side * (s.eye_x + 0.8 * s.eye_half_width), s.eye_y - s.eye_half_height])
+        d2 = ((p[:, 0] - centre[0]) / (1.6 * s.eye_half_width)) ** 2
+        d2 += ((p[:, 1] - centre[1]) / (2.0 * s.eye_half_height)) ** 2
+        weight = np.exp(-d2) * (p[:, 2] < -0.3 * s.head_depth)
+        lift = np.zeros_like(p)
+        lift[:, 1] = s.smile_cheek * s.eye_half_height * weight
+        name = "left" if side > 0 else "right"
+        self.offset(s.wink_names(name)[1], self.skin_ids, lift)
 
     def _blink(self, eye: str, ids: np.ndarray, delta: np.ndarray, smile: np.ndarray) -> None:
         """The lid part `ids` closes by `delta` in まばたき and the eye's neutral wink, by

@@ -10,7 +10,8 @@ from characters.shape import cap_lift, head_shape
 from characters.spec import CharacterSpec
 
 
-def add_hair(spec: CharacterSpec, mesh: Mesh, rng: np.random.Generator) -> None:
+def add_hair(spec: CharacterSpec, mesh: Mesh, rng: np.random.Generator) -> np.ndarray:
+    """Add the hair; returns the hair cap's vertex indices (what a joined bun grows from)."""
     shape, lift = head_shape(spec), cap_lift(spec)
 
     # The cap: the skull's surface lifted, down to a hairline high in front and low behind.
@@ -24,7 +25,7 @@ def add_hair(spec: CharacterSpec, mesh: Mesh, rng: np.random.Generator) -> None:
     nrm = shape.normal(theta, phi[None, :])
     nrm[0] = [0, 1, 0]
     uv = np.stack(np.meshgrid((phi + np.pi) / (2 * np.pi), np.linspace(0, 0.55, rows)), -1)
-    mesh.add("hair", pos, nrm, uv, grid_triangles(rows, cols), HEAD)
+    cap = mesh.add("hair", pos, nrm, uv, grid_triangles(rows, cols), HEAD)
 
     def strand(path: np.ndarray, out: np.ndarray, width: np.ndarray) -> None:
         pos, nrm, uv, tris = ribbon(path, out, width)
@@ -118,3 +119,4 @@ def add_hair(spec: CharacterSpec, mesh: Mesh, rng: np.random.Generator) -> None:
             radius = radius * (1 - t**3) + 0.01
             pos, nrm, uv, tris = tube(path, radius, sides=7)
             mesh.add("hair", pos, nrm, uv, tris, HEAD)
+    return cap

@@ -13,6 +13,8 @@ MATERIALS = (
     "lashes",
     "hair",
     "ornament",
+    "hair_ornament",
+    "headwear",
     "eyes",
     "iris",
 )

@@ -114,3 +114,18 @@ def revolution(profile: list[tuple[float, float, float]], rx: float, rz: float, 
     nrm = np.array([normalize(out + np.array([0.0, ny, 0.0])) for _, _, ny in profile])
     uv = np.zeros((*pos.shape[:-1], 2))
     return pos, nrm, uv, grid_triangles(len(profile), segments + 1)
+
+
+def ellipsoid(centre, radii, axes: np.ndarray | None = None, rows: int = 12, cols: int = 20):
+    """A closed ellipsoid: `radii` along the columns of `axes` (default x, y, z); returns pos,
+    nrm, uv, tris (the poles' zero-area triangles are dropped by `Mesh.add`)."""
+    axes = np.eye(3) if axes is None else np.asarray(axes, float)
+    t, p = np.meshgrid(
+        np.linspace(0, np.pi, rows), np.linspace(0, 2 * np.pi, cols + 1), indexing="ij"
+    )
+    unit = np.stack([np.sin(t) * np.cos(p), np.cos(t), np.sin(t) * np.sin(p)], -1)
+    radii = np.asarray(radii, float)
+    pos = np.asarray(centre, float) + (unit * radii) @ axes.T
+    nrm = normalize((unit / radii) @ axes.T)
+    uv = np.stack([p / (2 * np.pi), t / np.pi], -1)
+    return pos, nrm, uv, grid_triangles(rows, cols + 1)

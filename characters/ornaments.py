@@ -58,17 +58,8 @@ def add_ornament(spec: CharacterSpec, mesh: Mesh) -> None:
         # A flower pinned to the side of the head, above the ear.
         side = 1 if spec.wink_side == "left" else -1
         theta, phi = 0.8, side * 1.25
-        centre = shape.point(theta, phi, lift + 0.05)
-        normal = shape.normal(theta, phi)
-        e1 = normalize(np.cross(normal, [0.0, 1.0, 0.0]))
-        e2 = np.cross(normal, e1)
-        for k in range(5):
-            a = 2 * np.pi * k / 5
-            d = np.cos(a) * e1 + np.sin(a) * e2
-            path = centre + np.linspace(0.03, 0.42, 6)[:, None] * d + 0.02 * normal
-            width = 0.28 * np.sin(np.linspace(0.2, np.pi - 0.2, 6))
-            add(*ribbon(path, np.tile(normal, (6, 1)), width))
-        add(*tube(centre + np.outer([0.0, 0.06], normal), np.full(2, 0.08), sides=8))
+        for part in flower(shape.point(theta, phi, lift + 0.05), shape.normal(theta, phi)):
+            add(*part)
     else:  # headphones: a band standing off the hair and a cup over each ear
         theta = np.linspace(-1.5, 1.5, 31)
         path = shape.point(np.abs(theta), np.sign(theta) * np.pi / 2, lift + 0.14)
@@ -77,6 +68,22 @@ def add_ornament(spec: CharacterSpec, mesh: Mesh) -> None:
             x = side * (w + lift + 0.1)
             axis = np.array([[x, spec.eye_y + 0.05, 0.0], [x + side * 0.3, spec.eye_y + 0.05, 0.0]])
             add(*tube(axis, np.array([0.42, 0.38]), sides=12))
+
+
+def flower(centre: np.ndarray, normal: np.ndarray, size: float = 1.0) -> list[tuple]:
+    """A five-petal flower at `centre` facing along `normal`: its parts as (pos, nrm, uv, tris)."""
+    up = [1.0, 0.0, 0.0] if abs(float(normal[1])) > 0.95 else [0.0, 1.0, 0.0]
+    e1 = normalize(np.cross(normal, up))
+    e2 = np.cross(normal, e1)
+    parts = []
+    for k in range(5):
+        a = 2 * np.pi * k / 5
+        d = np.cos(a) * e1 + np.sin(a) * e2
+        path = centre + np.linspace(0.03, 0.42, 6)[:, None] * size * d + 0.02 * normal
+        width = 0.28 * size * np.sin(np.linspace(0.2, np.pi - 0.2, 6))
+        parts.append(ribbon(path, np.tile(normal, (6, 1)), width))
+    parts.append(tube(centre + np.outer([0.0, 0.06 * size], normal), np.full(2, 0.08 * size), 8))
+    return parts
 
 
 def has_ornament_bone(spec: CharacterSpec) -> bool:

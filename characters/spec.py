@@ -34,6 +34,19 @@ ORNAMENT_NAMES = {
     "flower": "髪飾り",
     "headphones": "ヘッドホン",
 }
+# Buns (hair tied up), where they sit on the head: never part of the head box either.
+BUN_PLACES = ("none", "top", "back", "low", "side", "double")
+# Headwear over the hair (characters.headwear); the names real models give each (a spec's
+# `headwear_name` is one of them, or "" for an unnamed material).
+HEADWEAR = ("none", "hat", "cap", "beret", "hood")
+HEADWEAR_NAMES = {
+    "hat": ("帽子", "hat", "ハット"),
+    "cap": ("キャップ", "cap"),
+    "beret": ("ベレー", "beret"),
+    "hood": ("フード", "hood"),
+}
+# Names real models give hair sticks and flowers clustered on a bun.
+CLUSTER_NAMES = ("簪", "かんざし", "花", "髪飾り")
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,18 @@ class CharacterSpec:
     second_wink_names: tuple[str, str] = SECOND_WINK_NAMES[0]
     ornament: str = "none"  # one of ORNAMENTS
     ornament_named: bool = True  # whether its material (and bone) say what it is
+    # Features the head box must see through (characters.buns, characters.headwear). Their
+    # defaults add nothing, so every seed's character is unchanged; none moves the true top
+    # (`head_top_y`, the hair cap's), which lies under or beside them.
+    bun: str = "none"  # one of BUN_PLACES ("back": of the crown; "double": odango)
+    bun_size: float = 0.3  # the bun's radius, as a share of head_width
+    bun_joined: bool = False  # one mesh with the hair cap (a band of hair welded to both)
+    bun_ornaments: int = 0  # hair sticks and flowers in a cluster on and above the (back) bun
+    bun_ornament_name: str = ""  # their material's name; "" = unnamed (材質N)
+    headwear: str = "none"  # one of HEADWEAR, over the hair
+    headwear_name: str = ""  # its material's name; "" = unnamed (材質N)
+    skin_name: str = "肌"  # the face skin's material name (real ones: 顔, 肌, 顔・耳, ...)
+    smile_cheek: float = 0.0  # how far the smile winks lift the cheek, in eye half-heights
 
     def wink_names(self, eye: str) -> tuple[str, str]:
         """(neutral, smile) morph names of the one-eye winks of `eye` ("left" or "right")."""

@@ -29,7 +29,11 @@ import numpy as np
 from mmd_loader.model import Model
 from mmd_loader.roles import ClosureCandidate
 
-SMILE_ARCH = -0.02  # a closed lid arching more than this (⌒) is a smile wink
+# A closed lid arching more than this (⌒) is a smile wink (and a model whose every closure is one
+# is flagged `smile_closure`): the middle of the gap between the largest arch of a chosen neutral
+# closure (-0.040) and the smallest of a smile wink (-0.005), both on ../shared/mmd's face models
+# (procedural: neutral -0.37..-0.22, smile +0.23..+0.37; scripts/flag_rates.py).
+SMILE_ARCH = -0.023
 _COLUMNS = 16
 _MOVED = 0.05  # of the largest downward move: "moves down"
 _STRONG = 0.5  # of the largest downward move: spans the eye's width

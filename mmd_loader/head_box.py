@@ -7,24 +7,20 @@ bones that drive each vertex (the head's subtree), materials (names, textures, w
 the face's skin), mesh pieces (connected footprints), and the face's proportions.
 
 **Ornaments by name.** Head-driven parts whose material (name, English name, texture or
-sphere file) or driving bone is named like an ornament (リボン/ribbon, 帽子/hat, 髪飾り,
+sphere file) or driving bone is named like an ornament (リボン/ribbon, 帽子/hat, 髪飾り, 簪,
 ヘッドホン/headphone, 花/flower, カチューシャ, アホ毛/ahoge, 耳/ears, ...) are left out of the
-top's and the width's measurement; a name that would remove most of the head (an atlas
-material named after its ribbon) is ignored. Names only help: the geometry below finds the
-same box on every real model in ../shared/mmd with every name ignored (tests/test_head_box.py).
+top's and the width's measurement. Each name is judged on its own: one that names the face's own
+skin (a material 顔・耳) is not an ornament, and one that would remove most of the head by
+itself (more than 40 % of its widest footprint: an atlas material named after its ribbon,
+over a face that is a mask) is ignored, unless what it names is a piece apart from the rest
+that does not hang down the head (a hat above the hair, however wide its brim). Names only
+help: the geometry below finds the same box on every real model in ../shared/mmd with every
+name ignored (tests/test_head_box.py).
 
-**Top: the crown of the footprint dome.** Walking up from the eyes in rows of u/24, each
-horizontal cut through the head-driven triangles is rasterised in a top view (cells of u/10)
-and filled where a cell is enclosed by cut surface on all four sides (left, right, front,
-back), so a ring of hair counts with the skull it encloses while sheets, strands and ribbon
-loops count only their own thin cells. The skull and hair make a dome: its footprint is widest
-near the eyes and, once below 35 % of that, shrinks steeply to nothing; from there on only the
-crown's own piece counts (the connected piece overlapping the row below's most), so spikes, buns
-and ear cups beside it drop out. The top is where the crown ends: where its footprint falls
-below 10 % of the widest (interpolated between rows), or, earlier, where it stops shrinking by
-2 % of the widest per row (over the next three rows): a bow, a flower, a headband or headphone
-band sitting on the crown, an ahoge or a topknot all leave a small plateau above the hair,
-which is not followed.
+**Top** (`mmd_loader.head_top`): the crown of the dome the head's footprints make, walking up
+from the eyes; pieces that do not hang down the head (bows, buns, hair sticks, flowers) are
+left out unless they enclose the crown; when a dome stands under the piece the top ends on and
+which of them is the hair cannot be told (a hat, a cap, a hood over hair), the box says so.
 
 **Chin: the end of the face's skin profile.** The model is cut by the plane x = (face centre):
 the face's skin material is the one frontmost just below the mouth. Walking down from the mouth
@@ -34,12 +30,15 @@ material); the chin is the lowest point of the profile still u/10 in front of th
 A collar, scarf, tie or headset in front of the neck is another material and never takes part;
 nor does the neck, which is behind the jaw.
 
-Every search is bounded in steps: the top's walk covers at most 8 eye separations above the
-eyes (real tops: 1.4-2), the chin's 2 below the mouth, the grid is 64² cells. A degenerate
-anchor (an eye separation of ~0 against the model's size) or a crown still wide 8 eye
-separations up raises `HeadBoxError` naming the stage instead of searching on.
-Known limit: an unnamed hat is indistinguishable from hair by geometry (its crown encloses the
-head as hair does); an overrides file corrects such a model.
+Every search is bounded in steps: the top's walks cover at most 8 eye separations above the
+eyes (real tops: 1.4-2) and rasterise at most `MAX_FOOTPRINTS` footprints in all, the chin's
+walk 2 below the mouth, the grid is 64² cells. A degenerate anchor (an eye separation of ~0
+against the model's size) or a crown still wide 8 eye separations up raises `HeadBoxError`
+naming the stage instead of searching on.
+Known limit: an unnamed hat, cap, beret or hood reads as hair when nothing tells it apart (its
+crown encloses the head as hair does); the box then carries `uncertain_top` (the top of the
+dome under it), which quality flags as `head_top_uncertain`, and an overrides file corrects
+such a model.
 """
 
 from __future__ import annotations
@@ -47,26 +46,31 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
 
 import numpy as np
 
+from mmd_loader.head_top import (
+    FLOAT,
+    MAX_TOP,
+    WIDEST_ROWS,
+    Anchors,
+    Grid,
+    HeadBoxError,
+    find_top,
+    widest,
+)
+from mmd_loader.head_top import (
+    MAX_FOOTPRINTS as TOP_FOOTPRINTS,
+)
+from mmd_loader.mesh_geometry import all3, highest, lowest, mesh_pieces, row_cuts
 from mmd_loader.model import Model
 from mmd_loader.roles import HeadBox, RoleMorph
 
-_ROW_STEP = 1 / 24  # top rows, in units of u
+__all__ = ["MAX_FOOTPRINTS", "HeadBoxError", "find_head_box", "head_driven_mask", "ornament_name"]
+
 _CHIN_STEP = 1 / 48  # chin rows, in units of u
-_MAX_TOP = 8  # eye separations above the eyes: the top-down walk's reach (heads: 1.4-2)
-_MAX_ROWS = 400  # bound of every row walk, whatever u is
-_GRID = 64  # top-view cells per side
-_CELL = 1 / 10  # top-view cell, in units of u
-_CROWN = 0.35  # the dome's crown starts below this share of its widest footprint
-_CROWN_END = 0.10  # ... and ends below this share
-_MIN_SHRINK = 0.02  # ... or where it shrinks by less than this share per row,
-_SHRINK_ROWS = 3  # ... over the next rows (a single row's change is quantised by the grid)
 _CHIN_DROP = 0.25  # the profile falling back this far (in u) behind its front is below the chin
 _DEGENERATE = 1e-3  # an eye separation below this share of the model's height is degenerate
-_MAX_SAMPLES = 32  # raster samples per cut segment
 
 # Words naming head ornaments, matched in NFKC-folded lowercase names (Japanese anywhere in the
 # name; Latin words as whole words, so "bow" is not "elbow").
@@ -88,13 +92,11 @@ _ORNAMENT_EN = (
 _WORD = re.compile(r"[a-z]+")
 _JA = re.compile("|".join(map(re.escape, _ORNAMENT_JA)))
 _EN = frozenset(_ORNAMENT_EN)
-# A name-based exclusion that removes more than this share of the head's widest footprint is
-# not believed (the "ornament" is the hair itself, e.g. one atlas material).
+# A name whose exclusion alone removes more than this share of the head's widest footprint is
+# not believed (the "ornament" is the hair itself, e.g. one atlas material)...
 _MAX_EXCLUDED = 0.4
-
-
-class HeadBoxError(ValueError):
-    """The head cannot be measured; the message names the stage and why."""
+_MAX_NAMES = 16  # ... judged one by one for this many names at most (the rest together)
+MAX_FOOTPRINTS = TOP_FOOTPRINTS + WIDEST_ROWS * (_MAX_NAMES + 2)
 
 
 def head_driven_mask(model: Model, head: int) -> np.ndarray:
@@ -124,19 +126,6 @@ def _subtree(model: Model, roots: np.ndarray) -> np.ndarray:
     return inside
 
 
-def _lowest(values: np.ndarray) -> np.ndarray:
-    """Row-wise minimum of a (T, 3) array (numpy's reductions over a length-3 axis are slow)."""
-    return np.minimum(np.minimum(values[:, 0], values[:, 1]), values[:, 2])
-
-
-def _highest(values: np.ndarray) -> np.ndarray:
-    return np.maximum(np.maximum(values[:, 0], values[:, 1]), values[:, 2])
-
-
-def _all3(flags: np.ndarray) -> np.ndarray:
-    return flags[:, 0] & flags[:, 1] & flags[:, 2]
-
-
 def _centre(model: Model, morph: RoleMorph | None) -> np.ndarray | None:
     if morph is None or len(morph.indices) == 0:
         return None
@@ -144,68 +133,74 @@ def _centre(model: Model, morph: RoleMorph | None) -> np.ndarray | None:
     return (model.positions[morph.indices] * w[:, None]).sum(0) / w.sum()
 
 
-@dataclass
-class _Anchors:
-    u: float  # eye separation
-    eye_y: float
-    face_z: float  # frontmost of the eye and mouth centres
-    mouth: np.ndarray | None
-
-
 def find_head_box(
-    model: Model, head_mask: np.ndarray, morphs: dict[str, RoleMorph], cx: float
+    model: Model,
+    head_mask: np.ndarray,
+    morphs: dict[str, RoleMorph],
+    cx: float,
+    eyes: dict[str, np.ndarray] | None = None,
 ) -> HeadBox | None:
-    """The head box anchored on the found eyes and mouth, or None with no anchor at all.
+    """The head box anchored on the eyes (`eyes`: each eye role's centre as all its closures
+    see it, `mmd_loader.face.eye_anchor`; else the eye morphs' centres) and the mouth, or None
+    with no anchor at all.
 
     Raises `HeadBoxError` when the anchors are degenerate (see the module docstring)."""
-    anchors = _anchors(model, head_mask, morphs, cx)
+    anchors = _anchors(model, head_mask, morphs, cx, eyes or {})
     if anchors is None:
         return None
-    head_tris = _all3(head_mask[model.triangles])
+    head_tris = all3(head_mask[model.triangles])
     if not head_tris.any():
         return None
     u = anchors.u
     notes: list[str] = []
     material_of = _material_of_triangles(model)
-    ornaments, names = _ornament_triangles(model, material_of, head_tris)
-    ys = model.positions[model.triangles, 1]
-    upper = head_tris & (_highest(ys) >= anchors.eye_y)
-    corners = model.positions[model.triangles[upper & ~ornaments]].astype(np.float64)
-    if names:
-        plain = model.positions[model.triangles[upper]].astype(np.float64)
-        if _widest(corners, cx, anchors) < (1 - _MAX_EXCLUDED) * _widest(plain, cx, anchors):
-            corners, ornaments = plain, np.zeros_like(ornaments)
-            notes.append(f"ornament names ignored (they cover the head): {', '.join(names)}")
-        else:
-            notes.append(f"excluded as ornaments: {', '.join(names)}")
-    top = _top(corners, cx, anchors)
-    notes.append(f"top: crown of the hair mass at {top:.4g}")
+    pieces = np.full(len(model.triangles), -1, np.int64)
+    pieces[head_tris] = mesh_pieces(model.positions, model.triangles[head_tris])
+    face_material = _face_material(model, material_of, cx, anchors)
+    ornaments = _ornaments(model, material_of, head_tris, pieces, face_material, cx, anchors, notes)
+    face = _face_piece(pieces, material_of, face_material, head_tris)
+    top = find_top(model, head_tris & ~ornaments, pieces, cx, anchors, face)
+    notes += top.notes
 
-    chin, how = _chin(model, material_of, head_tris, cx, anchors)
+    chin, how = _chin(model, material_of, head_tris, cx, anchors, face_material)
     notes.append(f"chin: {how} at {chin:.4g}")
-    level = (
-        head_tris & ~ornaments & (_lowest(ys) <= anchors.eye_y) & (_highest(ys) >= anchors.eye_y)
-    )
+    if top.y - chin > MAX_TOP * u:
+        raise HeadBoxError(
+            f"head box: the head is {(top.y - chin) / u:.3g} eye separations tall, more than "
+            f"{MAX_TOP:g} (eye separation {u:.3g} is too small for this head)"
+        )
+    ys = model.positions[model.triangles, 1]
+    level = head_tris & ~ornaments & (lowest(ys) <= anchors.eye_y) & (highest(ys) >= anchors.eye_y)
     head = model.positions[model.triangles[level]].astype(np.float64)
     half_width = _half_width(head, cx, u, anchors.eye_y, anchors.face_z)
-    centre = np.array([cx, 0.5 * (top + chin), anchors.face_z], np.float64)
+    centre = np.array([cx, 0.5 * (top.y + chin), anchors.face_z], np.float64)
     return HeadBox(
-        top=float(top), chin=float(chin), center=centre, half_width=float(half_width), notes=notes
+        top=float(top.y),
+        chin=float(chin),
+        center=centre,
+        half_width=float(half_width),
+        notes=notes,
+        uncertain_top=None if top.inner is None else float(top.inner),
     )
 
 
 def _anchors(
-    model: Model, head_mask: np.ndarray, morphs: dict[str, RoleMorph], cx: float
-) -> _Anchors | None:
-    left, right = _centre(model, morphs.get("left_eye")), _centre(model, morphs.get("right_eye"))
+    model: Model,
+    head_mask: np.ndarray,
+    morphs: dict[str, RoleMorph],
+    cx: float,
+    eyes: dict[str, np.ndarray],
+) -> Anchors | None:
+    left = eyes.get("left_eye", _centre(model, morphs.get("left_eye")))
+    right = eyes.get("right_eye", _centre(model, morphs.get("right_eye")))
     mouth = _centre(model, morphs.get("mouth"))
-    eyes = [c for c in (left, right) if c is not None]
-    if not eyes and mouth is None:
+    found = [c for c in (left, right) if c is not None]
+    if not found and mouth is None:
         return None
     if left is not None and right is not None:
         u = float(abs(left[0] - right[0]))
-    elif eyes and mouth is not None:
-        u = 2.0 * float(eyes[0][1] - mouth[1])
+    elif found and mouth is not None:
+        u = 2.0 * float(found[0][1] - mouth[1])
     else:
         xs = model.positions[head_mask, 0] if head_mask.any() else model.positions[:, 0]
         lo, hi = np.percentile(xs, [10, 90])
@@ -215,9 +210,9 @@ def _anchors(
         raise HeadBoxError(
             f"head box: eye separation {u:.3g} is degenerate (model height {scale:.3g})"
         )
-    eye_y = float(np.mean([c[1] for c in eyes])) if eyes else float(mouth[1]) + 0.5 * u
-    face_z = float(max(c[2] for c in [*eyes, *([mouth] if mouth is not None else [])]))
-    return _Anchors(u, eye_y, face_z, mouth)
+    eye_y = float(np.mean([c[1] for c in found])) if found else float(mouth[1]) + 0.5 * u
+    face_z = float(max(c[2] for c in [*found, *([mouth] if mouth is not None else [])]))
+    return Anchors(u, eye_y, face_z, mouth)
 
 
 # ------------------------------------------------------------------------------------ ornaments
@@ -238,234 +233,169 @@ def ornament_name(name: str) -> bool:
     return bool(_JA.search(key)) or not _EN.isdisjoint(_WORD.findall(key))
 
 
-def _ornament_triangles(
-    model: Model, material_of: np.ndarray, head_tris: np.ndarray
-) -> tuple[np.ndarray, list[str]]:
-    """Head triangles of ornament-named materials or driven by ornament-named bones, and what
-    named them."""
-    names: list[str] = []
-    flagged = np.zeros(len(model.materials) + 1, bool)  # last entry: triangles without material
+def _ornament_groups(
+    model: Model, material_of: np.ndarray, head_tris: np.ndarray, face_material: int
+) -> list[tuple[str, np.ndarray]]:
+    """(what named it, its head triangles) for every ornament-named material and every
+    ornament-named bone's subtree, the face's own skin material excepted."""
+    groups: list[tuple[str, np.ndarray]] = []
     for index, material in enumerate(model.materials):
         labels = [material.name, material.english_name]
         for ref in (material.texture_ref, material.sphere_ref):
             if ref:
                 labels.append(re.split(r"[\\/]", ref)[-1].rsplit(".", 1)[0])
-        if any(label and ornament_name(label) for label in labels):
-            flagged[index] = True
-    triangles = flagged[material_of] & head_tris
-    for index in np.unique(material_of[triangles]).tolist():
-        names.append(f"material {model.materials[index].name or index}")
+        if index != face_material and any(label and ornament_name(label) for label in labels):
+            triangles = (material_of == index) & head_tris
+            if triangles.any():
+                groups.append((f"material {material.name or index}", triangles))
     roots = [i for i, bone in enumerate(model.bones) if ornament_name(bone.name)]
-    if roots and len(model.positions):
-        bones = np.clip(model.bone_indices, 0, len(model.bones) - 1)
-        ornament_bone = _subtree(model, np.array(roots))
-        driven = (model.bone_weights * ornament_bone[bones]).sum(axis=1) >= 0.5
-        by_bone = _all3(driven[model.triangles]) & head_tris
-        if by_bone.any():
-            triangles |= by_bone
-            vertices = np.unique(model.triangles[by_bone])
-            weights = model.bone_weights[vertices] * ornament_bone[bones[vertices]]
-            main = bones[vertices, np.argmax(weights, axis=1)]
-            names.append("bones " + ", ".join(sorted({model.bones[i].name for i in main})))
-    if len(names) > 8:
-        names = [*names[:8], f"and {len(names) - 8} more"]
-    return triangles, names
+    if not roots or not len(model.positions):
+        return groups
+    bones = np.clip(model.bone_indices, 0, len(model.bones) - 1)
+    by_name: dict[str, np.ndarray] = {}
+    for root in roots:
+        subtree = _subtree(model, np.array([root]))
+        driven = (model.bone_weights * subtree[bones]).sum(axis=1) >= 0.5
+        triangles = all3(driven[model.triangles]) & head_tris
+        if triangles.any():
+            name = model.bones[root].name
+            by_name[name] = by_name.get(name, np.zeros_like(triangles)) | triangles
+    # a bone below another named one belongs to the outer one's group
+    kept = sorted(by_name.items(), key=lambda item: -int(item[1].sum()))
+    out: list[tuple[str, np.ndarray]] = []
+    for name, triangles in kept:
+        if not any((triangles & ~outer).sum() == 0 for _, outer in out):
+            out.append((name, triangles))
+    return groups + [(f"bone {name}", triangles) for name, triangles in out]
 
 
-# ------------------------------------------------------------------------------------------ top
-
-
-def _row_cuts(
-    corners: np.ndarray, y: float, axis: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where triangles cross the plane `coordinate[axis] = y`: segment ends P0, P1 (S, 3) and
-    which triangles (T,) they come from (those that only touch the plane give none)."""
-    a, b = corners, np.roll(corners, -1, axis=1)  # edges a[k] -> b[k]
-    da, db = a[..., axis] - y, b[..., axis] - y
-    crosses = (da * db <= 0) & (da != db)
-    t = np.where(crosses, da / np.where(crosses, da - db, 1.0), 0.0)
-    points = a + t[..., None] * (b - a)
-    hit = crosses[:, 0].astype(np.int8) + crosses[:, 1] + crosses[:, 2] >= 2
-    points, crosses = points[hit], crosses[hit]
-    c0, c1 = crosses[:, 0:1], crosses[:, 1:2]
-    first = np.where(c0, points[:, 0], np.where(c1, points[:, 1], points[:, 2]))
-    last = np.where(crosses[:, 2:3], points[:, 2], np.where(c1, points[:, 1], points[:, 0]))
-    return first, last, hit
-
-
-def _footprint(p0: np.ndarray, p1: np.ndarray, origin: np.ndarray, cell: float) -> np.ndarray:
-    """Cells of a top-view grid (`_GRID`² cells of `cell`, lower corner `origin` in (x, z))
-    covered by the cut segments or enclosed by them on all four sides."""
-    if len(p0) == 0:
-        return np.zeros((_GRID, _GRID), bool)
-    length = np.linalg.norm(p1 - p0, axis=1)
-    count = np.minimum(np.ceil(length / (0.5 * cell)).astype(np.int64) + 1, _MAX_SAMPLES)
-    owner = np.repeat(np.arange(len(p0)), count)
-    first = np.repeat(np.cumsum(count) - count, count)
-    t = (np.arange(len(owner)) - first) / np.maximum(np.repeat(count - 1, count), 1)
-    points = p0[owner] + t[:, None] * (p1 - p0)[owner]
-    ij = np.floor((points - origin) / cell).astype(np.int64)
-    ok = ((ij >= 0) & (ij < _GRID)).all(axis=1)
-    occupied = np.zeros((_GRID, _GRID), bool)
-    occupied[ij[ok, 1], ij[ok, 0]] = True
-    left = np.maximum.accumulate(occupied, axis=1)
-    right = np.maximum.accumulate(occupied[:, ::-1], axis=1)[:, ::-1]
-    front = np.maximum.accumulate(occupied, axis=0)
-    back = np.maximum.accumulate(occupied[::-1], axis=0)[::-1]
-    return occupied | (left & right & front & back)
-
-
-def _grid_origin(cx: float, anchors: _Anchors) -> np.ndarray:
-    """Lower (x, z) corner of the top-view grid, centred on the skull behind the face."""
-    cell = _CELL * anchors.u
-    return np.array([cx, anchors.face_z - 1.0 * anchors.u]) - 0.5 * _GRID * cell
-
-
-def _footprints(
-    corners: np.ndarray, rows: np.ndarray, origin: np.ndarray, cell: float
+def _ornaments(
+    model: Model,
+    material_of: np.ndarray,
+    head_tris: np.ndarray,
+    pieces: np.ndarray,
+    face_material: int,
+    cx: float,
+    anchors: Anchors,
+    notes: list[str],
 ) -> np.ndarray:
-    """The footprints (rows, _GRID, _GRID) of the triangles `corners` at each height in `rows`
-    (ascending)."""
-    x, z = corners[..., 0].sum(axis=1) / 3, corners[..., 2].sum(axis=1) / 3
-    end = origin + _GRID * cell
-    inside = (x >= origin[0]) & (x < end[0]) & (z >= origin[1]) & (z < end[1])
-    corners = corners[inside & (_highest(corners[..., 1]) >= rows[0])]
-    low, high = _lowest(corners[..., 1]), _highest(corners[..., 1])
-    order = np.argsort(low, kind="stable")
-    corners, low, high = corners[order], low[order], high[order]
-    masks = np.zeros((len(rows), _GRID, _GRID), bool)
-    for k, y in enumerate(rows):
-        end = int(np.searchsorted(low, y, side="right"))
-        near = corners[:end][high[:end] >= y]
-        p0, p1, _ = _row_cuts(near, float(y), axis=1)
-        masks[k] = _footprint(p0[:, [0, 2]], p1[:, [0, 2]], origin, cell)
-    return masks
+    """The head triangles left out by name, each name judged on its own (see the module doc);
+    notes say what was left out and which names were not believed."""
+    groups = _ornament_groups(model, material_of, head_tris, face_material)
+    out = np.zeros(len(model.triangles), bool)
+    if not groups:
+        return out
+    ys = model.positions[model.triangles, 1]
+    upper = head_tris & (highest(ys) >= anchors.eye_y)
+    level = anchors.eye_y + FLOAT * anchors.u
+    apart = [_apart(triangles, pieces, lowest(ys), level) for _, triangles in groups]
+    for (_, triangles), separate in zip(groups, apart, strict=True):
+        if separate:
+            out |= triangles
+    grid = Grid.of(cx, anchors)
+
+    def widest_of(mask: np.ndarray) -> float:
+        return widest(model.positions[model.triangles[mask]].astype(np.float64), grid, anchors)
+
+    judged = [(g, t) for (g, t), a in zip(groups, apart, strict=True) if not a]
+    if len(judged) > _MAX_NAMES:  # the rest are judged together
+        rest = np.logical_or.reduce([t for _, t in judged[_MAX_NAMES - 1 :]])
+        judged = [*judged[: _MAX_NAMES - 1], ("and the other names", rest)]
+    base = widest_of(upper & ~out) if judged else 0.0
+    ignored = []
+    for name, triangles in judged:
+        if widest_of(upper & ~out & ~triangles) < (1 - _MAX_EXCLUDED) * base:
+            ignored.append(name)
+        else:
+            out |= triangles
+    left_out = [name for (name, _), a in zip(groups, apart, strict=True) if a]
+    left_out += [name for name, _ in judged if name not in ignored]
+    if left_out:
+        notes.append(f"excluded as ornaments: {_listed(left_out)}")
+    if ignored:
+        notes.append(f"ornament names ignored (they cover the head): {_listed(ignored)}")
+    return out
 
 
-def _widest(corners: np.ndarray, cx: float, anchors: _Anchors) -> float:
-    """The head's widest footprint, sampled between the eyes and two eye separations above."""
-    rows = anchors.eye_y + anchors.u * np.linspace(0.0, 2.0, 9)
-    masks = _footprints(corners, rows, _grid_origin(cx, anchors), _CELL * anchors.u)
-    return float(masks.sum(axis=(1, 2)).max())
+def _apart(triangles: np.ndarray, pieces: np.ndarray, low: np.ndarray, level: float) -> bool:
+    """Whether `triangles` are whole pieces of their own lying above `level` (a separate piece
+    that does not hang down the head: a hat above the hair, a bow)."""
+    labels = np.unique(pieces[triangles])
+    labels = labels[labels >= 0]
+    if labels.size == 0:
+        return False
+    whole = np.isin(pieces, labels)
+    return bool((whole <= triangles).all()) and float(low[whole].min()) > level
 
 
-def _top(corners: np.ndarray, cx: float, anchors: _Anchors) -> float:
-    """The top of the dome the triangles `corners` make (see the module docstring)."""
-    u, eye_y = anchors.u, anchors.eye_y
-    highest = float(corners[..., 1].max()) if len(corners) else eye_y
-    if highest <= eye_y:
-        return eye_y + 1.5 * u
-    reach = min(highest, eye_y + _MAX_TOP * u)  # no head's top is further above its eyes
-    count = min(int(np.ceil((reach - eye_y) / (_ROW_STEP * u))), _MAX_ROWS)
-    rows = eye_y + _ROW_STEP * u * np.arange(count + 1)
-    masks = _footprints(corners, rows, _grid_origin(cx, anchors), _CELL * u)
-    top = _crown_end(rows, masks, eye_y + 2.0 * u)
-    if top is None and reach >= highest:
-        top = float(rows[-1])  # the crown ends with the geometry
-    if top is None:
-        raise HeadBoxError(
-            f"head box: the head goes on more than {_MAX_TOP:g} eye separations above the eyes "
-            f"(eye separation {u:.3g} is too small for this head)"
-        )
-    return top
+def _listed(names: list[str]) -> str:
+    return ", ".join(names if len(names) <= 8 else [*names[:8], f"and {len(names) - 8} more"])
 
 
-def _crown_end(rows: np.ndarray, masks: np.ndarray, widest_below: float) -> float | None:
-    """Where the dome of footprints `masks` (per row y in `rows`) ends (see the module doc), or
-    None when it has not ended by the last row."""
-    areas = masks.sum(axis=(1, 2)).astype(np.float64)
-    search = rows <= widest_below
-    peak = int(np.argmax(np.where(search, areas, -1.0)))
-    widest = areas[peak]
-    if widest <= 0:
-        return float(rows[-1])
-    k = peak
-    while k + 1 < len(rows) and areas[k + 1] >= _CROWN * widest:
-        k += 1
-    crown = _Crown(masks, k)  # above here, only the crown's own piece of each footprint counts
-
-    def share(j: int) -> float:
-        return (areas[j] if j <= crown.start else crown.cells(min(j, len(rows) - 1))) / widest
-
-    while k + 1 < len(rows) and share(k + 1) >= _CROWN_END:
-        if share(k) - share(k + _SHRINK_ROWS) < _MIN_SHRINK * _SHRINK_ROWS:
-            break  # no longer shrinking like a dome: what lies above sits on the crown
-        k += 1
-    if k + 1 == len(rows):
-        return None  # the rows ran out with the crown still wide
-    if k + 1 < len(rows) and share(k + 1) < _CROWN_END <= share(k):
-        # the crown runs out between rows k and k + 1: interpolate the crossing
-        t = (share(k) - _CROWN_END) / max(share(k) - share(k + 1), 1e-12)
-        return float(rows[k] + t * (rows[k + 1] - rows[k]))
-    return float(rows[k])
-
-
-class _Crown:
-    """The crown's cells in the footprints above row `start`, followed upwards on demand: in
-    each row, the connected piece that overlaps the previous row's crown most (a spike, a bun or
-    an ear cup beside it is left out)."""
-
-    def __init__(self, masks: np.ndarray, start: int) -> None:
-        self.masks, self.start = masks, start
-        self.pieces = [masks[start]]
-
-    def cells(self, row: int) -> float:
-        while self.start + len(self.pieces) - 1 < row:
-            previous = self.pieces[-1]
-            mask = self.masks[self.start + len(self.pieces)]
-            self.pieces.append(_piece_over(mask, previous))
-        return float(self.pieces[row - self.start].sum())
-
-
-def _piece_over(mask: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """The 4-connected piece of `mask` that overlaps `previous` most (empty if none does)."""
-    seeds = mask & previous
-    if not seeds.any():
-        return np.zeros_like(mask)
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    inside = mask[y0:y1, x0:x1]
-    big = inside.size
-    labels = np.where(inside, np.arange(big).reshape(inside.shape), big)
-    for _ in range(big):  # each pass spreads the smallest label one cell; bounded by the cells
-        spread = labels.copy()
-        np.minimum(spread[1:], labels[:-1], out=spread[1:])
-        np.minimum(spread[:-1], labels[1:], out=spread[:-1])
-        np.minimum(spread[:, 1:], labels[:, :-1], out=spread[:, 1:])
-        np.minimum(spread[:, :-1], labels[:, 1:], out=spread[:, :-1])
-        spread = np.where(inside, spread, big)
-        if np.array_equal(spread, labels):
-            break
-        labels = spread
-    overlap = np.bincount(labels[seeds[y0:y1, x0:x1]], minlength=big + 1)[:big]
-    size = np.bincount(labels[inside], minlength=big + 1)[:big]
-    best = int(np.lexsort((size, overlap))[-1])
-    piece = np.zeros_like(mask)
-    piece[y0:y1, x0:x1] = labels == best
-    return piece
+def _face_piece(
+    pieces: np.ndarray, material_of: np.ndarray, face_material: int, head_tris: np.ndarray
+) -> int:
+    """The piece most of the face skin's head triangles belong to (-1: unknown)."""
+    if face_material < 0:
+        return -1
+    labels = pieces[(material_of == face_material) & head_tris]
+    labels = labels[labels >= 0]
+    return int(np.bincount(labels).argmax()) if labels.size else -1
 
 
 # ----------------------------------------------------------------------------------------- chin
 
 
-def _chin(
-    model: Model, material_of: np.ndarray, head_tris: np.ndarray, cx: float, anchors: _Anchors
-) -> tuple[float, str]:
-    """(chin y, how it was found): the end of the face skin's midline profile, else the
-    lowest head-driven point in front near the midline."""
+def _midline_profile(
+    model: Model, material_of: np.ndarray, cx: float, anchors: Anchors
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The model cut by the plane just off x = cx, near the face: segment ends (y, z) P0, P1,
+    their materials, and the y the chin's walk starts from (the mouth)."""
     u, mouth = anchors.u, anchors.mouth
     anchor_y = float(mouth[1]) if mouth is not None else anchors.eye_y - 0.6 * u
     ys, xs = model.positions[model.triangles, 1], model.positions[model.triangles, 0]
     plane = cx + 1e-3 * u  # just off the midline, where real models put a row of vertices
-    band = (_highest(ys) >= anchor_y - 2.2 * u) & (_lowest(ys) <= anchor_y + 0.2 * u)
-    band &= (_lowest(xs) <= plane) & (_highest(xs) >= plane)
-    p0, p1, hit = _row_cuts(model.positions[model.triangles[band]].astype(np.float64), plane, 0)
+    band = (highest(ys) >= anchor_y - 2.2 * u) & (lowest(ys) <= anchor_y + 0.2 * u)
+    band &= (lowest(xs) <= plane) & (highest(xs) >= plane)
+    p0, p1, hit = row_cuts(model.positions[model.triangles[band]].astype(np.float64), plane, 0)
     materials = material_of[np.flatnonzero(band)[hit]]
-    chin = _chin_from_profile(p0[:, 1:], p1[:, 1:], materials, anchor_y, anchors)
+    return p0[:, 1:], p1[:, 1:], materials, anchor_y
+
+
+def _face_material(model: Model, material_of: np.ndarray, cx: float, anchors: Anchors) -> int:
+    """The face's skin material: the one frontmost at the midline just below the mouth (-1 when
+    nothing is cut there)."""
+    p0, p1, materials, anchor_y = _midline_profile(model, material_of, cx, anchors)
+    return _skin_of(p0, p1, materials, anchor_y, anchors.u)
+
+
+def _skin_of(p0, p1, materials, anchor_y: float, u: float) -> int:
+    votes: Counter[int] = Counter()
+    for y in anchor_y - u * np.linspace(0.05, 0.2, 6):
+        hit, z = _depth_at(p0, p1, float(y))
+        if hit.any():
+            votes[int(materials[np.flatnonzero(hit)[np.argmax(z[hit])]])] += 1
+    return votes.most_common(1)[0][0] if votes else -1
+
+
+def _chin(
+    model: Model,
+    material_of: np.ndarray,
+    head_tris: np.ndarray,
+    cx: float,
+    anchors: Anchors,
+    skin: int,
+) -> tuple[float, str]:
+    """(chin y, how it was found): the end of the face skin's midline profile, else the
+    lowest head-driven point in front near the midline."""
+    p0, p1, materials, anchor_y = _midline_profile(model, material_of, cx, anchors)
+    chin = None
+    if skin >= 0:
+        chin = _chin_from_profile(p0[materials == skin], p1[materials == skin], anchor_y, anchors)
     if chin is not None:
         return chin, "end of the face skin at the midline"
     head = model.positions[model.triangles[head_tris]].astype(np.float64)
-    return _chin_fallback(head, cx, u, anchor_y, anchors.face_z), (
+    return _chin_fallback(head, cx, anchors.u, anchor_y, anchors.face_z), (
         "lowest head-driven point near the midline (no skin profile)"
     )
 
@@ -479,19 +409,10 @@ def _depth_at(p0: np.ndarray, p1: np.ndarray, y: float) -> tuple[np.ndarray, np.
 
 
 def _chin_from_profile(
-    p0: np.ndarray, p1: np.ndarray, materials: np.ndarray, anchor_y: float, anchors: _Anchors
+    p0: np.ndarray, p1: np.ndarray, anchor_y: float, anchors: Anchors
 ) -> float | None:
+    """The chin on the skin's own profile segments (y, z)."""
     u = anchors.u
-    votes: Counter[int] = Counter()
-    for y in anchor_y - u * np.linspace(0.05, 0.2, 6):
-        hit, z = _depth_at(p0, p1, float(y))
-        if hit.any():
-            votes[int(materials[np.flatnonzero(hit)[np.argmax(z[hit])]])] += 1
-    if not votes:
-        return None
-    skin = votes.most_common(1)[0][0]
-    own = materials == skin
-    p0, p1 = p0[own], p1[own]
     step = _CHIN_STEP * u
     rows = anchor_y - step * np.arange(int(2.0 / _CHIN_STEP))
     fronts = np.full(len(rows), -np.inf)

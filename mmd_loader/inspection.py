@@ -30,7 +30,7 @@ class ModelReport:
     bones: int = 0
     morphs: int = 0
     roles: dict[str, str] = field(default_factory=dict)  # role -> "morph (how)" or bone name
-    head_box: dict | None = None  # top, chin, center_x, half_width, notes
+    head_box: dict | None = None  # top, chin, center_x, half_width, uncertain_top, notes
     eyes: dict[str, dict] = field(default_factory=dict)  # eye role -> chosen, reason, candidates
     flags: list[dict] = field(default_factory=list)  # code, role, value, message
     warnings: list[str] = field(default_factory=list)
@@ -112,6 +112,7 @@ def summarize(model: Model, roles: FaceRoles, path: Path, member: str | None) ->
             "chin": round(box.chin, 4),
             "center_x": round(float(box.center[0]), 4),
             "half_width": round(box.half_width, 4),
+            "uncertain_top": None if box.uncertain_top is None else round(box.uncertain_top, 4),
             "notes": list(box.notes),
         }
     for role, choice in roles.eyes.items():

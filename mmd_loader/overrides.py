@@ -102,7 +102,8 @@ class FaceOverrides:
             problems.append(problem)
             return None
         centre = np.array([box.center[0], (top + chin) / 2, box.center[2]])
-        return HeadBox(top, chin, centre, box.half_width)
+        uncertain = box.uncertain_top if self.head_top is None else None  # the user decided
+        return HeadBox(top, chin, centre, box.half_width, uncertain_top=uncertain)
 
     def _box_problem(self, box: HeadBox, top: float, chin: float) -> str | None:
         given = " and ".join(

@@ -42,6 +42,9 @@ class HeadBox:
     center: np.ndarray  # (3,)
     half_width: float
     notes: list[str] = field(default_factory=list)  # how top and chin were found
+    # The top of the dome under the piece the top ends on, when that piece may be headwear and
+    # geometry cannot tell (mmd_loader.head_top); None when the top is certain.
+    uncertain_top: float | None = None
 
     @property
     def height(self) -> float:
@@ -90,6 +93,9 @@ class FaceRoles:
     problems: list[str] = field(default_factory=list)  # why the model is not usable
     eyes: dict[str, EyeChoice] = field(default_factory=dict)  # per eye role
     flags: list[Flag] = field(default_factory=list)
+    # Per eye role, the eye's centre (x, y, z) as every closure of it found sees it, whichever
+    # was chosen (see `mmd_loader.face.eye_anchor`): what the head box is measured from.
+    eye_anchors: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:

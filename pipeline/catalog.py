@@ -54,6 +54,7 @@ COLUMNS = [
     "face",
     "flags",
     "terms",
+    "warnings",
 ]
 
 
@@ -194,6 +195,7 @@ def _inspect_within(
         "character": character,
         "face": face.to_bytes() if face else None,
         "flags": json.dumps(flags, ensure_ascii=False, sort_keys=True),
+        "warnings": json.dumps(report.warnings, ensure_ascii=False),
         "name": report.name,
         "format": report.format,
         "usable": report.usable,
@@ -254,6 +256,13 @@ def read_flags(row) -> list[dict]:
     return json.loads(text) if isinstance(text, str) and text else []
 
 
+def read_warnings(row) -> list[str]:
+    """A catalog row's load warnings (skipped morph entries, substituted or missing textures,
+    ...) as a list of strings."""
+    text = row.get("warnings")
+    return json.loads(text) if isinstance(text, str) and text else []
+
+
 def _row(path: Path, member: str | None, character: str) -> dict:
     return {
         "character": character,
@@ -278,6 +287,7 @@ def _row(path: Path, member: str | None, character: str) -> dict:
         "face": None,
         "flags": "[]",
         "terms": "{}",
+        "warnings": "[]",
     }
 
 

@@ -1,11 +1,13 @@
 """`thagen review`: one HTML page to review a model collection in minutes, not months.
 
 Flagged models come first (`pipeline.quality`'s and face detection's flags), then unusable
-models with their reasons, then the rest. A flagged or usable model shows its contact sheet (the
-poses of `render.preview`, with the head box the framing came from), its flags, its terms of use
-(each stated clause with the sentence it was read from, the licences, author and URL), and a
-ready overrides line — the roles and head box that were detected, as YAML to paste into an overrides
-file (`--overrides`) and correct. The sheets are rendered on a `Runner`, in parallel.
+models with their reasons, then the rest (those with load warnings first). A flagged or usable
+model shows its contact sheet (the poses of `render.preview`, with the head box the framing came
+from), its flags, its load warnings (skipped morph entries, substituted or missing textures,
+...), its terms of use (each stated clause with the sentence it was read from, the licences,
+author and URL), and a ready overrides line — the roles and head box that were detected, as YAML
+to paste into an overrides file (`--overrides`) and correct. The sheets are rendered on a
+`Runner`, in parallel.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.catalog import read_warnings
+
 SHEET_SIZE = 128  # tile size of the contact sheets
 THUMB_LIMIT = 400  # unflagged models shown with a sheet, at most (the rest are listed)
+WARNINGS_SHOWN = 5  # load warnings listed open on a card; more are folded
 
 
 def review_sheet(row: dict, overrides: dict[str, dict] | None = None) -> bytes:
@@ -81,6 +86,7 @@ def write_review(
     flagged = [i for i, f in enumerate(flags) if f and usable[i]]
     unusable = [i for i in range(len(rows)) if not usable[i]]
     clean = [i for i in range(len(rows)) if usable[i] and not flags[i]]
+    clean.sort(key=lambda i: not read_warnings(rows[i]))  # those with warnings first
     drawn = flagged + clean[:THUMB_LIMIT]
     sheets: dict[int, bytes | str] = {}
     bar = tqdm(total=len(drawn), desc="review", unit="model", disable=not progress)
@@ -90,6 +96,7 @@ def write_review(
         bar.update(1)
     bar.close()
     summary = _summary(rows, flags, usable)
+    summary["warned"] = sum(1 for r in rows if read_warnings(r))
     sections = [
         _section("Flagged models", [_card(rows[i], flags[i], sheets.get(i)) for i in flagged]),
         _section("Unusable models", [_card(rows[i], [], None) for i in unusable]),
@@ -146,10 +153,24 @@ def _summary_html(summary: dict) -> str:
         if rows
         else "<p>No model carries a flag.</p>"
     )
+    warned = summary.get("warned", 0)
     return (
         f"<p>{summary['models']} models, {summary['usable']} usable, "
-        f"{summary['flagged']} usable with flags (listed first).</p>{table}"
+        f"{summary['flagged']} usable with flags (listed first); {warned} with load warnings "
+        f"(on their cards).</p>{table}"
     )
+
+
+def _warnings_html(warnings: list[str]) -> str:
+    """A model's load warnings (what loading skipped, substituted or could not find), folded
+    away behind their count when there are more than a few."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    label = f"{len(warnings)} load warning{'s' if len(warnings) > 1 else ''}"
+    if len(warnings) <= WARNINGS_SHOWN:
+        return f"<p class=muted>{label}:</p><ul class=warnings>{items}</ul>"
+    return f"<details><summary>{label}</summary><ul class=warnings>{items}</ul></details>"
 
 
 def _section(title: str, cards: list[str]) -> str:
@@ -171,6 +192,7 @@ def _card(row: dict, flags: list[dict], sheet: bytes | str | None) -> str:
             for f in flags
         )
         parts.append(f"<ul class=flags>{items}</ul>")
+    parts.append(_warnings_html(read_warnings(row)))
     reasons = list(row.get("reasons") or [])
     if reasons:
         parts.append(
@@ -223,13 +245,14 @@ h2 {{ border-bottom: 1px solid #ddd; margin-top: 2em; }} h3 {{ margin: .2em 0; f
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ddd; padding: .2em .6em; }}
 td.n {{ text-align: right; }} .card {{ border: 1px solid #ddd; padding: .6em; margin: .8em 0; }}
 .flags li {{ color: #a40; }} .reasons li, p.reasons {{ color: #a00; }} .muted {{ color: #777; }}
+.warnings li {{ color: #555; font-size: 13px; }}
 pre {{ background: #f6f6f6; padding: .4em; white-space: pre-wrap; font-size: 12px; }}
 p.terms {{ margin: .3em 0; }} .evidence {{ font-size: 12px; }}
 </style></head><body>
 <h1>thagen review</h1>
 <p class=muted>Each card: the contact sheet (rest, each eye, the mouth, each rotation; red: the
-head box the framing uses), the flags, and the detected roles and head box as an overrides line
-to correct and pass with <code>--overrides</code>.</p>
+head box the framing uses), the flags, the load warnings, and the detected roles and head box as
+an overrides line to correct and pass with <code>--overrides</code>.</p>
 {summary}
 {sections}
 </body></html>

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -261,6 +263,31 @@ class Renderer:
         when a pose needs the whole model), so check after rendering. Files that were missing
         or refused by the loader are in the model's warnings (`thagen inspect`), not here."""
         return list(self._require().textures.problems)
+
+    @contextlib.contextmanager
+    def flat_colours(self, colours: dict[int, tuple[float, float, float]]) -> Iterator[None]:
+        """While inside, draw the current model's materials named in `colours` (by index) in that
+        flat RGB instead of their colour, texture and sphere map (alpha and shading unchanged):
+        two renders in different colours show exactly the pixels a material reaches."""
+        scene = self._require()
+        kept = scene.materials
+        flat = Samplers(0)
+        scene.materials = [
+            replace(
+                m,
+                diffuse=(*colours[m.index], m.diffuse[3]),  # phong draws the (baked) diffuse
+                ambient=tuple(colours[m.index]),  # toon adds the ambient: saturated either way
+                textured=flat,
+                sphere_mode=0,
+            )
+            if m.index in colours
+            else m
+            for m in kept
+        ]
+        try:
+            yield
+        finally:
+            scene.materials = kept
 
     def render(
         self,

@@ -8,6 +8,7 @@ import pytest
 
 import mmd_loader.closures as closures
 import mmd_loader.head_box as head_box
+import mmd_loader.head_top as head_top
 from characters import build_character, spec_for_seed, write_character
 from mmd_loader import detect_face, load
 from mmd_loader.overrides import FaceOverrides
@@ -20,7 +21,7 @@ SEED = 7
 def steps(monkeypatch) -> dict[str, int]:
     """Counts of the bounded searches' inner steps: top-view rows rasterised, lid columns cut."""
     counts = {"rows": 0, "lid columns": 0}
-    footprint, cuts = head_box._footprint, closures._lowest_cuts
+    footprint, cuts = head_top.footprint, closures._lowest_cuts
 
     def counted_footprint(*args):
         counts["rows"] += 1
@@ -30,7 +31,7 @@ def steps(monkeypatch) -> dict[str, int]:
         counts["lid columns"] += len(columns)
         return cuts(corners, columns)
 
-    monkeypatch.setattr(head_box, "_footprint", counted_footprint)
+    monkeypatch.setattr(head_top, "footprint", counted_footprint)
     monkeypatch.setattr(closures, "_lowest_cuts", counted_cuts)
     return counts
 
@@ -90,14 +91,16 @@ def test_eye_morphs_moving_one_vertex_by_a_tiny_amount(tmp_path, steps):
 
 
 def test_a_tiny_but_not_degenerate_eye_separation_is_bounded(tmp_path, steps):
-    """Eyes 0.3 % of the model's height apart (above the degenerate limit): the top-down walk
-    stops after its bound of rows and names the stage."""
+    """Eyes 0.3 % of the model's height apart (above the degenerate limit): the head box
+    refuses, naming the stage, after a bounded number of rows."""
     model = _with_tiny_eyes(tmp_path, half_gap=0.03, drop=0.01)
     roles = detect_face(model)
     assert not roles.usable
-    assert any("head box: the head goes on more than" in p for p in roles.problems)
-    bound = head_box._MAX_TOP / head_box._ROW_STEP + 1 + 9  # the walk and the widest's samples
-    assert 0 < steps["rows"] <= bound
+    assert any(
+        p.startswith("head box: the head") and "too small for this head" in p
+        for p in roles.problems
+    )
+    assert 0 < steps["rows"] <= head_box.MAX_FOOTPRINTS  # the walks, the widest's samples
 
 
 def test_one_blink_named_for_both_eyes_is_a_problem_not_a_hang(tmp_path, steps):
@@ -114,4 +117,4 @@ def test_every_row_walk_is_bounded_on_ordinary_models(tmp_path, steps):
     model = load(write_character(SEED, tmp_path / "c.pmx"))
     roles = detect_face(model)
     assert roles.usable, roles.problems
-    assert 0 < steps["rows"] <= head_box._MAX_TOP / head_box._ROW_STEP + 1 + 9
+    assert 0 < steps["rows"] <= head_box.MAX_FOOTPRINTS

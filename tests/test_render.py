@@ -128,9 +128,10 @@ def test_eyes_close_on_their_own_side_and_mouth_below_the_eyes(renderer, path):
     off_eyes = above & ~eyelids[ys, xs]
     assert off_eyes.sum() <= 2, "mouth changes pixels above the eyes"
     # On the eyes: Haku_Yowane's あ lifts 12 vertices at eyelid height by 0.4 px, redrawing thin
-    # lines across its upper eyes (29 pixels measured; every other model 0, Meiko_Sakine 1).
-    # A mouth morph that visibly moved the eyes would change hundreds.
-    assert above.sum() <= 32, f"mouth changes {above.sum()} pixels on the eyes"
+    # lines across its upper eyes (29 pixels measured, 33 once the eyes anchoring the framing
+    # moved it by a fraction of a pixel; every other model 0, Meiko_Sakine 1). A mouth morph
+    # that visibly moved the eyes would change hundreds.
+    assert above.sum() <= 48, f"mouth changes {above.sum()} pixels on the eyes"
 
 
 def eye_centroid_x(renderer: Renderer, **rotation: float) -> float:
