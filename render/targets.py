@@ -11,6 +11,8 @@ to it (scissor boxes, a sub-rectangle read), and the rest of the image comes fro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 
 import moderngl
@@ -64,6 +66,24 @@ class Targets:
         self.scene.scissor = None if region is None else self._scene_box(region)
         self.scene.use()
         self.scene.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+
+    @contextmanager
+    def layer(self, region: Region) -> Iterator[None]:
+        """Draw a layer over the scene inside `region` only: the depth buffer is cleared there
+        (colour kept) and the body is entered with colour writes off (a depth-only pass first;
+        turn them back on with `scene.color_mask` and `scene.use()`). The scissor box of the
+        scene pass is restored after."""
+        scissor = self.scene.scissor
+        self.scene.scissor = self._scene_box(region)
+        self.scene.color_mask = (False, False, False, False)
+        self.scene.use()
+        self.scene.clear(depth=1.0)
+        try:
+            yield
+        finally:
+            self.scene.color_mask = (True, True, True, True)
+            self.scene.scissor = scissor
+            self.scene.use()
 
     def finish(self, region: Region | None = None, base: np.ndarray | None = None) -> np.ndarray:
         """Resolve, downsample, un-premultiply; read the (size, size, 4) uint8 RGBA image.

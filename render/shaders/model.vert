@@ -8,9 +8,11 @@ in vec3 in_position;
 in vec3 in_normal;
 in vec2 in_uv;
 in float in_edge_scale;
+in float in_face;  // 1: part of the face, lit through its ramp (the RAMP variant)
 
 out vec3 v_normal;
 out vec2 v_uv;
+flat out float v_face;
 
 void main() {
     float len = length(in_normal);
@@ -19,4 +21,5 @@ void main() {
     gl_Position = u_mvp * vec4(p, 1.0);
     v_normal = n;
     v_uv = in_uv;
+    v_face = in_face;
 }

@@ -1,0 +1,82 @@
+"""Eyebrows over the hair, as drawings (and THA2/THA3's training data) show them.
+
+A render takes a brow mode: `"modelled"` draws the model as its author built it; `"over"`
+draws the brows (`mmd_loader.brows`) after everything else, depth-tested against the face
+only: the main pass leaves the brow triangles out, then, inside the box the brows cover in this
+pose, the depth buffer is cleared, the face's skin near the brows (`BrowLayer.patch`) is drawn
+into it (depth only), and the brows are drawn in their materials, in file order. So the bangs,
+a hat or glasses no longer hide them, while the face itself still does (a brow tucked into the
+skin, the far brow behind the forehead on a turned head). The layer costs one small
+depth-only draw and moves the brows' own draw to the end; it is built on first use, so a
+schema without brows never pays for it.
+
+The pipeline's `"mix"` (`pipeline.config.BROW_MODES`) draws one of the two per example.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmd_loader.brows import Brows, find_brows
+from mmd_loader.face_parts import FaceParts, material_of_triangles
+from mmd_loader.model import Model
+from mmd_loader.proximity import nearest_within
+from mmd_loader.roles import FaceRoles
+from render.framing import Framing
+from render.regions import EPSILON_PX, Region
+
+BROW_MODES = ("modelled", "over")
+PATCH_REACH = 0.12  # head heights around the brows' vertices: the skin they are tested against
+
+
+@dataclass(frozen=True)
+class BrowLayer:
+    """A model's brows (`triangles`, indices into `model.triangles`) and the face's skin
+    triangles near them (`patch`); both empty when the brows have no geometry of their own."""
+
+    brows: Brows
+    patch: np.ndarray
+
+    @property
+    def found(self) -> bool:
+        return self.brows.found
+
+
+def brow_layer(model: Model, roles: FaceRoles, face: FaceParts) -> BrowLayer:
+    """The brow layer of `model`: its brows, and the face's skin within `PATCH_REACH` head
+    heights of them (the skin of `face`, brows excluded)."""
+    brows = find_brows(model, roles)
+    empty = np.zeros(0, np.int64)
+    if not brows.found or roles.head_box is None or not face.skin:
+        return BrowLayer(brows, empty)
+    triangles = model.triangles.astype(np.int64)
+    skin = np.isin(material_of_triangles(model), list(face.skin))
+    skin[brows.triangles] = False
+    skin_vertices = np.unique(triangles[skin])
+    brow_vertices = np.unique(triangles[brows.triangles])
+    reach = PATCH_REACH * max(roles.head_box.height, 1e-6)
+    _, distance = nearest_within(
+        model.positions[skin_vertices], model.positions[brow_vertices], reach
+    )
+    near = np.zeros(len(model.positions), bool)
+    near[skin_vertices[np.isfinite(distance)]] = True
+    return BrowLayer(brows, np.flatnonzero(skin & near[triangles].any(axis=1)))
+
+
+def pixel_box(points: np.ndarray, framing: Framing, size: int) -> Region:
+    """The output pixels that triangles with these vertices (model frame) can cover."""
+    if len(points) == 0:
+        return Region(0, 0, 0, 0)
+    px = framing.project(points, size)
+    lo, hi = px.min(axis=0) - EPSILON_PX, px.max(axis=0) + EPSILON_PX
+    x0, y0 = (int(np.clip(np.floor(v), 0, size)) for v in lo)
+    x1, y1 = (int(np.clip(np.ceil(v), 0, size)) for v in hi)
+    return Region(x0, y0, x1, y1)
+
+
+def intersect(a: Region, b: Region | None) -> Region:
+    if b is None:
+        return a
+    return Region(max(a.x0, b.x0), max(a.y0, b.y0), min(a.x1, b.x1), min(a.y1, b.y1))
