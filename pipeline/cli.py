@@ -122,6 +122,13 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
         choices=("character", "example"),
         help="draw lighting per character (rest image shared) or per example",
     )
+    parser.add_argument(
+        "--brows",
+        default=None,
+        choices=("modelled", "over", "mix"),
+        help="eyebrows as modelled, over the hair (as drawings show them), or one of the two per "
+        "example, recorded in its JSON (default: mix for a schema with eyebrows, else modelled)",
+    )
     parser.add_argument("--png-level", type=int, default=1, help="PNG compress level 0..9")
     parser.add_argument("--shard-size", type=int, default=1000, help="max examples per shard")
     parser.add_argument("--shard-bytes", type=int, default=1 << 30, help="max bytes per shard")
@@ -211,6 +218,7 @@ def _config(args: argparse.Namespace, splits):
         shading=args.shading,
         supersample=args.supersample,
         lighting=args.lighting,
+        brows=args.brows,
         png_compress_level=args.png_level,
         shard_max_examples=args.shard_size,
         shard_max_bytes=args.shard_bytes,

@@ -51,7 +51,8 @@ def collect_done(
 
 
 def manifest_table(dones: list[dict], schema: Schema) -> pa.Table:
-    """One row per example: key, shard, character, split, example, seed, every parameter, light."""
+    """One row per example: key, shard, character, split, example, seed, every parameter, light,
+    brow mode."""
     records = [r for d in dones for r in d["records"]]
     columns: dict[str, pa.Array] = {
         "key": pa.array([r["key"] for r in records], pa.string()),
@@ -63,6 +64,8 @@ def manifest_table(dones: list[dict], schema: Schema) -> pa.Table:
     }
     for name in [*schema.names, "ambient", "directional"]:
         columns[name] = pa.array([r[name] for r in records], pa.float64())
+    # How the example's brows were drawn (render.brow_layer): "modelled" or "over".
+    columns["brows"] = pa.array([r.get("brows", "modelled") for r in records], pa.string())
     return pa.table(columns)
 
 

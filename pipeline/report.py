@@ -290,7 +290,7 @@ def _sample(dataset: Path, row: pd.Series, names: dict[str, str], size: int) -> 
     image.save(buffer, format="PNG")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     pose = ", ".join(
-        f"{k}={row[k]:.2f}"
+        f"{k}={row[k]:.2f}" if isinstance(row[k], (int, float)) else f"{k}={row[k]}"
         for k in row.index
         if k not in ("key", "shard", "character", "split", "example", "seed", "_o")
         and pd.notna(row[k])

@@ -12,7 +12,7 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +50,26 @@ class BoundCharacter:
     roles: Any
     config: GenerateConfig | None = None
     binding: Any = None
-    rest: Any = None  # the rest image (an RGBA array) under the character's lighting
-    rest_png: bytes | None = None
+    # The rest image per brow mode (an RGBA array, under the character's lighting), encoded.
+    rests: dict[str, tuple[Any, bytes]] = field(default_factory=dict)
 
     def use(self, config: GenerateConfig, schema: Schema) -> None:
-        """Re-bind the schema and forget the rest image when the config changes."""
+        """Re-bind the schema and forget the rest images when the config changes."""
         from render.binding import SchemaBinding
 
         if self.config != config:
             self.config = config
             self.binding = SchemaBinding(schema, self.model, self.roles)
-            self.rest, self.rest_png = None, None
+            self.rests = {}
+
+    def rest(self, renderer: Any, writer: ShardWriter, light: Any, brows: str) -> tuple[Any, bytes]:
+        """The rest image in brow mode `brows` and its PNG (rendered once per character)."""
+        if brows not in self.rests:
+            from render import Pose
+
+            image = renderer.render(Pose(), light, brows=brows)
+            self.rests[brows] = (image, writer.encode("rest.png", image))
+        return self.rests[brows]
 
 
 @dataclass
@@ -265,7 +274,6 @@ def _write_shard(
     progress: Progress,
 ) -> tuple[list[dict], dict]:
     """Write the shard's tar; returns its manifest records and the tar's digest."""
-    from render import Lighting, Pose
 
     renderer = STATE.renderer_for(config, threads)
     records: list[dict] = []
@@ -283,12 +291,9 @@ def _write_shard(
                     lighting = sample_lighting(
                         schema, example_rng(config.seed, character, LIGHTING_INDEX)
                     )
-                    if bound.rest_png is None:
-                        bound.rest = renderer.render(Pose(), Lighting(**lighting))
-                        bound.rest_png = writer.encode("rest.png", bound.rest)
                 for index in range(start, stop):
                     record, members = _example(
-                        config, schema, spec, renderer, bound, index, lighting
+                        config, schema, spec, renderer, writer, bound, index, lighting
                     )
                     writer.add(record["key"], members)
                     records.append(_manifest_record(record, spec.name, schema))
@@ -308,12 +313,14 @@ def _example(
     schema: Schema,
     spec: ShardSpec,
     renderer: Any,
+    writer: ShardWriter,
     bound: BoundCharacter,
     index: int,
     lighting: dict[str, float] | None,
 ) -> tuple[dict, dict[str, Any]]:
     """One example's record and members (images as arrays, encoded by the shard writer)."""
     from render import Lighting, Pose
+    from render.brow_layer import choose_brows
 
     character = bound.character
     seed = example_seed(config.seed, character, index)
@@ -322,13 +329,19 @@ def _example(
     if config.lighting == "example":
         lighting = sample_lighting(schema, rng)
     assert lighting is not None
+    brows = choose_brows(config.brows, rng)  # drawn last: the pose's draws stay as they were
     light = Lighting(**lighting)
     # Drawn over the rest image: only what the pose changes is rendered (the same pixels).
-    rest = bound.rest if config.lighting == "character" else renderer.render(Pose(), light)
+    if config.lighting == "character":
+        rest, rest_png = bound.rest(renderer, writer, light, brows)
+    else:
+        rest = rest_png = renderer.render(Pose(), light, brows=brows)
     members: dict[str, Any] = {  # the expression image shows the schema's expression parameters
-        "expression.png": renderer.render(bound.binding.expression(values), light, rest=rest),
-        "posed.png": renderer.render(bound.binding.pose(values), light, rest=rest),
-        "rest.png": bound.rest_png if config.lighting == "character" else rest,
+        "expression.png": renderer.render(
+            bound.binding.expression(values), light, rest=rest, brows=brows
+        ),
+        "posed.png": renderer.render(bound.binding.pose(values), light, rest=rest, brows=brows),
+        "rest.png": rest_png,
     }
     record = {
         "key": example_key(character, index),
@@ -339,6 +352,7 @@ def _example(
         "schema": schema.name,
         "pose": bound.binding.record(values),
         "lighting": lighting,
+        "brows": brows,
     }
     members["json"] = record
     return record, members
@@ -351,4 +365,5 @@ def _manifest_record(record: dict, shard: str, schema: Schema) -> dict:
         row[name] = record["pose"][name]
     row["ambient"] = record["lighting"]["ambient"]
     row["directional"] = record["lighting"]["directional"]
+    row["brows"] = record["brows"]
     return row

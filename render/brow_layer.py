@@ -28,6 +28,7 @@ from render.framing import Framing
 from render.regions import EPSILON_PX, Region
 
 BROW_MODES = ("modelled", "over")
+BROW_CHOICES = (*BROW_MODES, "mix")  # what commands take: "mix" draws a mode per image
 PATCH_REACH = 0.12  # head heights around the brows' vertices: the skin they are tested against
 
 
@@ -63,6 +64,16 @@ def brow_layer(model: Model, roles: FaceRoles, face: FaceParts) -> BrowLayer:
     near = np.zeros(len(model.positions), bool)
     near[skin_vertices[np.isfinite(distance)]] = True
     return BrowLayer(brows, np.flatnonzero(skin & near[triangles].any(axis=1)))
+
+
+def choose_brows(choice: str, rng: np.random.Generator) -> str:
+    """The brow mode of one image: `choice`, or for "mix" one of `BROW_MODES` drawn from `rng`
+    (which draws nothing otherwise)."""
+    if choice not in BROW_CHOICES:
+        raise ValueError(f"brows must be one of {BROW_CHOICES}, not {choice!r}")
+    if choice != "mix":
+        return choice
+    return "over" if rng.random() < 0.5 else "modelled"
 
 
 def pixel_box(points: np.ndarray, framing: Framing, size: int) -> Region:

@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from poses.schema import Schema
 from render.binding import SchemaBinding
+from render.brow_layer import choose_brows
 from render.renderer import Renderer
 
 COLUMNS = 4
@@ -40,16 +41,24 @@ def sheet_poses(schema: Schema) -> list[tuple[str, dict[str, float]]]:
 
 
 def contact_sheet(
-    renderer: Renderer, title: str, binding: SchemaBinding, columns: int = COLUMNS
+    renderer: Renderer,
+    title: str,
+    binding: SchemaBinding,
+    columns: int = COLUMNS,
+    brows: str = "modelled",
 ) -> Image.Image:
     """Render `sheet_poses` of the binding's schema with the renderer's current model; tiles
     over a checkerboard, each labelled, the target head box (`head_fraction` of the tile,
-    centred at the settings' `head_center`) outlined."""
+    centred at the settings' `head_center`) outlined. `brows`: the brow mode
+    (`render.brow_layer`; "mix" draws one per tile from its index)."""
     size = renderer.settings.size
-    tiles = [
-        (label, renderer.render(binding.pose(values)))
-        for label, values in sheet_poses(binding.schema)
-    ]
+    tiles = []
+    for i, (label, values) in enumerate(sheet_poses(binding.schema)):
+        mode = choose_brows(brows, np.random.default_rng(i))
+        image = renderer.render(binding.pose(values), brows=mode)
+        tiles.append(
+            (f"{label} (brows over)" if mode == "over" and brows == "mix" else label, image)
+        )
     rows = -(-len(tiles) // columns)
     header = LABEL_PX + 6
     sheet = Image.new("RGB", (columns * size, header + rows * (size + LABEL_PX)), (32, 32, 32))
