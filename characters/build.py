@@ -8,14 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from characters import body, textures
+from characters.decals import add_cheek_decals
 from characters.eyes import Eyes
 from characters.face import Face
+from characters.fringe import add_fringe
 from characters.hair import add_hair
 from characters.layout import MATERIALS
-from characters.materials import materials
+from characters.materials import material_keys, materials
 from characters.mesh import Mesh
 from characters.mouth import Mouth
 from characters.ornaments import add_ornament
+from characters.overlays import add_overlays, overlay_morphs
 from characters.skeleton import base_bones, upper_body_bones, with_ornament_bone
 from characters.spec import CharacterSpec, spec_for_seed
 from characters.tha3 import Parts, tha3_spec
@@ -32,7 +35,10 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
     for side in (1, -1):
         face.eye(side)
     face.mouth()
+    add_cheek_decals(spec, mesh)
+    add_overlays(spec, mesh)
     add_hair(spec, mesh, rng)
+    add_fringe(spec, mesh)
     add_ornament(spec, mesh)
     shoulder_y, head_y = body.add_neck_and_shoulders(spec, mesh)
     parts = add_parts(spec, mesh, face, shoulder_y)
@@ -59,6 +65,7 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
         idx = np.array(sorted(table), np.int32)
         morphs.append(PmxVertexMorph(name, panel, idx, np.array([table[i] for i in idx])))
     morphs += parts.morphs()
+    morphs += overlay_morphs(spec, material_keys(spec))
 
     bones = base_bones(spec, shoulder_y, head_y)
     files = ("face.png", "eye.png", "hair.png", "mouth.png", "iris.png")

@@ -6,17 +6,21 @@ import numpy as np
 
 from characters.layout import MATERIALS
 from characters.ornaments import ornament_colour
+from characters.overlays import overlay_materials
 from characters.spec import ORNAMENT_NAMES, CharacterSpec
 from mmd_loader.pmx_writer import PmxMaterial
 
+PLAIN = None  # a material named neutrally: 材質N, N its index among the character's materials
 
-def materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]:
+
+def material_table(spec: CharacterSpec) -> dict[str, tuple[str | None, dict]]:
+    """Material key → (name or PLAIN, PmxMaterial fields) for the materials `spec` has."""
     edge, dark = 0x02 | 0x04 | 0x08 | 0x10, tuple(np.asarray(spec.hair) * 0.35)
 
     def plain(rgb, **kw):
         return dict(diffuse=(*rgb, 1.0), ambient=tuple(np.asarray(rgb) * 0.6), **kw)
 
-    table = {
+    table: dict[str, tuple[str | None, dict]] = {
         "skin": ("肌", dict(texture=0, ambient=(0.6, 0.6, 0.6), flags=edge)),
         "clothes": ("服", plain(spec.clothes, flags=edge)),
         "mouth": ("口", dict(texture=3, ambient=(0.6, 0.6, 0.6))),
@@ -26,17 +30,34 @@ def materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]:
         "eyes": ("目", dict(texture=1, ambient=(0.7, 0.7, 0.7), flags=0x02)),
     }
     if spec.ornament != "none":
-        named = spec.ornament_named
-        name = ORNAMENT_NAMES[spec.ornament] if named else f"材質{MATERIALS.index('ornament')}"
-        colour = ornament_colour(spec)
-        table["ornament"] = (name, plain(colour, flags=edge | 0x01))
+        name = ORNAMENT_NAMES[spec.ornament] if spec.ornament_named else PLAIN
+        table["ornament"] = (name, plain(ornament_colour(spec), flags=edge | 0x01))
+    if spec.decal_tilt > 0:
+        table["decal"] = ("チーク", plain((0.96, 0.72, 0.72)))
+    table.update(overlay_materials(spec))
     table.update(tha3_materials(spec))
+    return table
+
+
+def material_keys(spec: CharacterSpec) -> list[str]:
+    """The keys of `spec`'s materials, in draw order (a material's index is its place here)."""
+    table = material_table(spec)
+    return [key for key in MATERIALS if key in table]
+
+
+def materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]:
+    table = material_table(spec)
+    keys = [key for key in MATERIALS if key in table]
     mats = []
-    for key in MATERIALS:
-        if key not in table:
-            continue  # no ornament: no material for it
+    for index, key in enumerate(keys):
         name, kw = table[key]
-        english = (spec.ornament if spec.ornament_named else "") if key == "ornament" else key
+        if key == "ornament":
+            english = spec.ornament if spec.ornament_named else ""
+        elif key.startswith("overlay_"):
+            english = key.removeprefix("overlay_") if name is not PLAIN else ""
+        else:
+            english = key
+        name = f"材質{index}" if name is PLAIN else name
         mats.append(PmxMaterial(name, counts[key], english_name=english, **kw))  # type: ignore[arg-type]
     return mats
 

@@ -176,8 +176,10 @@ def _fins(
 
 
 def decal_normals(model: Model, roles: FaceRoles, face: FaceParts) -> np.ndarray:
-    """The model's normals with each decal vertex's replaced by its nearest skin vertex's (a
-    decal is shaded as the skin under it); the model's own array when there is no decal."""
+    """The model's normals with each decal vertex's replaced by the skin's normal at its nearest
+    skin vertex (a decal is shaded as the skin under it); the model's own array when there is
+    no decal. The skin's normal there is smooth: the mean over the skin vertices sharing that
+    position (a faceted skin splits its vertices, one normal per facet)."""
     if not face.decals.any():
         return model.normals
     positions = model.positions.astype(np.float64)
@@ -188,9 +190,24 @@ def decal_normals(model: Model, roles: FaceRoles, face: FaceParts) -> np.ndarray
     radius = SHELL * max(roles.head_box.height, 1e-6)
     nearest, _ = nearest_within(positions[decal_vertices], positions[skin_vertices], radius)
     found = nearest >= 0
+    smooth = _smooth_normals(positions[skin_vertices], model.normals[skin_vertices], radius)
     normals = model.normals.copy()
-    normals[decal_vertices[found]] = model.normals[skin_vertices[nearest[found]]]
+    normals[decal_vertices[found]] = smooth[nearest[found]]
     return normals
+
+
+def _smooth_normals(points: np.ndarray, normals: np.ndarray, radius: float) -> np.ndarray:
+    """Per point, the normalised mean of the normals of the points at its position (within
+    1e-4 of `radius`): split vertices share one normal."""
+    key = np.round(points / (1e-4 * radius)).astype(np.int64)
+    _, group = np.unique(key, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    unit = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    summed = np.zeros((group.max() + 1 if len(group) else 0, 3))
+    np.add.at(summed, group, unit)
+    mean = summed[group]
+    length = np.linalg.norm(mean, axis=1, keepdims=True)
+    return np.where(length > 1e-6, mean / np.maximum(length, 1e-12), unit).astype(np.float32)
 
 
 def _in_box(positions: np.ndarray, roles: FaceRoles) -> np.ndarray:
