@@ -13,7 +13,7 @@ into `out.pmx` plus PNG textures in a folder beside it. The parts live in module
 `skeleton`, `materials`, `textures`, `tha3` (THA3's expression morphs), assembled by `build`.
 """
 
-from characters.build import build_character, spec_dict, write_character
+from characters.build import build_character, spec_dict, write_character, write_spec
 from characters.shape import HeadShape, head_shape
 from characters.spec import ORNAMENT_NAMES, ORNAMENTS, CharacterSpec, spec_for_seed
 from characters.textures import save_png
@@ -32,4 +32,5 @@ __all__ = [
     "spec_for_seed",
     "tha3_spec",
     "write_character",
+    "write_spec",
 ]

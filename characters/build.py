@@ -100,10 +100,15 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
 def write_character(seed: int, out: Path) -> Path:
     """Write the character for `seed` to `out` (.pmx) and its textures to `<stem>_tex/` beside
     it. Same seed, same bytes."""
+    return write_spec(spec_for_seed(seed), out)
+
+
+def write_spec(spec: CharacterSpec, out: Path) -> Path:
+    """Write the character `spec` describes (e.g. a seed's spec with fields replaced) as
+    `write_character` does."""
     out = Path(out)
     if out.suffix.lower() != ".pmx":
         raise ValueError(f"{out}: a character is written as .pmx")
-    spec = spec_for_seed(seed)
     tex_dir = out.parent / f"{out.stem}_tex"
     data, images = build_character(spec, tex_dir.name)
     tex_dir.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,12 @@ found here as a layer of their own (`render.brow_layer`). The brows are:
 - the vertices the brow morphs move: morphs in MMD's eyebrow panel, and morphs named as THA3's
   eyebrow shapes are (困る, 怒り, 下, 上, にこり, 真面目 and their spellings, `tha3.yaml`);
 - grouped into islands (triangles joined by shared vertices): an island at least half of whose
-  vertices those morphs move is brow geometry; a material named like a brow (眉, まゆ, mayu,
-  brow) adds its islands in the head box. The face's skin is one large island of which brow
-  morphs move a small part: brows painted on the face's texture (and moved with its skin)
-  have no geometry of their own, and are not found.
+  vertices those morphs move is brow geometry, unless the face roles' morphs move it by
+  `LID_SHARE` of their largest move on average (a lid: MEIKO's びっくり眉 also widens the eyes;
+  a brow at most follows a blink a little); a material named like a
+  brow (眉, まゆ, mayu, brow) adds its islands in the head box. The face's skin is one large
+  island of which brow morphs move a small part: brows painted on the face's texture (and
+  moved with its skin) have no geometry of their own, and are not found.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from mmd_loader.roles import FaceRoles
 from mmd_loader.textures import material_words
 
 BROW_SHARE = 0.5  # of an island's vertices moved by brow morphs
+LID_SHARE = 0.3  # an island the face roles move this far on average (of their largest move)
 MOVE_EPS = 1e-5  # of the model's height: shorter displacements do not count
 _BROW_WORDS = ("眉", "まゆ", "mayu", "brow")
 
@@ -87,8 +90,27 @@ def find_brows(model: Model, roles: FaceRoles | None = None) -> Brows:
     label = vertex_islands(len(model.positions), triangles)
     size = np.bincount(label, minlength=len(label))
     share = np.bincount(label, weights=moved, minlength=len(label)) / np.maximum(size, 1)
+    # Lids, eyes and the mouth move with the face roles' morphs as a whole; a brow at most
+    # follows a blink a little (Haku's do).
+    blink = np.zeros(len(model.positions))
+    for role in roles.morphs.values() if roles is not None else ():
+        indices = np.asarray(role.indices, np.int64)
+        length = np.linalg.norm(np.asarray(role.offsets, np.float64), axis=1)
+        keep = (indices >= 0) & (indices < len(blink))
+        if keep.any() and length.max() > 0:
+            np.maximum.at(blink, indices[keep], length[keep] / length.max())
+    lids = np.bincount(label, weights=blink, minlength=len(label)) >= LID_SHARE * size
+    # Brows lie above the eyes: an island a brow morph moves whose centre is below the top of
+    # the lids (where the eyes' closures move their vertices a third of the way or more) is part
+    # of an eye (MEIKO's びっくり眉 widens its left eye's white).
+    lid_vertices = blink >= LID_SHARE
+    low = np.zeros(len(label), bool)
+    if lid_vertices.any():
+        top = float(model.positions[lid_vertices, 1].max())
+        heights = np.bincount(label, weights=model.positions[:, 1], minlength=len(label))
+        low = heights / np.maximum(size, 1) < top
     island = label[triangles[:, 0]]
-    chosen = share[island] >= BROW_SHARE
+    chosen = (share[island] >= BROW_SHARE) & ~lids[island] & ~low[island]
     how = "moved by brow morphs" if chosen.any() else ""
     named = _named_brow_triangles(model, roles, island)
     if named is not None and (named & ~chosen).any():

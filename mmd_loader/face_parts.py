@@ -32,7 +32,7 @@ import numpy as np
 
 from mmd_loader.islands import vertex_islands
 from mmd_loader.model import Model
-from mmd_loader.proximity import nearest_within
+from mmd_loader.proximity import any_within, nearest_within, surface_samples
 from mmd_loader.roles import FaceRoles
 
 SHELL = 0.03  # head heights from the skin: on the face
@@ -92,14 +92,12 @@ def face_parts(model: Model, roles: FaceRoles) -> FaceParts:
     used = np.zeros(count, bool)
     used[triangles] = True
     radius = SHELL * max(box.height, 1e-6)
-    sites = positions[is_skin & inside]
-    if len(sites) == 0:
+    skin_in_box = np.isin(owner, list(skin)) & inside[triangles].all(axis=1)
+    if not skin_in_box.any():
         return FaceParts(skin, vertices=is_skin, decals=np.zeros(count, bool))
-    reach = (positions >= sites.min(axis=0) - radius) & (positions <= sites.max(axis=0) + radius)
-    candidates = np.flatnonzero(used & inside & ~is_skin & reach.all(axis=1))
+    candidates = np.flatnonzero(used & inside & ~is_skin)
     near = np.zeros(count, bool)
-    _, distance = nearest_within(positions[candidates], sites, radius)
-    near[candidates] = np.isfinite(distance)
+    near[candidates] = near_surface(positions, triangles[skin_in_box], candidates, radius)
 
     # Islands on the face.
     label = vertex_islands(count, triangles)
@@ -136,6 +134,17 @@ def face_parts(model: Model, roles: FaceRoles) -> FaceParts:
     return FaceParts(skin, layers, is_skin | parts, decals & ~is_skin)
 
 
+def near_surface(
+    positions: np.ndarray, surface: np.ndarray, points: np.ndarray, radius: float
+) -> np.ndarray:
+    """(len(points),) whether each of the vertices `points` lies within about `radius` of the
+    triangles `surface`: of their surface, not only their vertices (a face's triangles can be
+    larger than `radius`). The surface is sampled `radius` apart and a point within 1.3
+    `radius` of a sample counts (so within 0.7-1.3 `radius` of the surface)."""
+    sites = surface_samples(positions, surface, radius)
+    return any_within(positions[points], sites, 1.3 * radius)
+
+
 def _fins(
     model: Model,
     positions: np.ndarray,
@@ -152,17 +161,21 @@ def _fins(
     sideways both to the camera and to the skin beside them (|n.z| and |n·n_skin| below
     `FIN_EDGE_ON`). Hair lies along the skin (its normals agree) or faces the camera."""
     count = len(positions)
+    normals = model.normals.astype(np.float64)
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     size = np.bincount(label, weights=used, minlength=count)
     held = np.bincount(label, weights=used & inside, minlength=count)
+    side_on = np.bincount(
+        label, weights=used & (np.abs(normals[:, 2]) < FIN_EDGE_ON), minlength=count
+    )
     candidate = candidate & (size >= 3) & (size <= FIN_VERTICES) & (held >= SHELL_SHARE * size)
+    candidate &= side_on >= FIN_SHARE * size  # edge-on to the camera: cheap, tested first
     vertices = np.flatnonzero(used & candidate[label])
     skin = np.flatnonzero(is_skin & inside)
     if len(vertices) == 0 or len(skin) == 0:
         return np.zeros(count, bool)
     nearest, _ = nearest_within(positions[vertices], positions[skin], FIN_REACH * height)
     found = nearest >= 0
-    normals = model.normals.astype(np.float64)
-    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     own = normals[vertices]
     beside = normals[skin[np.maximum(nearest, 0)]]
     edge_on = (

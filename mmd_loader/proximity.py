@@ -23,47 +23,68 @@ def nearest_within(
     dist = np.full(len(points), np.inf)
     if len(points) == 0 or len(sites) == 0 or not radius > 0.0:
         return best, dist
+    grid = _Grid(sites, points, radius)
     for start in range(0, len(points), CHUNK):  # bounds the candidate pairs held at once
-        part = slice(start, start + CHUNK)
-        best[part], dist[part] = _nearest(points[part], sites, radius)
+        owner, candidate, d = grid.pairs(points[start : start + CHUNK])
+        first = np.lexsort((d, owner))  # by point, nearest first
+        owner, candidate, d = owner[first], candidate[first], d[first]
+        keep = np.ones(len(owner), bool)
+        keep[1:] = owner[1:] != owner[:-1]
+        best[start + owner[keep]] = candidate[keep]
+        dist[start + owner[keep]] = d[keep]
     return best, dist
 
 
-def _nearest(points: np.ndarray, sites: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-    best = np.full(len(points), -1, np.int64)
-    dist = np.full(len(points), np.inf)
-    origin = np.minimum(points.min(axis=0), sites.min(axis=0)) - radius
-    site_cells = np.floor((sites - origin) / radius).astype(np.int64)
-    span = np.maximum(site_cells.max(axis=0), np.floor((points - origin) / radius).max(axis=0))
-    dims = span.astype(np.int64) + 3
+def any_within(points: np.ndarray, sites: np.ndarray, radius: float) -> np.ndarray:
+    """(N,) whether each of `points` has one of `sites` closer than `radius` (as
+    `nearest_within`, without finding which)."""
+    points = np.asarray(points, np.float64).reshape(-1, 3)
+    sites = np.asarray(sites, np.float64).reshape(-1, 3)
+    out = np.zeros(len(points), bool)
+    if len(points) == 0 or len(sites) == 0 or not radius > 0.0:
+        return out
+    grid = _Grid(sites, points, radius)
+    for start in range(0, len(points), CHUNK):
+        owner, _, _ = grid.pairs(points[start : start + CHUNK])
+        out[start + owner] = True
+    return out
 
-    def key(cells: np.ndarray) -> np.ndarray:
-        return (cells[..., 0] * dims[1] + cells[..., 1]) * dims[2] + cells[..., 2]
 
-    order = np.argsort(key(site_cells), kind="stable")
-    sorted_keys = key(site_cells)[order]
-    cells = np.floor((points - origin) / radius).astype(np.int64)
-    around = cells[:, None, :] + _OFFSETS[None]  # (N, 27, 3); never negative (origin margin)
-    keys = key(around).ravel()
-    lo = np.searchsorted(sorted_keys, keys, side="left")
-    hi = np.searchsorted(sorted_keys, keys, side="right")
-    counts = hi - lo
-    total = int(counts.sum())
-    if total == 0:
-        return best, dist
-    owner = np.repeat(np.repeat(np.arange(len(points)), len(_OFFSETS)), counts)
-    starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    candidate = order[starts + np.arange(total)]
-    d = np.linalg.norm(points[owner] - sites[candidate], axis=1)
-    near = d < radius
-    owner, candidate, d = owner[near], candidate[near], d[near]
-    first = np.lexsort((d, owner))  # by point, nearest first
-    owner, candidate, d = owner[first], candidate[first], d[first]
-    keep = np.ones(len(owner), bool)
-    keep[1:] = owner[1:] != owner[:-1]
-    best[owner[keep]] = candidate[keep]
-    dist[owner[keep]] = d[keep]
-    return best, dist
+class _Grid:
+    """`sites` hashed into cubes of side `radius` (the cube grid also covering `points`)."""
+
+    def __init__(self, sites: np.ndarray, points: np.ndarray, radius: float) -> None:
+        self.sites, self.radius = sites, radius
+        self.origin = np.minimum(points.min(axis=0), sites.min(axis=0)) - radius
+        cells = np.floor((sites - self.origin) / radius).astype(np.int64)
+        span = np.maximum(cells.max(axis=0), np.floor((points - self.origin) / radius).max(axis=0))
+        self.dims = span.astype(np.int64) + 3
+        keys = self.key(cells)
+        self.order = np.argsort(keys, kind="stable")
+        self.sorted_keys = keys[self.order]
+
+    def key(self, cells: np.ndarray) -> np.ndarray:
+        return (cells[..., 0] * self.dims[1] + cells[..., 1]) * self.dims[2] + cells[..., 2]
+
+    def pairs(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(point index, site index, distance) of every pair closer than the radius."""
+        cells = np.floor((points - self.origin) / self.radius).astype(np.int64)
+        around = cells[:, None, :] + _OFFSETS[None]  # never negative (the origin's margin)
+        keys = self.key(around).ravel()
+        lo = np.searchsorted(self.sorted_keys, keys, side="left")
+        hi = np.searchsorted(self.sorted_keys, keys, side="right")
+        counts = hi - lo
+        total = int(counts.sum())
+        if total == 0:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, np.zeros(0)
+        owner = np.repeat(np.repeat(np.arange(len(points)), len(_OFFSETS)), counts)
+        starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        candidate = self.order[starts + np.arange(total)]
+        diff = points[owner] - self.sites[candidate]
+        d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        near = d < self.radius
+        return owner[near], candidate[near], d[near]
 
 
 def surface_samples(positions: np.ndarray, triangles: np.ndarray, step: float) -> np.ndarray:

@@ -58,6 +58,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     review.add_argument("--out", "-o", type=Path, default=Path("review.html"))
     review.add_argument("--workers", type=int, default=0, help="local processes (default: cores)")
     review.add_argument("--no-progress", action="store_true")
+    review.add_argument(
+        "--schema",
+        default="tha1",
+        help="the sheets' poses and the parameters whose visibility is shown (tha1, tha3, ...)",
+    )
+    review.add_argument(
+        "--brows",
+        default=None,
+        choices=("modelled", "over", "mix"),
+        help="the brows as a run with this choice draws them (default: the schema's, as "
+        "generate; mix is shown over the hair)",
+    )
     _runner_args(review)
     _overrides_arg(review)
     review.set_defaults(handler=review_command)
@@ -385,7 +397,9 @@ def review_command(args: argparse.Namespace) -> int:
         else:
             progress = not args.no_progress
             catalog = scan(args.models, overrides=overrides, progress=progress, runner=runner)
-        summary = write_review(catalog, args.out, runner, overrides, not args.no_progress)
+        summary = write_review(
+            catalog, args.out, runner, overrides, not args.no_progress, args.schema, args.brows
+        )
     print(
         f"wrote {args.out}: {summary['models']} models, {summary['usable']} usable, "
         f"{summary['flagged']} flagged"

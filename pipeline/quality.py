@@ -21,6 +21,8 @@ renders at `QUALITY_SIZE` px, once per model:
   and the chin (0–0.02 measured; a colour texture that lost its alpha draws a black patch).
 - `semi_transparent_head`: more than `MAX_SEMI` of the head's silhouette (eroded by 2 px, so
   anti-aliased edges do not count) is semi-transparent (0–0.03 measured).
+- `face_shading_artifacts`, `overlay_visible`: how the face is drawn (`pipeline.face_flags`).
+- `parameter_invisible`: set by `thagen review` for tha3 (`pipeline.visibility`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ FLAG_CODES = (
     "texture_unreadable",
     "dark_face",
     "semi_transparent_head",
+    "face_shading_artifacts",
+    "overlay_visible",
+    "parameter_invisible",
     "render_failed",
 )
 QUALITY_SIZE = 128
@@ -65,6 +70,7 @@ def render_flags(renderer: Any, model: Any, roles: Any) -> list[dict]:
     """The pixel flags of `model` (already uploaded to `renderer`, whose size is the quality
     size) with its face `roles`."""
     from mmd_loader.face import morph_centre
+    from pipeline.face_flags import face_flags
     from poses.roles import EYE_ROLES, MOUTH_ROLE
     from render import Pose
 
@@ -111,6 +117,7 @@ def render_flags(renderer: Any, model: Any, roles: Any) -> list[dict]:
     if semi > MAX_SEMI:
         message = f"{semi:.0%} of the head's silhouette is semi-transparent"
         flags.append(flag("semi_transparent_head", message, None, round(semi, 4)))
+    flags += face_flags(renderer, model, roles, rest.astype(np.uint8), eyes, u)
     return flags
 
 

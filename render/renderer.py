@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -286,6 +287,7 @@ class Renderer:
         lighting: Lighting | None = None,
         rest: np.ndarray | None = None,
         brows: str = "modelled",
+        only: Collection[int] | None = None,
     ) -> np.ndarray:
         """The current model in `pose` as (size, size, 4) uint8 RGBA: straight alpha, row 0 at
         the top, background exactly (0, 0, 0, 0).
@@ -296,6 +298,8 @@ class Renderer:
         `rest`, when given, must be `render(Pose(), lighting, brows=brows)` of this model: then
         only the region the pose can change is drawn (`render.regions`) and the rest is copied
         from it. The pixels are the same as without it; an expression costs a fraction.
+        `only`: draw only these materials (model indices; for measurements such as the quality
+        flags), the whole frame.
         """
         if brows not in BROW_MODES:
             raise ValueError(f"brows must be one of {BROW_MODES}, not {brows!r}")
@@ -307,6 +311,12 @@ class Renderer:
         light = MMD_LIGHT * (lighting.ambient + lighting.directional)
         turns = any(any(angles) for angles in (pose or Pose()).rotations.values())
         outline = self.settings.outline
+        if only is not None:
+            self.targets.begin()
+            scene.draw(self._mvp, lighting, light, outline, brows=over, only=frozenset(only))
+            if over:
+                scene.draw_brows(self.targets)
+            return self.targets.finish()
         if rest is not None and not posed.full and self._regions.worth_trying(turns):
             limit = int(MAX_REGION_SHARE * self.settings.size**2)
             change = scene.changes.find(posed.data, posed.start, limit)

@@ -209,12 +209,14 @@ class Scene:
         outline: bool,
         triangles: np.ndarray | None = None,
         brows: bool = False,
+        only: frozenset[int] | None = None,
     ) -> None:
         """Draw every material in file order, then the outlines (if `outline`).
 
         `triangles` (ascending indices into `drawn`) draws only those, in the same order: within
         a scissor box that no other triangle reaches, the same pixels for less work.
         `brows`: leave the brow triangles out (`draw_brows` draws them after).
+        `only`: draw only these materials (model indices; for measurements).
         Opaque materials (alpha 1 at every fragment) are drawn with blending off: the blend
         would give the same pixels, only slower.
         """
@@ -226,6 +228,8 @@ class Scene:
         else:
             materials = layer.others if layer is not None else self.materials
             vaos, vao_edge = self.vaos, self.vao_edge
+        if only is not None:
+            materials = [m for m in materials if m.index in only]
         ctx = self.ctx
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.blend_func = (
