@@ -72,7 +72,7 @@ def dark_face_share(renderer: Any, rest: np.ndarray, eyes, roles: Any, u: float)
 
     scene = renderer.scene
     face = scene.face if scene.face.skin else face_parts(scene.model, roles)
-    own = face.materials(scene.model) | face.skin
+    own = face_materials(scene.model, face)
     box = roles.head_box
     point = np.array([[box.center[0], box.chin, box.center[2]]])
     chin = float(renderer.framing.project(point, rest.shape[0])[0, 1])
@@ -88,6 +88,21 @@ def dark_face_share(renderer: Any, rest: np.ndarray, eyes, roles: Any, u: float)
         return None
     ratio = alone[..., :3].astype(np.float64).sum(axis=2) / np.maximum(bright, 1.0)
     return float((measured & (ratio < DARK_LIGHT)).sum() / measured.sum())
+
+
+def face_materials(model: Any, face: Any) -> frozenset[int]:
+    """The face's own materials: its skin, and the materials most of whose triangles are face
+    (not the hair a small face part shares a material with)."""
+    from mmd_loader.face_parts import material_of_triangles
+
+    owner = material_of_triangles(model)
+    lit = face.vertices[model.triangles].all(axis=1) if len(face.vertices) else owner < -1
+    mostly = set()
+    for i in face.materials(model):
+        mine = owner == i
+        if lit[mine].mean() >= 0.5:
+            mostly.add(i)
+    return frozenset(mostly) | face.skin
 
 
 def visible_overlays(

@@ -90,7 +90,7 @@ def invisible_flag(visibility: list[dict], schema_name: str) -> dict | None:
         f"{len(names)} parameter(s) change less than {MIN_VISIBLE:.2%} of the head box at "
         f"their top: {', '.join(names)}"
     )
-    return flag("parameter_invisible", message[:300], None, float(len(names)))
+    return flag("parameter_invisible", message[:1200], None, float(len(names)))
 
 
 def review_renderer_settings(schema: Any, sheet_size: int) -> Any:
