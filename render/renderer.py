@@ -162,6 +162,7 @@ class Renderer:
             raise RenderError(f"msaa={samples}: this GL allows at most {self.ctx.max_samples}")
         self.targets = Targets(self.ctx, settings.size, settings.supersample, samples)
         vertex = shader_source("model.vert")
+        ramp_vertex = shader_source("model.vert", {"RAMP": "1"})
         programs = {}
         # Toon always samples the ramp: RAMP variants are phong's.
         every = Samplers.TEXTURE | Samplers.SPHERE
@@ -180,7 +181,8 @@ class Renderer:
                 "PHONG_REFERENCE": repr(float(PHONG_REFERENCE)),
             }
             program = self.ctx.program(
-                vertex_shader=vertex, fragment_shader=shader_source("model.frag", defines)
+                vertex_shader=ramp_vertex if Samplers.RAMP in sampled else vertex,
+                fragment_shader=shader_source("model.frag", defines),
             )
             for name, unit in (("u_texture", 0), ("u_sphere", 1), ("u_toon", 2)):
                 if name in program:
