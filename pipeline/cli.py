@@ -63,12 +63,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default="tha1",
         help="the sheets' poses and the parameters whose visibility is shown (tha1, tha3, ...)",
     )
-    review.add_argument(
-        "--brows",
-        default=None,
-        choices=("modelled", "over", "mix"),
-        help="the brows as a run with this choice draws them (default: the schema's, as "
-        "generate; mix is shown over the hair)",
+    _brows_arg(
+        review,
+        "the brows as a run with this choice draws them (default: the schema's, as generate; "
+        "mix is shown over the hair)",
     )
     _runner_args(review)
     _overrides_arg(review)
@@ -134,11 +132,9 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
         choices=("character", "example"),
         help="draw lighting per character (rest image shared) or per example",
     )
-    parser.add_argument(
-        "--brows",
-        default=None,
-        choices=("modelled", "over", "mix"),
-        help="eyebrows as modelled, over the hair (as drawings show them), or one of the two per "
+    _brows_arg(
+        parser,
+        "eyebrows as modelled, over the hair (as drawings show them), or one of the two per "
         "example, recorded in its JSON (default: mix for a schema with eyebrows, else modelled)",
     )
     parser.add_argument("--png-level", type=int, default=1, help="PNG compress level 0..9")
@@ -172,6 +168,12 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
     _overrides_arg(parser)
     if splits:
         _split_args(parser)
+
+
+def _brows_arg(parser: argparse.ArgumentParser, text: str) -> None:
+    from pipeline.config import BROW_CHOICES
+
+    parser.add_argument("--brows", default=None, choices=BROW_CHOICES, help=text)
 
 
 def _runner_args(parser: argparse.ArgumentParser) -> None:
