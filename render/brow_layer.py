@@ -2,13 +2,15 @@
 
 A render takes a brow mode: `"modelled"` draws the model as its author built it; `"over"`
 draws the brows (`mmd_loader.brows`) after everything else, depth-tested against the face
-only: the main pass leaves the brow triangles out, then, inside the box the brows cover in this
-pose, the depth buffer is cleared, the face's skin near the brows (`BrowLayer.patch`) is drawn
-into it (depth only), and the brows are drawn in their materials, in file order. So the bangs,
-a hat or glasses no longer hide them, while the face itself still does (a brow tucked into the
-skin, the far brow behind the forehead on a turned head). The layer costs one small
-depth-only draw and moves the brows' own draw to the end; it is built on first use, so a
-schema without brows never pays for it.
+only: the main pass leaves the brow triangles out; then, with colour writes off, the brow
+triangles set their own pixels to the far depth (depth test ALWAYS, `far.frag`) and the face's
+skin near the brows (`BrowLayer.patch`) is drawn into that; last the brows are drawn in their
+materials, in file order, against the skin's depth alone. So the bangs, a hat or glasses no
+longer hide them, while the face itself still does (a brow tucked into the skin, the far brow
+behind the forehead on a turned head). The layer costs one depth-only draw of the brow
+triangles and one of a small skin patch, and moves the brows' own draw to the end (no clear,
+which would cost llvmpipe a flush); it is built on first use, so a schema without brows never
+pays for it.
 
 The pipeline's `"mix"` (`pipeline.config.BROW_MODES`) draws one of the two per example.
 """
@@ -24,8 +26,6 @@ from mmd_loader.face_parts import FaceParts, material_of_triangles
 from mmd_loader.model import Model
 from mmd_loader.proximity import nearest_within
 from mmd_loader.roles import FaceRoles
-from render.framing import Framing
-from render.regions import EPSILON_PX, Region
 
 BROW_MODES = ("modelled", "over")
 BROW_CHOICES = (*BROW_MODES, "mix")  # what commands take: "mix" draws a mode per image
@@ -74,20 +74,3 @@ def choose_brows(choice: str, rng: np.random.Generator) -> str:
     if choice != "mix":
         return choice
     return "over" if rng.random() < 0.5 else "modelled"
-
-
-def pixel_box(points: np.ndarray, framing: Framing, size: int) -> Region:
-    """The output pixels that triangles with these vertices (model frame) can cover."""
-    if len(points) == 0:
-        return Region(0, 0, 0, 0)
-    px = framing.project(points, size)
-    lo, hi = px.min(axis=0) - EPSILON_PX, px.max(axis=0) + EPSILON_PX
-    x0, y0 = (int(np.clip(np.floor(v), 0, size)) for v in lo)
-    x1, y1 = (int(np.clip(np.ceil(v), 0, size)) for v in hi)
-    return Region(x0, y0, x1, y1)
-
-
-def intersect(a: Region, b: Region | None) -> Region:
-    if b is None:
-        return a
-    return Region(max(a.x0, b.x0), max(a.y0, b.y0), min(a.x1, b.x1), min(a.y1, b.y1))

@@ -194,7 +194,10 @@ class Renderer:
         depth_program = self.ctx.program(
             vertex_shader=vertex, fragment_shader=shader_source("depth.frag")
         )
-        self.programs = Programs(programs, edge_program, depth_program)
+        far_program = self.ctx.program(
+            vertex_shader=vertex, fragment_shader=shader_source("far.frag")
+        )
+        self.programs = Programs(programs, edge_program, depth_program, far_program)
         phong = settings.shading == "phong"
         self.shared = SharedTextures(
             self.ctx, settings.texture_budget, MMD_LIGHT if phong else None
@@ -329,7 +332,7 @@ class Renderer:
                 self.targets.begin(change.region)
                 scene.draw(self._mvp, lighting, light, outline, change.triangles, brows=over)
                 if over:
-                    scene.draw_brows(self.targets, change.region)
+                    scene.draw_brows(self.targets)
                 return self.targets.finish(change.region, rest)
         self.targets.begin()
         scene.draw(self._mvp, lighting, light, outline, brows=over)

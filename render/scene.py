@@ -16,12 +16,12 @@ from mmd_loader.face_parts import FaceParts, decal_normals, face_parts
 from mmd_loader.model import Model
 from mmd_loader.overlays import Overlays, expression_overlays
 from mmd_loader.roles import FaceRoles
-from render.brow_layer import BrowLayer, brow_layer, intersect, pixel_box
+from render.brow_layer import BrowLayer, brow_layer
 from render.errors import RenderError
 from render.framing import Framing
 from render.materials import DrawMaterial, SharedTextures, TextureCache, draw_material
 from render.pose import Lighting, Pose
-from render.regions import ChangeMap, Region
+from render.regions import ChangeMap
 from render.rig import Posed, Rig
 from render.targets import Targets
 
@@ -31,7 +31,7 @@ CULL_MARGIN_PX = 2.0
 @dataclass
 class Programs:
     """The material programs by (opaque, samplers), the outline program and the depth-only
-    program (the brow layer's face).
+    programs of the brow layer (the face's depth; the far depth).
 
     Opaque materials (alpha 1 at every fragment) are drawn without blending or discard, and
     untextured ones without sampling the white texture: the same pixels, less work per fragment.
@@ -40,9 +40,10 @@ class Programs:
     materials: dict[tuple[bool, int], moderngl.Program]
     edge: moderngl.Program
     depth: moderngl.Program
+    far: moderngl.Program  # writes the far depth (the brow layer's first pass)
 
     def release(self) -> None:
-        for program in (*self.materials.values(), self.edge, self.depth):
+        for program in (*self.materials.values(), self.edge, self.depth, self.far):
             program.release()
 
 
@@ -112,6 +113,7 @@ class Scene:
             key: self._vao(program, self.ibo_part) for key, program in programs.materials.items()
         }
         self.vao_edge_part = self._vao(programs.edge, self.ibo_part)
+        self.vao_far = self._vao(programs.far)
         self.posed: Posed | None = None
         self._brows: BrowLayer | None = None  # found on first use (`draw_brows`)
         self._brow_draw: _BrowDraw | None = None
@@ -241,7 +243,7 @@ class Scene:
         ctx.front_face = self.front_face
         ctx.cull_face = "back"
         matrix = mvp.T.astype(np.float32).tobytes()  # column-major
-        for program in (*self.programs.materials.values(), self.programs.depth):
+        for program in (*self.programs.materials.values(), self.programs.depth, self.programs.far):
             program["u_mvp"].write(matrix)
             _set(program, "u_edge", 0.0)
             _set(program, "u_ambient", lighting.ambient)
@@ -288,23 +290,26 @@ class Scene:
             self._brows = brow_layer(self.model, self.roles, self.face)
         return self._brows
 
-    def draw_brows(self, targets: Targets, region: Region | None = None) -> None:
+    def draw_brows(self, targets: Targets) -> None:
         """Draw the brows over everything drawn so far (after `draw(..., brows=True)` of the
-        same pose), depth-tested against the face's skin near them only; within `region`."""
+        same pose), depth-tested against the face's skin near them only: depth only, the
+        brows' own pixels are set to the far depth (one extra draw of the brow triangles), the
+        skin patch is drawn into that, and then the brows in their materials. Within the
+        scene's scissor box (a region's)."""
         layer = self._brow_records()
-        if layer is None or self.posed is None:
-            return
-        box = intersect(self._brow_box(layer), region)
-        if box.empty:
+        if layer is None:
             return
         ctx = self.ctx
-        with targets.layer(box):
-            ctx.disable(moderngl.BLEND)
+        ctx.disable(moderngl.BLEND)
+        with targets.depth_only():
+            ctx.depth_func = "1"  # always: the brows' pixels back to far
+            for m in layer.brows:
+                (ctx.disable if m.double_sided else ctx.enable)(moderngl.CULL_FACE)
+                self.vao_far.render(moderngl.TRIANGLES, vertices=m.count, first=m.first)
+            ctx.depth_func = "<"
             ctx.enable(moderngl.CULL_FACE)
             layer.patch_vao.render(moderngl.TRIANGLES)
-            targets.scene.color_mask = (True, True, True, True)
-            targets.scene.use()
-            self._draw_materials(layer.brows, self.vaos)
+        self._draw_materials(layer.brows, self.vaos)
         ctx.enable(moderngl.BLEND)
 
     def _brow_records(self) -> _BrowDraw | None:
@@ -314,14 +319,6 @@ class Scene:
         if self._brow_draw is None:
             self._brow_draw = _BrowDraw.build(self)
         return self._brow_draw
-
-    def _brow_box(self, layer: _BrowDraw) -> Region:
-        """The output pixels the brows cover in the current pose."""
-        posed, index = self.posed, layer.vertices
-        points = self.rig.rest[index, :3]
-        moving = index >= posed.start
-        points[moving] = posed.data[index[moving] - posed.start, :3]
-        return pixel_box(points, self.framing, self.size)
 
     def _part(self, triangles: np.ndarray) -> list[DrawMaterial]:
         """Upload `drawn[triangles]` to the part index buffer; the draw records over it."""
@@ -366,13 +363,12 @@ class Scene:
 @dataclass
 class _BrowDraw:
     """The brow layer over one index buffer: which drawn triangles are brows (`drawn_mask`),
-    the draw records without them (`others`) and of them only (`brows`), their vertices in
-    buffer order, and the face patch's own index buffer and depth-only vertex array."""
+    the draw records without them (`others`) and of them only (`brows`), and the face patch's
+    own index buffer and depth-only vertex array."""
 
     drawn_mask: np.ndarray
     others: list[DrawMaterial]
     brows: list[DrawMaterial]
-    vertices: np.ndarray
     patch_ibo: moderngl.Buffer
     patch_vao: moderngl.VertexArray
 
@@ -382,14 +378,13 @@ class _BrowDraw:
         mask = np.isin(scene.drawn_source, layer.brows.triangles)
         others = _records(scene.materials, ~mask)
         brows = _records(scene.materials, mask)
-        vertices = np.unique(scene.drawn[mask].astype(np.int64))
         patch = scene.rig.new_index[scene.model.triangles[layer.patch].astype(np.int64)]
         data = patch.astype(np.uint32).tobytes() if len(patch) else np.zeros(3, np.uint32).tobytes()
         ibo = scene.ctx.buffer(data)
         vao = scene.vertex_array(scene.programs.depth, ibo)
         if not len(patch):
             vao.vertices = 0
-        return cls(mask, others, brows, vertices, ibo, vao)
+        return cls(mask, others, brows, ibo, vao)
 
     def release(self) -> None:
         self.patch_vao.release()

@@ -68,21 +68,14 @@ class Targets:
         self.scene.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
 
     @contextmanager
-    def layer(self, region: Region) -> Iterator[None]:
-        """Draw a layer over the scene inside `region` only: the depth buffer is cleared there
-        (colour kept) and the body is entered with colour writes off (a depth-only pass first;
-        turn them back on with `scene.color_mask` and `scene.use()`). The scissor box of the
-        scene pass is restored after."""
-        scissor = self.scene.scissor
-        self.scene.scissor = self._scene_box(region)
+    def depth_only(self) -> Iterator[None]:
+        """Draw into the scene's depth buffer only (colour writes off) within the block."""
         self.scene.color_mask = (False, False, False, False)
         self.scene.use()
-        self.scene.clear(depth=1.0)
         try:
             yield
         finally:
             self.scene.color_mask = (True, True, True, True)
-            self.scene.scissor = scissor
             self.scene.use()
 
     def finish(self, region: Region | None = None, base: np.ndarray | None = None) -> np.ndarray:

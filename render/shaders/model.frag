@@ -82,7 +82,7 @@ void main() {
     // A ramp flat at its lit end is exactly 1 across the face (interpolation may round a hair
     // below it).
     vec3 ramp = mix(v_ramp, vec3(1.0), step(0.9995, v_ramp));
-    vec3 shape = v_face > 0.5 ? ramp : vec3(max(lambert, 0.0));
+    vec3 shape = v_ramp.r >= 0.0 ? ramp : vec3(max(lambert, 0.0));
     color.rgb *= (u_ambient + u_directional * shape) / PHONG_REFERENCE;
 #else
     color.rgb *= (u_ambient + u_directional * max(lambert, 0.0)) / PHONG_REFERENCE;

@@ -38,6 +38,6 @@ void main() {
     // The light points along -z: n·l = n.z. Row 0 of the ramp is its lit end.
     vec3 ramp = textureLod(u_toon, vec2(0.5, clamp(0.5 - n.z * 0.5, 0.0, 1.0)), 0.0).rgb;
     vec3 lit = max(textureLod(u_toon, vec2(0.5, 0.0), 0.0).rgb, vec3(1.0 / 255.0));
-    v_ramp = min(ramp / lit, vec3(1.0));
+    v_ramp = in_face > 0.5 ? min(ramp / lit, vec3(1.0)) : vec3(-1.0);  // < 0: Lambert, per pixel
 #endif
 }
