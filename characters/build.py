@@ -9,15 +9,18 @@ import numpy as np
 
 from characters import body, textures
 from characters.buns import add_bun_ornaments, add_buns
+from characters.decals import add_cheek_decals
 from characters.eyes import Eyes
 from characters.face import Face
+from characters.fringe import add_fringe
 from characters.hair import add_hair
 from characters.headwear import add_headwear
 from characters.layout import MATERIALS
-from characters.materials import materials
+from characters.materials import material_keys, materials
 from characters.mesh import Mesh
 from characters.mouth import Mouth
 from characters.ornaments import add_ornament
+from characters.overlays import add_overlays, overlay_morphs
 from characters.skeleton import base_bones, upper_body_bones, with_ornament_bone
 from characters.spec import CharacterSpec, spec_for_seed
 from characters.tha3 import Parts, tha3_spec
@@ -34,7 +37,10 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
     for side in (1, -1):
         face.eye(side)
     face.mouth()
+    add_cheek_decals(spec, mesh)
+    add_overlays(spec, mesh)
     cap = add_hair(spec, mesh, rng)
+    add_fringe(spec, mesh)
     add_ornament(spec, mesh)
     add_buns(spec, mesh, cap)
     add_bun_ornaments(spec, mesh)
@@ -64,6 +70,7 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
         idx = np.array(sorted(table), np.int32)
         morphs.append(PmxVertexMorph(name, panel, idx, np.array([table[i] for i in idx])))
     morphs += parts.morphs()
+    morphs += overlay_morphs(spec, material_keys(spec))
 
     bones = base_bones(spec, shoulder_y, head_y)
     files = ("face.png", "eye.png", "hair.png", "mouth.png", "iris.png")
@@ -103,7 +110,7 @@ def write_character(seed: int, out: Path) -> Path:
 
 
 def write_spec(spec: CharacterSpec, out: Path) -> Path:
-    """Write the character `spec` describes (e.g. a seed's with features replaced) as
+    """Write the character `spec` describes (e.g. a seed's spec with fields replaced) as
     `write_character` does."""
     out = Path(out)
     if out.suffix.lower() != ".pmx":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from characters.layout import BROW_LIFT, HEAD, LASH_LIFT, LID_LIFT, MOUTH_LIFT
+from characters.lowpoly import faceted_skin
 from characters.mesh import Mesh, grid_triangles
 from characters.shape import head_shape
 from characters.spec import CharacterSpec
@@ -61,21 +62,23 @@ class Face:
             table[i] = table.get(i, 0) + d
 
     def skin(self) -> None:
-        t, p = self.shape.grid()
-        rows, cols = 34, 44
-        pos = self.shape.mesh_vertices()
-        nrm = np.concatenate([[[0, 1, 0]], self.shape.normal(t, p), [[0, -1, 0]]])
-        grid = 1 + np.arange(rows * cols).reshape(rows, cols)
-        nxt = np.roll(grid, -1, axis=1)
-        cells = [
-            np.stack([grid[:-1], nxt[:-1], nxt[1:]], -1).reshape(-1, 3),
-            np.stack([grid[:-1], nxt[1:], grid[1:]], -1).reshape(-1, 3),
-            np.stack([np.zeros(cols, int), nxt[0], grid[0]], -1),
-            np.stack([np.full(cols, rows * cols + 1), grid[-1], nxt[-1]], -1),
-        ]
-        self.skin_ids = self.mesh.add(
-            "skin", pos, nrm, face_uv(self.spec, pos), np.concatenate(cells), HEAD
-        )
+        if self.spec.face_facets:  # low-poly, split normals (characters.lowpoly)
+            pos, nrm, tris = faceted_skin(self.shape, self.spec.face_facets)
+        else:
+            t, p = self.shape.grid()
+            rows, cols = 34, 44
+            pos = self.shape.mesh_vertices()
+            nrm = np.concatenate([[[0, 1, 0]], self.shape.normal(t, p), [[0, -1, 0]]])
+            grid = 1 + np.arange(rows * cols).reshape(rows, cols)
+            nxt = np.roll(grid, -1, axis=1)
+            cells = [
+                np.stack([grid[:-1], nxt[:-1], nxt[1:]], -1).reshape(-1, 3),
+                np.stack([grid[:-1], nxt[1:], grid[1:]], -1).reshape(-1, 3),
+                np.stack([np.zeros(cols, int), nxt[0], grid[0]], -1),
+                np.stack([np.full(cols, rows * cols + 1), grid[-1], nxt[-1]], -1),
+            ]
+            tris = np.concatenate(cells)
+        self.skin_ids = self.mesh.add("skin", pos, nrm, face_uv(self.spec, pos), tris, HEAD)
         self.skin_pos = pos
 
     def eye(self, side: int) -> None:

@@ -3,7 +3,8 @@ how far each face layer lies in front of the skin (MMD units, along the skin nor
 
 from __future__ import annotations
 
-# Materials in draw order: opaque first, the alpha-textured eyes last.
+# Materials in draw order: opaque first, the alpha-textured eyes last. A character has only the
+# materials it has triangles for (no decal or overlay unless its spec asks for one).
 MATERIALS = (
     "skin",
     "clothes",
@@ -11,6 +12,12 @@ MATERIALS = (
     "mouth",
     "brows",
     "lashes",
+    "decal",
+    "overlay_pale",
+    "overlay_anger",
+    "overlay_blush",
+    "overlay_tears",
+    "overlay_sweat",
     "hair",
     "ornament",
     "hair_ornament",
@@ -30,6 +37,7 @@ ORNAMENT_BONE = 12
 # skin, the iris's centre at IRIS_LIFT and the eyes' socket ring at RING_LIFT: lids, lashes and
 # brows lie above them.
 LID_LIFT, LASH_LIFT, BROW_LIFT, MOUTH_LIFT = 0.06, 0.07, 0.08, 0.01
+DECAL_LIFT = 0.012  # cheek decals and expression overlays: thin layers on the skin
 EYE_RADIUS = 0.6  # the iris sphere's radius: its travel is R·tan(angle) (12°: 0.6 eye widths)
 IRIS_LIFT = 0.045  # the iris's centre above the skin; the socket ring and lids sit above it
 WHITE_LIFT = 0.005  # the white of the eye, on the face below the iris

@@ -6,17 +6,21 @@ import numpy as np
 
 from characters.layout import MATERIALS
 from characters.ornaments import ornament_colour
+from characters.overlays import overlay_materials
 from characters.spec import ORNAMENT_NAMES, CharacterSpec, hsv
 from mmd_loader.pmx_writer import PmxMaterial
 
+PLAIN = None  # a material named neutrally: 材質N, N its index among the character's materials
 
-def materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]:
+
+def material_table(spec: CharacterSpec) -> dict[str, tuple[str | None, dict]]:
+    """Material key → (name or PLAIN, PmxMaterial fields) for the materials `spec` has."""
     edge, dark = 0x02 | 0x04 | 0x08 | 0x10, tuple(np.asarray(spec.hair) * 0.35)
 
     def plain(rgb, **kw):
         return dict(diffuse=(*rgb, 1.0), ambient=tuple(np.asarray(rgb) * 0.6), **kw)
 
-    table = {
+    table: dict[str, tuple[str | None, dict]] = {
         "skin": (spec.skin_name, dict(texture=0, ambient=(0.6, 0.6, 0.6), flags=edge)),
         "clothes": ("服", plain(spec.clothes, flags=edge)),
         "mouth": ("口", dict(texture=3, ambient=(0.6, 0.6, 0.6))),
@@ -26,18 +30,30 @@ def materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]:
         "eyes": ("目", dict(texture=1, ambient=(0.7, 0.7, 0.7), flags=0x02)),
     }
     if spec.ornament != "none":
-        named = spec.ornament_named
-        name = ORNAMENT_NAMES[spec.ornament] if named else f"材質{MATERIALS.index('ornament')}"
-        colour = ornament_colour(spec)
-        table["ornament"] = (name, plain(colour, flags=edge | 0x01))
+        name = ORNAMENT_NAMES[spec.ornament] if spec.ornament_named else PLAIN
+        table["ornament"] = (name, plain(ornament_colour(spec), flags=edge | 0x01))
+    if spec.decal_tilt > 0:
+        table["decal"] = ("チーク", plain((0.96, 0.72, 0.72)))
+    table.update(overlay_materials(spec))
     table.update(headwear_materials(spec))
     table.update(tha3_materials(spec))
+    return table
+
+
+def material_keys(spec: CharacterSpec) -> list[str]:
+    """The keys of `spec`'s materials, in draw order (a material's index is its place here)."""
+    table = material_table(spec)
+    return [key for key in MATERIALS if key in table]
+
+
+def materials(spec: CharacterSpec, counts: dict[str, int]) -> list[PmxMaterial]:
+    table = material_table(spec)
+    keys = [key for key in MATERIALS if key in table]
     mats = []
-    for key in MATERIALS:
-        if key not in table:
-            continue  # no ornament: no material for it
+    for index, key in enumerate(keys):
         name, kw = table[key]
-        english = _english(spec, key)
+        english = _english(spec, key, named=name is not PLAIN)
+        name = f"材質{index}" if name is PLAIN else name
         mats.append(PmxMaterial(name, counts[key], english_name=english, **kw))  # type: ignore[arg-type]
     return mats
 
@@ -51,11 +67,11 @@ def tha3_materials(spec: CharacterSpec) -> dict[str, tuple[str, dict]]:
     }
 
 
-def headwear_materials(spec: CharacterSpec) -> dict[str, tuple[str, dict]]:
+def headwear_materials(spec: CharacterSpec) -> dict[str, tuple[str | None, dict]]:
     """The headwear's and the bun ornaments' materials, when the character has them: named as
     the spec says, else neutrally (材質N, as real models' unnamed materials are)."""
     rng = np.random.default_rng([spec.seed, 0x4EA])
-    table = {}
+    table: dict[str, tuple[str | None, dict]] = {}
     for key, present, name in (
         ("hair_ornament", spec.bun_ornaments > 0, spec.bun_ornament_name),
         ("headwear", spec.headwear != "none", spec.headwear_name),
@@ -63,18 +79,22 @@ def headwear_materials(spec: CharacterSpec) -> dict[str, tuple[str, dict]]:
         if present:
             colour = hsv(float(rng.uniform(0, 1)), float(rng.uniform(0.3, 0.8)), 0.75)
             flags = 0x01 | 0x02 | 0x04 | 0x08 | 0x10
-            table[key] = (name or f"材質{MATERIALS.index(key)}", dict(
+            table[key] = (name or PLAIN, dict(
                 diffuse=(*colour, 1.0), ambient=tuple(np.asarray(colour) * 0.6), flags=flags
             ))  # fmt: skip
     return table
 
 
-def _english(spec: CharacterSpec, key: str) -> str:
-    """A material's English name: what it is, except for ornaments and headwear left unnamed."""
+def _english(spec: CharacterSpec, key: str, named: bool) -> str:
+    """A material's English name: what it is, except for pieces left unnamed (材質N)."""
+    if not named:
+        return ""
     if key == "ornament":
-        return spec.ornament if spec.ornament_named else ""
+        return spec.ornament
     if key == "headwear":
-        return spec.headwear if spec.headwear_name else ""
+        return spec.headwear
     if key == "hair_ornament":
-        return "hair ornament" if spec.bun_ornament_name else ""
+        return "hair ornament"
+    if key.startswith("overlay_"):
+        return key.removeprefix("overlay_")
     return key

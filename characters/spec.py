@@ -27,6 +27,12 @@ SECOND_WINK_NAMES = (
 # (`ORNAMENT_NAMES`) or neutrally (材質N) by seed, except the hat: geometry alone cannot tell an
 # unnamed hat from hair (see mmd_loader.head_box), so the hat is always named.
 ORNAMENTS = ("none", "bow", "headband", "hat", "flower", "headphones")
+# Expression overlays (characters.overlays): a pale forehead, an anger mark, a blush, tears under
+# the eyes (all on the face), and a sweat drop floating beside the head.
+OVERLAY_KINDS = ("pale", "anger", "blush", "tears", "sweat")
+# "morph": hidden at rest (alpha 0) and raised by a material morph, as a PMX does; "shown":
+# drawn at rest with no material morph, as the PMD variant of such a model is.
+OVERLAY_STYLES = ("morph", "shown")
 ORNAMENT_NAMES = {
     "bow": "リボン",
     "headband": "カチューシャ",
@@ -105,6 +111,24 @@ class CharacterSpec:
     headwear_name: str = ""  # its material's name; "" = unnamed (材質N)
     skin_name: str = "肌"  # the face skin's material name (real ones: 顔, 肌, 顔・耳, ...)
     smile_cheek: float = 0.0  # how far the smile winks lift the cheek, in eye half-heights
+    # Rendering's hard cases (issue 19), never drawn by `spec_for_seed`: the defaults leave every
+    # seed's character as it was; tests set them with dataclasses.replace.
+    face_facets: int = 0  # > 0: a low-poly skin of that many rows, each triangle flat-shaded
+    decal_tilt: float = 0.0  # degrees: > 0 adds cheek decals whose normals tilt down that much
+    overlays: tuple[str, ...] = ()  # expression overlays (OVERLAY_KINDS)
+    overlay_style: str = "morph"  # one of OVERLAY_STYLES
+    overlay_named: bool = True  # overlay materials named as the expression (青ざめ, ...) or 材質N
+    fringe: bool = False  # a fringe over the brows, down to just above the lashes
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.overlays if k not in OVERLAY_KINDS]
+        if unknown or self.overlay_style not in OVERLAY_STYLES:
+            raise ValueError(
+                f"overlays must be among {OVERLAY_KINDS} ({unknown}) and overlay_style one of "
+                f"{OVERLAY_STYLES} ({self.overlay_style!r})"
+            )
+        if self.face_facets < 0 or self.face_facets == 1 or self.decal_tilt < 0:
+            raise ValueError("face_facets must be 0 or >= 2, decal_tilt >= 0")
 
     def wink_names(self, eye: str) -> tuple[str, str]:
         """(neutral, smile) morph names of the one-eye winks of `eye` ("left" or "right")."""

@@ -1,4 +1,5 @@
-"""A small PMX 2.0 writer from numpy arrays (UTF-16LE text, no additional UVs, no physics).
+"""A small PMX 2.0 writer from numpy arrays (UTF-16LE text, no additional UVs, no physics);
+vertex morphs and material morphs.
 
 Arrays are in the FILE's frame (MMD's left-handed one: y up, the model faces -z), not the
 right-handed frame `mmd_loader.load` returns. Vertex records are packed with numpy, so writing a
@@ -61,6 +62,33 @@ class PmxVertexMorph:
 
 
 @dataclass
+class PmxMaterialOffset:
+    """One entry of a material morph: `operation` 0 multiplies, 1 adds, at weight 1."""
+
+    material: int  # material index, -1 for every material
+    operation: int = 1
+    diffuse: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    specular: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    specular_power: float = 0.0
+    ambient: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    edge_color: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    edge_size: float = 0.0
+    texture_tint: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    sphere_tint: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    toon_tint: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass
+class PmxMaterialMorph:
+    """A material morph (PMX type 8): e.g. an overlay's alpha raised from 0 (add (0, 0, 0, a))."""
+
+    name: str
+    panel: int  # 1 eyebrow, 2 eye, 3 mouth, 4 other
+    offsets: list[PmxMaterialOffset]
+    english_name: str = ""
+
+
+@dataclass
 class PmxData:
     """Everything one PMX file holds. Per-vertex skinning: `deform` picks BDEF1/2/4 per vertex;
     BDEF1 uses `bone_indices[:, 0]`, BDEF2 the first two with `bone_weights[:, 0]` as the first
@@ -76,7 +104,7 @@ class PmxData:
     triangles: np.ndarray  # (F, 3), grouped by material in material order
     materials: list[PmxMaterial]
     bones: list[PmxBone]
-    morphs: list[PmxVertexMorph] = field(default_factory=list)
+    morphs: list[PmxVertexMorph | PmxMaterialMorph] = field(default_factory=list)
     textures: list[str] = field(default_factory=list)
     edge_scale: np.ndarray | None = None  # (V,), default 1
     english_name: str = ""
@@ -122,6 +150,14 @@ def _check(data: PmxData) -> None:
     ):
         raise ValueError(f"PMX {data.name!r}: a vertex weights a bone that does not exist")
     for morph in data.morphs:
+        if isinstance(morph, PmxMaterialMorph):
+            if any(not -1 <= o.material < len(data.materials) for o in morph.offsets):
+                raise ValueError(
+                    f"PMX {data.name!r}: material morph {morph.name!r} names a missing material"
+                )
+            if any(o.operation not in (0, 1) for o in morph.offsets):
+                raise ValueError(f"PMX {data.name!r}: material morph {morph.name!r}: bad operation")
+            continue
         if len(morph.indices) and (morph.indices.min() < 0 or morph.indices.max() >= n):
             raise ValueError(f"PMX {data.name!r}: morph {morph.name!r} indexes a missing vertex")
         if np.shape(morph.offsets) != (len(morph.indices), 3):
@@ -219,6 +255,26 @@ def pmx_bytes(data: PmxData) -> bytes:
     vcode = f"<{_UNSIGNED[vsize]}" if vsize < 4 else "<i"
     parts.append(struct.pack("<i", len(data.morphs)))
     for m in data.morphs:
+        if isinstance(m, PmxMaterialMorph):
+            parts += [_text(m.name), _text(m.english_name)]
+            parts.append(struct.pack("<BBi", m.panel, 8, len(m.offsets)))
+            for o in m.offsets:
+                parts.append(struct.pack(f"<{_SIGNED[msize]}B", o.material, o.operation))
+                parts.append(
+                    struct.pack(
+                        "<4f3ff3f4ff4f4f4f",
+                        *o.diffuse,
+                        *o.specular,
+                        o.specular_power,
+                        *o.ambient,
+                        *o.edge_color,
+                        o.edge_size,
+                        *o.texture_tint,
+                        *o.sphere_tint,
+                        *o.toon_tint,
+                    )
+                )
+            continue
         parts += [
             _text(m.name),
             _text(m.english_name),

@@ -357,3 +357,16 @@ def _relative(path: Path | None, root: Path) -> str | None:
         return Path(path).relative_to(root).as_posix()
     except ValueError:
         return Path(path).as_posix()
+
+
+def reference_stem(ref: str | None) -> str:
+    """A texture reference's file name without folders or extension (`tex\\face2.bmp` → `face2`);
+    "" for none."""
+    if not ref:
+        return ""
+    return re.split(r"[\\/]", ref.strip())[-1].rsplit(".", 1)[0]
+
+
+def material_words(material: Material) -> str:
+    """What names a material: its name, English name and texture's file name, one string."""
+    return f"{material.name} {material.english_name} {reference_stem(material.texture_ref)}"

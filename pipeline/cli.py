@@ -58,6 +58,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     review.add_argument("--out", "-o", type=Path, default=Path("review.html"))
     review.add_argument("--workers", type=int, default=0, help="local processes (default: cores)")
     review.add_argument("--no-progress", action="store_true")
+    review.add_argument(
+        "--schema",
+        default="tha1",
+        help="the sheets' poses and the parameters whose visibility is shown (tha1, tha3, ...)",
+    )
+    _brows_arg(
+        review,
+        "the brows as a run with this choice draws them (default: the schema's, as generate; "
+        "mix is shown over the hair)",
+    )
     _runner_args(review)
     _overrides_arg(review)
     review.set_defaults(handler=review_command)
@@ -128,6 +138,11 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
         choices=("character", "example"),
         help="draw lighting per character (rest image shared) or per example",
     )
+    _brows_arg(
+        parser,
+        "eyebrows as modelled, over the hair (as drawings show them), or one of the two per "
+        "example, recorded in its JSON (default: mix for a schema with eyebrows, else modelled)",
+    )
     parser.add_argument("--png-level", type=int, default=1, help="PNG compress level 0..9")
     parser.add_argument("--shard-size", type=int, default=1000, help="max examples per shard")
     parser.add_argument("--shard-bytes", type=int, default=1 << 30, help="max bytes per shard")
@@ -191,6 +206,12 @@ def _generate_args(parser: argparse.ArgumentParser, splits: bool = False) -> Non
         _split_args(parser)
 
 
+def _brows_arg(parser: argparse.ArgumentParser, text: str) -> None:
+    from pipeline.config import BROW_CHOICES
+
+    parser.add_argument("--brows", default=None, choices=BROW_CHOICES, help=text)
+
+
 def _runner_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runner", default=None, choices=("local", "dask"), help="backend (default: local)"
@@ -247,6 +268,7 @@ def _config(args: argparse.Namespace, splits):
         shading=args.shading,
         supersample=args.supersample,
         lighting=args.lighting,
+        brows=args.brows,
         png_compress_level=args.png_level,
         shard_max_examples=args.shard_size,
         shard_max_bytes=args.shard_bytes,
@@ -479,7 +501,9 @@ def review_command(args: argparse.Namespace) -> int:
         else:
             progress = not args.no_progress
             catalog = scan(args.models, overrides=overrides, progress=progress, runner=runner)
-        summary = write_review(catalog, args.out, runner, overrides, not args.no_progress)
+        summary = write_review(
+            catalog, args.out, runner, overrides, not args.no_progress, args.schema, args.brows
+        )
     print(
         f"wrote {args.out}: {summary['models']} models, {summary['usable']} usable, "
         f"{summary['flagged']} flagged"

@@ -15,6 +15,9 @@ LIGHTING_MODES = ("character", "example")
 # and the other words a terms policy may name ("unknown": models whose terms were not found).
 DEFAULT_TERMS_EXCLUDE = ("ai_training",)
 TERMS_POLICY_WORDS = ("unknown",)
+# How eyebrows are drawn (render.brow_layer.BROW_CHOICES): as modelled, over the hair, or one of
+# the two per example, drawn from the example's seed (recorded in its JSON as "brows").
+BROW_CHOICES = ("modelled", "over", "mix")
 MAX_IMAGE_SIZE = 4096
 MAX_EXAMPLES_PER_CHARACTER = 10_000_000
 FIELD_TYPES = {
@@ -26,6 +29,7 @@ FIELD_TYPES = {
     "shading": str,
     "supersample": int,
     "lighting": str,
+    "brows": str,
     "png_compress_level": int,
     "shard_max_examples": int,
     "shard_max_bytes": int,
@@ -42,6 +46,10 @@ class GenerateConfig:
 
     `image_size` and `head_fraction` left as None take the schema's framing (tha1: 256², 0.5;
     tha3: 512², 0.25); where the head box's centre lands is always the schema's.
+
+    `brows` (`BROW_CHOICES`) left as None is "mix" for a schema with eyebrow parameters (tha2,
+    tha3: THA2/THA3's data show brows over the hair, and the networks should see both) and
+    "modelled" for one without (tha1).
     """
 
     schema: str = "tha1"
@@ -52,6 +60,7 @@ class GenerateConfig:
     shading: str = "phong"
     supersample: int = 2
     lighting: str = "character"
+    brows: str | None = None  # None: the schema's default (see above)
     png_compress_level: int = 1
     shard_max_examples: int = 1000
     shard_max_bytes: int = 1 << 30
@@ -80,6 +89,9 @@ class GenerateConfig:
                 object.__setattr__(self, "image_size", framing.size)
             if self.head_fraction is None:
                 object.__setattr__(self, "head_fraction", framing.head_fraction)
+        if self.brows is None:
+            has_brows = any(p.group == "eyebrow" for p in self.load_schema().parameters)
+            object.__setattr__(self, "brows", "mix" if has_brows else "modelled")
         for name, kind in FIELD_TYPES.items():
             value = getattr(self, name)
             if not isinstance(value, kind) or isinstance(value, bool):
@@ -89,6 +101,8 @@ class GenerateConfig:
             raise ValueError("splits must be a SplitConfig and overrides a mapping")
         if self.lighting not in LIGHTING_MODES:
             raise ValueError(f"lighting must be one of {LIGHTING_MODES}, got {self.lighting!r}")
+        if self.brows not in BROW_CHOICES:
+            raise ValueError(f"brows must be one of {BROW_CHOICES}, got {self.brows!r}")
         if not 1 <= self.examples_per_character <= MAX_EXAMPLES_PER_CHARACTER:
             raise ValueError(
                 f"examples per character must be in 1..{MAX_EXAMPLES_PER_CHARACTER}, "

@@ -52,7 +52,8 @@ def collect_done(
 
 
 def manifest_table(dones: list[dict], schema: Schema) -> pa.Table:
-    """One row per example: key, shard, character, split, example, seed, every parameter, light."""
+    """One row per example: key, shard, character, split, example, seed, every parameter, light,
+    brow mode."""
     records = [r for d in dones for r in d["records"]]
     columns: dict[str, pa.Array] = {
         "key": pa.array([r["key"] for r in records], pa.string()),
@@ -67,6 +68,8 @@ def manifest_table(dones: list[dict], schema: Schema) -> pa.Table:
     if records and "motion" in records[0]:  # generate --poses: the frame each pose came from
         columns["motion"] = pa.array([r["motion"] for r in records], pa.string())
         columns["motion_frame"] = pa.array([r["motion_frame"] for r in records], pa.int64())
+    # How the example's brows were drawn (render.brow_layer): "modelled" or "over".
+    columns["brows"] = pa.array([r.get("brows", "modelled") for r in records], pa.string())
     return pa.table(columns)
 
 

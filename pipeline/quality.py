@@ -21,6 +21,9 @@ renders at `QUALITY_SIZE` px, once per model:
   and the chin (a colour texture that lost its alpha draws a black patch).
 - `semi_transparent_head`: more than `MAX_SEMI` of the head's silhouette (eroded by 2 px, so
   anti-aliased edges do not count) is semi-transparent.
+- `face_shading_artifacts`, `overlay_visible`: how the face is drawn (`pipeline.face_flags`;
+  their thresholds are derived there).
+- `parameter_invisible`: set by `thagen review` for tha3 (`pipeline.visibility`).
 
 Every threshold is derived from the values `scripts/flag_rates.py` measures on clean characters
 (the 20 face models of ../shared/mmd, 108 procedural characters with buns, headwear and
@@ -50,6 +53,9 @@ FLAG_CODES = (
     "texture_unreadable",
     "dark_face",
     "semi_transparent_head",
+    "face_shading_artifacts",
+    "overlay_visible",
+    "parameter_invisible",
     "render_failed",
 )
 QUALITY_SIZE = 128
@@ -102,6 +108,7 @@ class Measures:
     # every material whose texture file is missing
     missing: list[tuple[int, str, str, float]] = field(default_factory=list)
     problems: list = field(default_factory=list)  # textures the renderer could not draw
+    face: list[dict] = field(default_factory=list)  # how the face is drawn: pipeline.face_flags
 
 
 def render_flags(renderer: Any, model: Any, roles: Any) -> list[dict]:
@@ -113,6 +120,7 @@ def render_flags(renderer: Any, model: Any, roles: Any) -> list[dict]:
 def measure(renderer: Any, model: Any, roles: Any) -> Measures:
     """Measure `model` (uploaded to `renderer`) in its quality renders."""
     from mmd_loader.face import eye_centre
+    from pipeline.face_flags import face_flags
     from poses.roles import EYE_ROLES, MOUTH_ROLE
     from render import Pose
 
@@ -140,6 +148,7 @@ def measure(renderer: Any, model: Any, roles: Any) -> Measures:
     if len(eyes) == 2:
         measures.dark = _dark_share(rest, eyes, chin, u)
     measures.semi = _semi_share(rest, top, chin)
+    measures.face = face_flags(renderer, model, roles, rest.astype(np.uint8), eyes, u)
     return measures
 
 
@@ -181,7 +190,7 @@ def flags_of(measures: Measures, roles: Any) -> list[dict]:
     if measures.semi > MAX_SEMI:
         message = f"{measures.semi:.0%} of the head's silhouette is semi-transparent"
         flags.append(flag("semi_transparent_head", message, None, round(measures.semi, 4)))
-    return flags
+    return flags + measures.face
 
 
 def _missing_textures(

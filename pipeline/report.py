@@ -59,7 +59,8 @@ def write_report(dataset: str | Path, out: str | Path, samples: int = 12) -> Pat
     names = [p["name"] for p in parameters]
     seed = info["config"].get("seed")
     columns = {**MANIFEST_COLUMNS, **dict.fromkeys([*names, "ambient", "directional"], "number")}
-    motions = {"motion": "label", "motion_frame": "number"}  # generate --poses
+    # generate --poses: the motion frame of each pose; the brow layer (render.brow_layer)
+    motions = {"motion": "label", "motion_frame": "number", "brows": "label"}
     manifest = read_manifest(dataset, columns, motions).to_pandas()
     failures = _read_parquet(dataset / "failures.parquet", "failures")
     if set(FAILURE_COLUMNS) - set(failures.columns):
@@ -491,7 +492,11 @@ def _sample(dataset: Path, row: pd.Series, names: dict[str, str], size: int) -> 
     image.save(buffer, format="PNG")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     skip = ("key", "shard", "character", "split", "example", "seed", "_o", "motion", "motion_frame")
-    pose = ", ".join(f"{k}={row[k]:.2f}" for k in row.index if k not in skip and pd.notna(row[k]))
+    pose = ", ".join(
+        f"{k}={row[k]:.2f}" if isinstance(row[k], (int, float)) else f"{k}={row[k]}"
+        for k in row.index
+        if k not in skip and pd.notna(row[k])
+    )
     if isinstance(row.get("motion"), str) and pd.notna(row.get("motion_frame")):  # --poses
         pose = f"{row['motion']} frame {int(row['motion_frame'])}: {pose}"
     key = html.escape(str(row["key"]))

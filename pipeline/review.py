@@ -29,24 +29,53 @@ THUMB_LIMIT = 400  # unflagged models shown with a sheet, at most (the rest are 
 WARNINGS_SHOWN = 5  # load warnings listed open on a card; more are folded
 
 
-def review_sheet(row: dict, overrides: dict[str, dict] | None = None) -> bytes:
-    """A catalog row's contact sheet as PNG bytes (rendered in this worker's renderer)."""
+def review_sheet(
+    row: dict,
+    overrides: dict[str, dict] | None = None,
+    schema: str = "tha1",
+    brows: str | None = None,
+) -> dict:
+    """A catalog row's contact sheet in `schema`'s poses as PNG bytes (rendered in this worker's
+    renderer), with the per-parameter visibility read off its tiles and the flags that gives
+    (`pipeline.visibility`): {"sheet", "visibility", "flags"}. `brows`: the run's brow choice
+    (None: the schema's default, as `generate`)."""
     from pipeline.config import GenerateConfig
+    from pipeline.visibility import review_renderer_settings
     from pipeline.worker import STATE, load_character
-    from poses import load_schema
-    from render import RenderSettings
     from render.preview import contact_sheet, sheet_title
 
-    config = GenerateConfig(overrides=overrides or {})
-    renderer = STATE.renderer_with(RenderSettings(size=SHEET_SIZE, threads=0))
+    config = GenerateConfig(schema=schema, brows=brows, overrides=overrides or {})
+    settings = review_renderer_settings(config.load_schema(), SHEET_SIZE)
+    renderer = STATE.renderer_with(settings)
     STATE.current = None
     bound = load_character(renderer, row, config)
     label = Path(row["path"]) / row["member"] if row.get("member") else Path(row["path"])
-    sheet = contact_sheet(renderer, sheet_title(label, "phong"), renderer.bind(load_schema("tha1")))
+    visibility, flags, tiles = review_visibility(renderer, bound.roles, config)
+    title = sheet_title(label, "phong")
+    binding = renderer.bind(config.load_schema())
+    sheet = contact_sheet(renderer, title, binding, tiles=tiles, tile_size=SHEET_SIZE)
     del bound
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+    return {"sheet": buffer.getvalue(), "visibility": visibility, "flags": flags}
+
+
+def review_visibility(renderer: Any, roles: Any, config: Any) -> tuple[list, list, list]:
+    """(per-parameter visibility, its flags, the sheet's tiles) of the renderer's model."""
+    from pipeline.visibility import (
+        head_box_pixels,
+        invisible_flag,
+        parameter_visibility,
+        review_brows,
+    )
+    from render.preview import sheet_tiles
+
+    schema = config.load_schema()
+    binding = renderer.bind(schema)
+    tiles = sheet_tiles(renderer, binding, review_brows(config.brows))
+    visibility = parameter_visibility(tiles, binding, head_box_pixels(renderer, roles))
+    found = invisible_flag(visibility, schema.name)
+    return visibility, [found] if found else [], tiles
 
 
 def overrides_line(row: Any) -> str:
@@ -76,31 +105,47 @@ def write_review(
     runner: Any,
     overrides: dict[str, dict] | None = None,
     progress: bool = True,
+    schema: str = "tha1",
+    brows: str | None = None,
 ) -> dict:
-    """Render the sheets and write the page; returns the summary (counts, flag shares)."""
+    """Render the sheets (in `schema`'s poses, brows as a run with `brows` draws them) and write
+    the page; returns the summary (counts, flag shares)."""
     from tqdm import tqdm
 
     rows = catalog.to_dict("records")
     flags = [_flags(r) for r in rows]
     usable = [bool(r["usable"]) for r in rows]
     flagged = [i for i, f in enumerate(flags) if f and usable[i]]
-    unusable = [i for i in range(len(rows)) if not usable[i]]
     clean = [i for i in range(len(rows)) if usable[i] and not flags[i]]
     clean.sort(key=lambda i: not read_warnings(rows[i]))  # those with warnings first
     drawn = flagged + clean[:THUMB_LIMIT]
     sheets: dict[int, bytes | str] = {}
+    visibility: dict[int, list] = {}
     bar = tqdm(total=len(drawn), desc="review", unit="model", disable=not progress)
-    items = [(_task_row(rows[i]), overrides) for i in drawn]
+    items = [(_task_row(rows[i]), overrides, schema, brows) for i in drawn]
     for k, outcome in runner.map(_sheet_task, items):
-        sheets[drawn[k]] = outcome if isinstance(outcome, bytes) else f"{outcome}"
+        i = drawn[k]
+        if isinstance(outcome, dict):
+            sheets[i], visibility[i] = outcome["sheet"], outcome["visibility"]
+            flags[i] = flags[i] + outcome["flags"]
+        else:
+            sheets[i] = f"{outcome}"
         bar.update(1)
     bar.close()
+    flagged = [i for i, f in enumerate(flags) if f and usable[i]]  # with the sheets' flags
+    unusable = [i for i in range(len(rows)) if not usable[i]]
+    clean = [i for i in range(len(rows)) if usable[i] and not flags[i]]
+    clean.sort(key=lambda i: not read_warnings(rows[i]))
     summary = _summary(rows, flags, usable)
     summary["warned"] = sum(1 for r in rows if read_warnings(r))
+    cards = {i: _card(rows[i], flags[i], sheets.get(i), visibility.get(i)) for i in drawn}
     sections = [
-        _section("Flagged models", [_card(rows[i], flags[i], sheets.get(i)) for i in flagged]),
+        _section("Flagged models", [cards[i] for i in flagged]),
         _section("Unusable models", [_card(rows[i], [], None) for i in unusable]),
-        _section("Models without flags", [_card(rows[i], [], sheets.get(i)) for i in clean]),
+        _section(
+            "Models without flags",
+            [cards.get(i) or _card(rows[i], [], None) for i in clean],
+        ),
     ]
     page = PAGE.format(summary=_summary_html(summary), sections="".join(sections))
     out = Path(out)
@@ -109,7 +154,7 @@ def write_review(
     return summary
 
 
-def _sheet_task(item: tuple[dict, dict | None]) -> bytes:
+def _sheet_task(item: tuple) -> dict:
     return review_sheet(*item)
 
 
@@ -179,7 +224,9 @@ def _section(title: str, cards: list[str]) -> str:
     return f"<h2>{html.escape(title)} ({len(cards)})</h2>" + "".join(cards)
 
 
-def _card(row: dict, flags: list[dict], sheet: bytes | str | None) -> str:
+def _card(
+    row: dict, flags: list[dict], sheet: bytes | str | None, visibility: list | None = None
+) -> str:
     label = f"{row['path']}/{row['member']}" if isinstance(row.get("member"), str) else row["path"]
     parts = [f"<div class=card><h3>{html.escape(str(label))}</h3>"]
     if row.get("name"):
@@ -204,6 +251,10 @@ def _card(row: dict, flags: list[dict], sheet: bytes | str | None) -> str:
         parts.append(f'<img alt="contact sheet" src="data:image/png;base64,{data}">')
     elif isinstance(sheet, str):
         parts.append(f"<p class=reasons>no sheet: {html.escape(sheet)}</p>")
+    if visibility:
+        from pipeline.visibility import visibility_html
+
+        parts.append(visibility_html(visibility))
     parts.append(f"<pre>{html.escape(overrides_line(row))}</pre></div>")
     return "".join(parts)
 

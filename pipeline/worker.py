@@ -12,7 +12,7 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +53,18 @@ class BoundCharacter:
     roles: Any
     config: GenerateConfig | None = None
     binding: Any = None
-    rest: Any = None  # the rest image (an RGBA array) under the character's lighting
+    # The rest image per brow mode (an RGBA array, under the character's lighting): pixels only.
+    rests: dict[str, Any] = field(default_factory=dict)
     mapping: Any = None  # how motions drive the schema on this model (generate --poses)
 
     def use(self, config: GenerateConfig, schema: Schema) -> None:
-        """Re-bind the schema and forget the rest image when the config changes."""
+        """Re-bind the schema and forget the rest images when the config changes."""
         from render.binding import SchemaBinding
 
         if self.config != config:
             self.config = config
             self.binding = SchemaBinding(schema, self.model, self.roles)
-            self.rest = None
+            self.rests = {}
             self.mapping = None
 
     def converter(self, schema: Schema, library: Any, k: int) -> Any:
@@ -79,6 +80,14 @@ class BoundCharacter:
                 message = f"mapping motions onto it: {type(error).__name__}: {error}"
                 raise CharacterError(self.character, "poses", message) from error
         return MotionConverter(self.mapping, library.motion(k))
+
+    def rest(self, renderer: Any, light: Any, brows: str) -> Any:
+        """The rest image in brow mode `brows` (rendered once per character and mode)."""
+        if brows not in self.rests:
+            from render import Pose
+
+            self.rests[brows] = renderer.render(Pose(), light, brows=brows)
+        return self.rests[brows]
 
 
 @dataclass
@@ -283,7 +292,6 @@ def _write_shard(
     progress: Progress,
 ) -> tuple[list[dict], dict]:
     """Write the shard's tar; returns its manifest records and the tar's digest."""
-    from render import Lighting, Pose
 
     renderer = STATE.renderer_for(config, threads)
     records: list[dict] = []
@@ -297,18 +305,21 @@ def _write_shard(
             bound.use(config, schema)
             draws = draw_examples(config, schema, bound, start, stop)
             try:
-                lighting, rest_png = None, None
+                lighting = None
                 if config.lighting == "character":
                     lighting = sample_lighting(
                         schema, example_rng(config.seed, character, LIGHTING_INDEX)
                     )
-                    if bound.rest is None:
-                        bound.rest = renderer.render(Pose(), Lighting(**lighting))
-                    rest_png = writer.encode("rest.png", bound.rest)  # once per shard
+                rest_pngs: dict[str, bytes] = {}  # per shard: the rest PNG of each brow mode
                 for index, draw in zip(range(start, stop), draws, strict=True):
                     record, members = _example(
-                        config, schema, spec, renderer, bound, index, lighting, draw, rest_png
+                        config, schema, spec, renderer, bound, index, lighting, draw
                     )
+                    if config.lighting == "character":  # one rest PNG per shard and brow mode
+                        brows = record["brows"]
+                        if brows not in rest_pngs:
+                            rest_pngs[brows] = writer.encode("rest.png", members["rest.png"])
+                        members["rest.png"] = rest_pngs[brows]
                     writer.add(record["key"], members)
                     records.append(_manifest_record(record, spec.name, schema, config))
                     progress.example()
@@ -325,13 +336,14 @@ def _write_shard(
 @dataclass
 class Draw:
     """What an example's generator drew: its seed, pose values (a motion's are filled in once
-    its frames are sampled together), lighting (per-example lighting only) and the motion
-    frame it came from, if any."""
+    its frames are sampled together), lighting (per-example lighting only), the motion
+    frame it came from, if any, and how its brows are drawn."""
 
     seed: int
     values: dict[str, float] | None
     lighting: dict[str, float] | None
     motion: tuple[int, int] | None = None  # (motion index, frame)
+    brows: str = "modelled"  # how the brows are drawn (render.brow_layer)
 
 
 def draw_examples(
@@ -340,6 +352,8 @@ def draw_examples(
     """Every draw of examples [start, stop) of a character, in the generator order each
     example has always had (pose, then lighting); with motions, one uniform for the mix (when
     above 0) and one integer for the frame come first (`pipeline.motions`)."""
+    from render.brow_layer import choose_brows
+
     library = motion_library(config)
     draws = []
     for index in range(start, stop):
@@ -351,7 +365,8 @@ def draw_examples(
         else:
             source = library.locate(int(rng.integers(library.total)))
         lighting = sample_lighting(schema, rng) if config.lighting == "example" else None
-        draws.append(Draw(seed, values, lighting, source))
+        brows = choose_brows(config.brows, rng)  # drawn last: the pose's draws stay as they were
+        draws.append(Draw(seed, values, lighting, source, brows))
     if library is not None:
         _motion_values(draws, schema, bound, library)
     return draws
@@ -394,10 +409,9 @@ def _example(
     index: int,
     lighting: dict[str, float] | None,
     draw: Draw,
-    rest_png: bytes | None = None,
 ) -> tuple[dict, dict[str, Any]]:
-    """One example's record and members (images as arrays, encoded by the shard writer; the
-    rest image's PNG, the same in each of a character's examples, encoded once per shard)."""
+    """One example's record and members (images as arrays, encoded by the shard writer; with
+    the character's lighting, the caller encodes the rest image once per shard and brow mode)."""
     from render import Lighting, Pose
 
     character = bound.character
@@ -406,13 +420,19 @@ def _example(
     if config.lighting == "example":
         lighting = draw.lighting
     assert lighting is not None
+    brows = draw.brows
     light = Lighting(**lighting)
     # Drawn over the rest image: only what the pose changes is rendered (the same pixels).
-    rest = bound.rest if config.lighting == "character" else renderer.render(Pose(), light)
+    if config.lighting == "character":
+        rest = bound.rest(renderer, light, brows)
+    else:
+        rest = renderer.render(Pose(), light, brows=brows)
     members: dict[str, Any] = {  # the expression image shows the schema's expression parameters
-        "expression.png": renderer.render(bound.binding.expression(values), light, rest=rest),
-        "posed.png": renderer.render(bound.binding.pose(values), light, rest=rest),
-        "rest.png": rest_png if config.lighting == "character" else rest,
+        "expression.png": renderer.render(
+            bound.binding.expression(values), light, rest=rest, brows=brows
+        ),
+        "posed.png": renderer.render(bound.binding.pose(values), light, rest=rest, brows=brows),
+        "rest.png": rest,
     }
     record = {
         "key": example_key(character, index),
@@ -423,6 +443,7 @@ def _example(
         "schema": schema.name,
         "pose": bound.binding.record(values),
         "lighting": lighting,
+        "brows": brows,
     }
     if draw.motion is not None:  # the pose came from this frame of this motion
         name = motion_library(config).files[draw.motion[0]].name
@@ -441,4 +462,5 @@ def _manifest_record(record: dict, shard: str, schema: Schema, config: GenerateC
     if config.poses is not None:  # which motion frame the pose came from (None: the laws)
         motion = record.get("motion") or {}
         row["motion"], row["motion_frame"] = motion.get("file"), motion.get("frame")
+    row["brows"] = record["brows"]
     return row

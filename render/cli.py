@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+BROW_CHOICES = ("modelled", "over", "mix")  # render.brow_layer's (imported lazily: no GL here)
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -88,13 +90,22 @@ def _settings_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--overrides", type=Path, default=None, help="YAML/CSV of per-model face overrides"
     )
+    p.add_argument(
+        "--brows",
+        default="modelled",
+        choices=BROW_CHOICES,
+        help="eyebrows as modelled (default), over the hair (as drawings show them), or mix: "
+        "one of the two per frame or tile, drawn from its index",
+    )
 
 
 def render_command(args: argparse.Namespace) -> int:
+    import numpy as np
     from PIL import Image
 
     from poses.schema import load_schema
     from poses.text import parse_pose_text
+    from render.brow_layer import choose_brows
 
     schema = load_schema(args.schema)
     try:
@@ -131,7 +142,8 @@ def render_command(args: argparse.Namespace) -> int:
         renderer.set_model(model, roles, schema)
         binding = _binding(schema, model, roles)
         if reader is None:
-            image = renderer.render(binding.pose(values), lighting)
+            brows = choose_brows(args.brows, np.random.default_rng(0))
+            image = renderer.render(binding.pose(values), lighting, brows=brows)
             args.output.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image, "RGBA").save(args.output)
             print(f"wrote {args.output}")
@@ -147,9 +159,11 @@ def render_command(args: argparse.Namespace) -> int:
 
 def _render_sequence(renderer, binding, reader, args: argparse.Namespace, lighting) -> None:
     """Draw every frame of `reader` (a pose CSV's `SequenceReader` or a `MotionSequence`)."""
+    import numpy as np
     from tqdm import tqdm
 
     from media.video import write_video
+    from render.brow_layer import choose_brows
 
     fps = reader.fps or 30.0
     count = 0
@@ -157,8 +171,9 @@ def _render_sequence(renderer, binding, reader, args: argparse.Namespace, lighti
     def frames():
         nonlocal count
         for frame in tqdm(reader, desc="render", unit="frame", disable=args.no_progress):
+            brows = choose_brows(args.brows, np.random.default_rng(count))
             count += 1
-            yield renderer.render(binding.pose(frame.values), lighting)
+            yield renderer.render(binding.pose(frame.values), lighting, brows=brows)
 
     write_video(args.output, frames(), fps)
     print(f"wrote {args.output} ({count} frames at {fps:.3g} fps)")
@@ -173,7 +188,7 @@ def preview_command(args: argparse.Namespace) -> int:
     with _renderer(args, schema) as renderer:
         renderer.set_model(model, roles, schema)
         title = sheet_title(Path(args.model), args.shading)
-        sheet = contact_sheet(renderer, title, _binding(schema, model, roles))
+        sheet = contact_sheet(renderer, title, _binding(schema, model, roles), brows=args.brows)
         warn_textures(args.model, model, renderer)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.output)

@@ -30,13 +30,15 @@ TEXTURE_POLICIES = ("downscale", "refuse")
 
 
 class Samplers(IntFlag):
-    """What a material's shader variant samples besides the toon ramp: its texture, its sphere
-    map. Each combination is its own program (llvmpipe pays for a fetch in a branch not taken);
-    falsy = neither."""
+    """What a material's shader variant samples: its texture, its sphere map, and (phong only)
+    its toon ramp as the light's shape (`RAMP`: the face, `mmd_loader.face_parts`; toon
+    always samples the ramp). Each combination is its own program (llvmpipe pays for a fetch
+    in a branch not taken); falsy = none of them."""
 
     NONE = 0
     TEXTURE = 1
     SPHERE = 2
+    RAMP = 4
 
 
 @dataclass(frozen=True)
@@ -288,9 +290,11 @@ def draw_material(
     count: int,
     cache: TextureCache,
     shared: SharedTextures,
+    face: bool = False,
 ) -> DrawMaterial:
     """The draw record of `material`; missing textures fall back to white (the material colour),
-    and what is lost is recorded in `cache.problems`."""
+    and what is lost is recorded in `cache.problems`. `face`: part of the face, lit through its
+    toon ramp under phong (`Samplers.RAMP`)."""
     owner, budget = (index, material.name), shared.budget
     texture = cache.get(material.texture, "texture", budget, owner) or shared.white
     sphere = None
@@ -313,6 +317,8 @@ def draw_material(
         samplers |= Samplers.TEXTURE
     if mode:
         samplers |= Samplers.SPHERE
+    if face and shared.material_light is not None:
+        samplers |= Samplers.RAMP
     return DrawMaterial(
         index=index,
         first=first,

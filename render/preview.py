@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from poses.schema import Schema
 from render.binding import SchemaBinding
+from render.brow_layer import choose_brows
 from render.renderer import Renderer
 
 COLUMNS = 4
@@ -39,17 +40,37 @@ def sheet_poses(schema: Schema) -> list[tuple[str, dict[str, float]]]:
     return poses
 
 
+def sheet_tiles(
+    renderer: Renderer, binding: SchemaBinding, brows: str = "modelled"
+) -> list[tuple[str, dict[str, float], np.ndarray]]:
+    """(label, schema values, RGBA image) of each of `sheet_poses`, rendered with the
+    renderer's current model. `brows`: the brow mode (`render.brow_layer`; "mix" draws one per
+    tile from its index, and says so in the label)."""
+    tiles = []
+    for i, (label, values) in enumerate(sheet_poses(binding.schema)):
+        mode = choose_brows(brows, np.random.default_rng(i))
+        image = renderer.render(binding.pose(values), brows=mode)
+        if mode == "over" and brows == "mix":
+            label = f"{label} (brows over)"
+        tiles.append((label, values, image))
+    return tiles
+
+
 def contact_sheet(
-    renderer: Renderer, title: str, binding: SchemaBinding, columns: int = COLUMNS
+    renderer: Renderer,
+    title: str,
+    binding: SchemaBinding,
+    columns: int = COLUMNS,
+    brows: str = "modelled",
+    tiles: list[tuple[str, dict[str, float], np.ndarray]] | None = None,
+    tile_size: int | None = None,
 ) -> Image.Image:
-    """Render `sheet_poses` of the binding's schema with the renderer's current model; tiles
-    over a checkerboard, each labelled, the target head box (`head_fraction` of the tile,
-    centred at the settings' `head_center`) outlined."""
-    size = renderer.settings.size
-    tiles = [
-        (label, renderer.render(binding.pose(values)))
-        for label, values in sheet_poses(binding.schema)
-    ]
+    """`sheet_tiles` (or the `tiles` given) over a checkerboard, each labelled, the target head
+    box (`head_fraction` of the tile, centred at the settings' `head_center`) outlined; tiles
+    scaled to `tile_size` px when given."""
+    if tiles is None:
+        tiles = sheet_tiles(renderer, binding, brows)
+    size = tile_size or renderer.settings.size
     rows = -(-len(tiles) // columns)
     header = LABEL_PX + 6
     sheet = Image.new("RGB", (columns * size, header + rows * (size + LABEL_PX)), (32, 32, 32))
@@ -60,10 +81,13 @@ def contact_sheet(
     inner = renderer.settings.head_fraction * size
     cx, cy = (c * size for c in renderer.settings.head_center)
     box = (cx - inner / 2, cy - inner / 2, cx + inner / 2 - 1, cy + inner / 2 - 1)
-    for i, (label, rgba) in enumerate(tiles):
+    for i, (label, _, rgba) in enumerate(tiles):
         x, y = (i % columns) * size, header + (i // columns) * (size + LABEL_PX)
         tile = Image.fromarray(background)
-        tile.paste(Image.fromarray(rgba, "RGBA"), (0, 0), Image.fromarray(rgba, "RGBA"))
+        image = Image.fromarray(rgba, "RGBA")
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BOX)
+        tile.paste(image, (0, 0), image)
         sheet.paste(tile, (x, y))
         draw.rectangle([x + box[0], y + box[1], x + box[2], y + box[3]], outline=(255, 80, 80))
         draw.text((x + 6, y + size + 3), label, fill=(240, 240, 240), font=font)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -13,6 +13,7 @@ from mmd_loader.model import Model
 from mmd_loader.roles import FaceRoles
 from poses.schema import Schema
 from render.binding import SchemaBinding
+from render.brow_layer import BROW_MODES
 from render.context import create_context
 from render.errors import RenderError
 from render.framing import Framing
@@ -65,6 +66,11 @@ class RenderSettings:
       its look) or "refuse" (drawn without it). A texture past the model's budget is refused.
       Everything refused or unreadable is in `Renderer.texture_problems`.
     - `device`: the EGL device index (`render.devices`; None: `THAGEN_EGL_DEVICE`, else 0).
+    - `face_ramp`: under phong, light the face (`mmd_loader.face_parts`) through its own
+      toon ramp, as its author saw it in MMD (False: THA1's plain Lambert term everywhere,
+      under which many faces show grey plates).
+    - `hide_overlays`: draw expression overlays that the model shows at rest but means to
+      hide (`mmd_loader.overlays`) at alpha 0.
 
     How far a schema parameter turns a bone is the schema's (`degrees`), not a setting here.
     """
@@ -83,6 +89,8 @@ class RenderSettings:
     max_model_texture_pixels: int = TextureBudget.max_model_pixels
     texture_policy: str = TextureBudget.policy
     device: int | None = None
+    face_ramp: bool = True
+    hide_overlays: bool = True
 
     def __post_init__(self) -> None:
         if not 8 <= self.size <= 4096:
@@ -155,8 +163,13 @@ class Renderer:
             raise RenderError(f"msaa={samples}: this GL allows at most {self.ctx.max_samples}")
         self.targets = Targets(self.ctx, settings.size, settings.supersample, samples)
         vertex = shader_source("model.vert")
+        ramp_vertex = shader_source("model.vert", {"RAMP": "1"})
         programs = {}
-        samplers = [Samplers(bits) for bits in range(4)]
+        # Toon always samples the ramp: RAMP variants are phong's.
+        every = Samplers.TEXTURE | Samplers.SPHERE
+        if settings.shading == "phong":
+            every |= Samplers.RAMP
+        samplers = [Samplers(bits) for bits in range(every + 1)]
         for opaque, sampled in itertools.product((False, True), samplers):
             defines = {
                 "SHADING": settings.shading.upper(),
@@ -164,11 +177,13 @@ class Renderer:
                 "OPAQUE": str(int(opaque)),
                 "TEXTURED": str(int(Samplers.TEXTURE in sampled)),
                 "SPHERE": str(int(Samplers.SPHERE in sampled)),
+                "RAMP": str(int(Samplers.RAMP in sampled)),
                 "MMD_LIGHT": repr(MMD_LIGHT),
                 "PHONG_REFERENCE": repr(float(PHONG_REFERENCE)),
             }
             program = self.ctx.program(
-                vertex_shader=vertex, fragment_shader=shader_source("model.frag", defines)
+                vertex_shader=ramp_vertex if Samplers.RAMP in sampled else vertex,
+                fragment_shader=shader_source("model.frag", defines),
             )
             for name, unit in (("u_texture", 0), ("u_sphere", 1), ("u_toon", 2)):
                 if name in program:
@@ -177,7 +192,13 @@ class Renderer:
         edge_program = self.ctx.program(
             vertex_shader=vertex, fragment_shader=shader_source("edge.frag")
         )
-        self.programs = Programs(programs, edge_program)
+        depth_program = self.ctx.program(
+            vertex_shader=vertex, fragment_shader=shader_source("depth.frag")
+        )
+        far_program = self.ctx.program(
+            vertex_shader=vertex, fragment_shader=shader_source("far.frag")
+        )
+        self.programs = Programs(programs, edge_program, depth_program, far_program)
         phong = settings.shading == "phong"
         self.shared = SharedTextures(
             self.ctx, settings.texture_budget, MMD_LIGHT if phong else None
@@ -235,6 +256,8 @@ class Renderer:
             outline_width=settings.outline_width,
             head_center=tuple(settings.head_center),
             bones=tuple(SchemaBinding(schema, model, roles).bones()) if schema else (),
+            face_ramp=settings.face_ramp,
+            hide_overlays=settings.hide_overlays,
         )
         self._mvp = self.scene.framing.matrix()
         self._regions = RegionOdds()
@@ -294,20 +317,37 @@ class Renderer:
         pose: Pose | None = None,
         lighting: Lighting | None = None,
         rest: np.ndarray | None = None,
+        brows: str = "modelled",
+        only: Collection[int] | None = None,
     ) -> np.ndarray:
         """The current model in `pose` as (size, size, 4) uint8 RGBA: straight alpha, row 0 at
         the top, background exactly (0, 0, 0, 0).
 
-        `rest`, when given, must be `render(Pose(), lighting)` of this model (same lighting):
-        then only the region the pose can change is drawn (`render.regions`) and the rest is
-        copied from it. The pixels are the same as without it; an expression costs a fraction.
+        `brows`: "modelled" (as the model is built) or "over" (the brows drawn over the hair,
+        depth-tested against the face only: `render.brow_layer`; a model whose brows have no
+        geometry of their own renders as modelled).
+        `rest`, when given, must be `render(Pose(), lighting, brows=brows)` of this model: then
+        only the region the pose can change is drawn (`render.regions`) and the rest is copied
+        from it. The pixels are the same as without it; an expression costs a fraction.
+        `only`: draw only these materials (model indices; for measurements such as the quality
+        flags), the whole frame.
         """
+        if brows not in BROW_MODES:
+            raise ValueError(f"brows must be one of {BROW_MODES}, not {brows!r}")
         scene = self._require()
         lighting = lighting or Lighting()
         self._activate()
         posed = scene.apply(pose or Pose())
+        over = brows == "over" and scene.brows.found
         light = MMD_LIGHT * (lighting.ambient + lighting.directional)
         turns = any(any(angles) for angles in (pose or Pose()).rotations.values())
+        outline = self.settings.outline
+        if only is not None:
+            self.targets.begin()
+            scene.draw(self._mvp, lighting, light, outline, brows=over, only=frozenset(only))
+            if over:
+                scene.draw_brows(self.targets)
+            return self.targets.finish()
         if rest is not None and not posed.full and self._regions.worth_trying(turns):
             limit = int(MAX_REGION_SHARE * self.settings.size**2)
             change = scene.changes.find(posed.data, posed.start, limit)
@@ -316,10 +356,14 @@ class Renderer:
                 return rest.copy()
             if change.triangles is not None:
                 self.targets.begin(change.region)
-                scene.draw(self._mvp, lighting, light, self.settings.outline, change.triangles)
+                scene.draw(self._mvp, lighting, light, outline, change.triangles, brows=over)
+                if over:
+                    scene.draw_brows(self.targets)
                 return self.targets.finish(change.region, rest)
         self.targets.begin()
-        scene.draw(self._mvp, lighting, light, self.settings.outline)
+        scene.draw(self._mvp, lighting, light, outline, brows=over)
+        if over:
+            scene.draw_brows(self.targets)
         return self.targets.finish()
 
     def _activate(self) -> None:

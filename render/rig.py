@@ -141,6 +141,12 @@ class Rig:
         out; triangles touching the moving slice always stay. Materials with no triangle left,
         or whose alpha is 0 (MMD does not draw them), are skipped.
         """
+        return [(i, tris) for i, tris, _ in self.drawn_triangles(framing, size, margin_px)]
+
+    def drawn_triangles(
+        self, framing: Framing | None, size: int, margin_px: float
+    ) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """`triangles`, each material's with the indices of its triangles in `model.triangles`."""
         model = self.model
         triangles = self.new_index[model.triangles.astype(np.int64)]
         keep = np.ones(len(triangles), bool)
@@ -153,8 +159,8 @@ class Rig:
         out = []
         for i, material in enumerate(model.materials):
             lo, hi = material.face_start, material.face_start + material.face_count
-            tris = triangles[lo:hi][keep[lo:hi]]
-            if len(tris) == 0 or float(material.diffuse[3]) <= 0.0:
+            kept = lo + np.flatnonzero(keep[lo:hi])
+            if len(kept) == 0 or float(material.diffuse[3]) <= 0.0:
                 continue
-            out.append((i, tris))
+            out.append((i, triangles[kept], kept))
         return out

@@ -6,36 +6,44 @@ module owns the buffers, textures and draw calls.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 
 import moderngl
 import numpy as np
 
+from mmd_loader.face_parts import FaceParts, decal_normals, face_parts
 from mmd_loader.model import Model
+from mmd_loader.overlays import Overlays, expression_overlays
 from mmd_loader.roles import FaceRoles
+from render.brow_layer import BrowLayer, brow_layer
 from render.errors import RenderError
 from render.framing import Framing
 from render.materials import DrawMaterial, SharedTextures, TextureCache, draw_material
 from render.pose import Lighting, Pose
 from render.regions import ChangeMap
 from render.rig import Posed, Rig
+from render.targets import Targets
 
 CULL_MARGIN_PX = 2.0
 
 
 @dataclass
 class Programs:
-    """The material programs by (opaque, textured), and the outline program.
+    """The material programs by (opaque, samplers), the outline program and the depth-only
+    programs of the brow layer (the face's depth; the far depth).
 
     Opaque materials (alpha 1 at every fragment) are drawn without blending or discard, and
     untextured ones without sampling the white texture: the same pixels, less work per fragment.
     """
 
-    materials: dict[tuple[bool, bool], moderngl.Program]
+    materials: dict[tuple[bool, int], moderngl.Program]
     edge: moderngl.Program
+    depth: moderngl.Program
+    far: moderngl.Program  # writes the far depth (the brow layer's first pass)
 
     def release(self) -> None:
-        for program in (*self.materials.values(), self.edge):
+        for program in (*self.materials.values(), self.edge, self.depth, self.far):
             program.release()
 
 
@@ -55,6 +63,8 @@ class Scene:
         outline_width: float,
         head_center: tuple[float, float] = (0.5, 0.5),
         bones: tuple[int, ...] = (),
+        face_ramp: bool = True,
+        hide_overlays: bool = True,
     ) -> None:
         if roles.head_box is None:
             raise RenderError(
@@ -62,6 +72,11 @@ class Scene:
             )
         if len(model.positions) == 0 or len(model.triangles) == 0:
             raise RenderError(f"{model.path}: the model has no geometry")
+        self.face = face_parts(model, roles) if face_ramp else FaceParts()
+        self.overlays = (
+            expression_overlays(model, roles, self.face) if hide_overlays else Overlays()
+        )
+        model = as_drawn(model, roles, self.face, self.overlays)
         self.ctx, self.programs, self.model, self.roles = ctx, programs, model, roles
         self.shared = shared
         self.size = size
@@ -76,7 +91,14 @@ class Scene:
         self._objects: list = []
         self.textures = TextureCache(ctx)
         self.vbo_pose = self._keep(ctx.buffer(self.rig.rest.tobytes(), dynamic=True))
-        statics = np.concatenate([model.uvs, model.edge_scale[:, None]], axis=1)
+        # Per vertex: uv, edge scale, and 1 where the face is lit through its ramp.
+        lit_by_ramp = self.face.vertices if len(self.face.vertices) == len(model.uvs) else None
+        if lit_by_ramp is None:
+            lit_by_ramp = np.zeros(len(model.uvs), bool)
+        self.face_materials = self.face.materials(model)
+        statics = np.concatenate(
+            [model.uvs, model.edge_scale[:, None], lit_by_ramp[:, None]], axis=1
+        )
         order = self.rig.order
         self.vbo_static = self._keep(ctx.buffer(statics[order].astype(np.float32).tobytes()))
         self.culled = True
@@ -91,6 +113,10 @@ class Scene:
             key: self._vao(program, self.ibo_part) for key, program in programs.materials.items()
         }
         self.vao_edge_part = self._vao(programs.edge, self.ibo_part)
+        self.vao_far = self._vao(programs.far)
+        self.posed: Posed | None = None
+        self._brows: BrowLayer | None = None  # found on first use (`draw_brows`)
+        self._brow_draw: _BrowDraw | None = None
 
     # --- upload -------------------------------------------------------------------------------
 
@@ -102,34 +128,41 @@ class Scene:
         self, program: moderngl.Program, ibo: moderngl.Buffer | None = None
     ) -> moderngl.VertexArray:
         """A VAO over both buffers (indexed by `ibo`, default the full index buffer), skipping
-        attributes the program's linker dropped."""
+        attributes the program's linker dropped; released with the scene."""
+        return self._keep(self.vertex_array(program, ibo or self.ibo))
+
+    def vertex_array(self, program: moderngl.Program, ibo: moderngl.Buffer) -> moderngl.VertexArray:
+        """A VAO over both vertex buffers, indexed by `ibo` (the caller releases it)."""
         pose = " ".join(
             f if a in program else f"{f[0]}x4"
             for f, a in (("3f", "in_position"), ("3f", "in_normal"))
         )
-        static = " ".join(
-            f if a in program else f"{f[0]}x4"
-            for f, a in (("2f", "in_uv"), ("1f", "in_edge_scale"))
-        )
+        statics = (("2f", "in_uv"), ("1f", "in_edge_scale"), ("1f", "in_face"))
+        static = " ".join(f if a in program else f"{f[0]}x4" for f, a in statics)
         content = [
             (self.vbo_pose, pose, *[a for a in ("in_position", "in_normal") if a in program]),
-            (self.vbo_static, static, *[a for a in ("in_uv", "in_edge_scale") if a in program]),
+            (self.vbo_static, static, *[a for _, a in statics if a in program]),
         ]
         content = [c for c in content if len(c) > 2]
-        ibo = ibo or self.ibo
-        return self._keep(self.ctx.vertex_array(program, content, ibo, index_element_size=4))
+        return self.ctx.vertex_array(program, content, ibo, index_element_size=4)
 
     def _build_indices(self, shared: SharedTextures, cull: bool) -> None:
         """Fill the IBO (materials in file order) and the draw records."""
         framing = self.framing if cull else None
         margin = CULL_MARGIN_PX + self._max_edge_px()
-        parts, draws, first = [], [], 0
-        for i, tris in self.rig.triangles(framing, self.size, margin):
+        parts, draws, sources, first = [], [], [], 0
+        for i, tris, source in self.rig.drawn_triangles(framing, self.size, margin):
             material = self.model.materials[i]
-            draws.append(draw_material(material, i, first, 3 * len(tris), self.textures, shared))
+            face = i in self.face_materials
+            draws.append(
+                draw_material(material, i, first, 3 * len(tris), self.textures, shared, face)
+            )
             parts.append(tris)
+            sources.append(source)
             first += 3 * len(tris)
         indices = np.concatenate(parts) if parts else np.zeros((1, 3), np.int64)
+        # For each drawn triangle, its index in model.triangles.
+        self.drawn_source = np.concatenate(sources) if sources else np.zeros(0, np.int64)
         data = indices.astype(np.uint32).tobytes()
         if self.ibo is None:
             self.ibo = self._keep(self.ctx.buffer(data))
@@ -143,6 +176,9 @@ class Scene:
         self.changes = ChangeMap(
             self.rig.rest, self.drawn, self.framing, self.size, margin, self.rig.start
         )
+        if getattr(self, "_brow_draw", None) is not None:
+            self._brow_draw.release()
+            self._brow_draw = None  # the brows' places in the index buffer changed
 
     def _max_edge_px(self) -> float:
         sizes = [float(m.edge_size) for m in self.model.materials] or [0.0]
@@ -162,6 +198,7 @@ class Scene:
             self.vbo_pose.write(self.rig.rest[: self.rig.start])
             self.dirty_static = False
         self.vbo_pose.write(posed.data, offset=posed.start * 24)
+        self.posed = posed
         return posed
 
     # --- drawing ------------------------------------------------------------------------------
@@ -173,17 +210,28 @@ class Scene:
         light: float,
         outline: bool,
         triangles: np.ndarray | None = None,
+        brows: bool = False,
+        only: frozenset[int] | None = None,
     ) -> None:
         """Draw every material in file order, then the outlines (if `outline`).
 
         `triangles` (ascending indices into `drawn`) draws only those, in the same order: within
         a scissor box that no other triangle reaches, the same pixels for less work.
+        `brows`: leave the brow triangles out (`draw_brows` draws them after).
+        `only`: draw only these materials (model indices; for measurements).
         Opaque materials (alpha 1 at every fragment) are drawn with blending off: the blend
         would give the same pixels, only slower.
         """
-        materials, vaos, vao_edge = self.materials, self.vaos, self.vao_edge
+        layer = self._brow_records() if brows else None
         if triangles is not None:
+            if layer is not None:
+                triangles = triangles[~layer.drawn_mask[triangles]]
             materials, vaos, vao_edge = self._part(triangles), self.vaos_part, self.vao_edge_part
+        else:
+            materials = layer.others if layer is not None else self.materials
+            vaos, vao_edge = self.vaos, self.vao_edge
+        if only is not None:
+            materials = [m for m in materials if m.index in only]
         ctx = self.ctx
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.blend_func = (
@@ -195,12 +243,22 @@ class Scene:
         ctx.front_face = self.front_face
         ctx.cull_face = "back"
         matrix = mvp.T.astype(np.float32).tobytes()  # column-major
-        for program in self.programs.materials.values():
+        for program in (*self.programs.materials.values(), self.programs.depth, self.programs.far):
             program["u_mvp"].write(matrix)
             _set(program, "u_edge", 0.0)
             _set(program, "u_ambient", lighting.ambient)
             _set(program, "u_directional", lighting.directional)
             _set(program, "u_light", light)
+        self._draw_materials(materials, vaos)
+        ctx.enable(moderngl.BLEND)
+        if outline:
+            self._draw_edges(matrix, materials, vao_edge)
+
+    def _draw_materials(
+        self, materials: list[DrawMaterial], vaos: dict[tuple[bool, int], moderngl.VertexArray]
+    ) -> None:
+        """Draw `materials`' index ranges with their own state (culling, blending, uniforms)."""
+        ctx = self.ctx
         culling = blending = None
         for m in materials:
             if culling is not m.double_sided:
@@ -222,9 +280,45 @@ class Scene:
                 m.sphere.use(1)
             m.toon.use(2)
             vaos[key].render(moderngl.TRIANGLES, vertices=m.count, first=m.first)
+
+    # --- the brow layer (render.brow_layer) ---------------------------------------------------
+
+    @property
+    def brows(self) -> BrowLayer:
+        """The model's brow layer (found on first use)."""
+        if self._brows is None:
+            self._brows = brow_layer(self.model, self.roles, self.face)
+        return self._brows
+
+    def draw_brows(self, targets: Targets) -> None:
+        """Draw the brows over everything drawn so far (after `draw(..., brows=True)` of the
+        same pose), depth-tested against the face's skin near them only: depth only, the
+        brows' own pixels are set to the far depth (one extra draw of the brow triangles), the
+        skin patch is drawn into that, and then the brows in their materials. Within the
+        scene's scissor box (a region's)."""
+        layer = self._brow_records()
+        if layer is None:
+            return
+        ctx = self.ctx
+        ctx.disable(moderngl.BLEND)
+        with targets.depth_only():
+            ctx.depth_func = "1"  # always: the brows' pixels back to far
+            for m in layer.brows:
+                (ctx.disable if m.double_sided else ctx.enable)(moderngl.CULL_FACE)
+                self.vao_far.render(moderngl.TRIANGLES, vertices=m.count, first=m.first)
+            ctx.depth_func = "<"
+            ctx.enable(moderngl.CULL_FACE)
+            layer.patch_vao.render(moderngl.TRIANGLES)
+        self._draw_materials(layer.brows, self.vaos)
         ctx.enable(moderngl.BLEND)
-        if outline:
-            self._draw_edges(matrix, materials, vao_edge)
+
+    def _brow_records(self) -> _BrowDraw | None:
+        """The brow layer's draw records over the current index buffer (None without brows)."""
+        if not self.brows.found:
+            return None
+        if self._brow_draw is None:
+            self._brow_draw = _BrowDraw.build(self)
+        return self._brow_draw
 
     def _part(self, triangles: np.ndarray) -> list[DrawMaterial]:
         """Upload `drawn[triangles]` to the part index buffer; the draw records over it."""
@@ -257,10 +351,77 @@ class Scene:
 
     def release(self) -> None:
         """Free every GL object of this model (textures included)."""
+        if self._brow_draw is not None:
+            self._brow_draw.release()
+            self._brow_draw = None
         for obj in reversed(self._objects):
             obj.release()
         self._objects.clear()
         self.textures.release()
+
+
+@dataclass
+class _BrowDraw:
+    """The brow layer over one index buffer: which drawn triangles are brows (`drawn_mask`),
+    the draw records without them (`others`) and of them only (`brows`), and the face patch's
+    own index buffer and depth-only vertex array."""
+
+    drawn_mask: np.ndarray
+    others: list[DrawMaterial]
+    brows: list[DrawMaterial]
+    patch_ibo: moderngl.Buffer
+    patch_vao: moderngl.VertexArray
+
+    @classmethod
+    def build(cls, scene: Scene) -> _BrowDraw:
+        layer = scene.brows
+        mask = np.isin(scene.drawn_source, layer.brows.triangles)
+        others = _records(scene.materials, ~mask)
+        brows = _records(scene.materials, mask)
+        patch = scene.rig.new_index[scene.model.triangles[layer.patch].astype(np.int64)]
+        data = patch.astype(np.uint32).tobytes() if len(patch) else np.zeros(3, np.uint32).tobytes()
+        ibo = scene.ctx.buffer(data)
+        vao = scene.vertex_array(scene.programs.depth, ibo)
+        if not len(patch):
+            vao.vertices = 0
+        return cls(mask, others, brows, ibo, vao)
+
+    def release(self) -> None:
+        self.patch_vao.release()
+        self.patch_ibo.release()
+
+
+def _records(materials: list[DrawMaterial], keep: np.ndarray) -> list[DrawMaterial]:
+    """`materials`' draw records cut to the drawn triangles `keep` marks: one record per run of
+    kept triangles, in order."""
+    out = []
+    for m in materials:
+        first = m.first // 3
+        flags = keep[first : first + m.count // 3]
+        if not flags.any():
+            continue
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            out.append(replace(m, first=3 * (first + int(start)), count=3 * int(stop - start)))
+    return out
+
+
+def as_drawn(model: Model, roles: FaceRoles, face: FaceParts, overlays: Overlays) -> Model:
+    """`model` as the renderer draws it: its decals with the skin's normals, its expression
+    overlays hidden at rest (alpha 0). The model itself when nothing changes; else a copy that
+    shares every other array."""
+    normals = decal_normals(model, roles, face)
+    if normals is model.normals and not overlays.hidden:
+        return model
+    drawn = copy.copy(model)
+    drawn.normals = normals
+    drawn.materials = [
+        replace(m, diffuse=np.array([*m.diffuse[:3], 0.0], np.float32))
+        if i in overlays.hidden
+        else m
+        for i, m in enumerate(model.materials)
+    ]
+    return drawn
 
 
 def front_face(model: Model) -> str:

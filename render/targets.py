@@ -11,6 +11,8 @@ to it (scissor boxes, a sub-rectangle read), and the rest of the image comes fro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 
 import moderngl
@@ -64,6 +66,17 @@ class Targets:
         self.scene.scissor = None if region is None else self._scene_box(region)
         self.scene.use()
         self.scene.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+
+    @contextmanager
+    def depth_only(self) -> Iterator[None]:
+        """Draw into the scene's depth buffer only (colour writes off) within the block."""
+        self.scene.color_mask = (False, False, False, False)
+        self.scene.use()
+        try:
+            yield
+        finally:
+            self.scene.color_mask = (True, True, True, True)
+            self.scene.use()
 
     def finish(self, region: Region | None = None, base: np.ndarray | None = None) -> np.ndarray:
         """Resolve, downsample, un-premultiply; read the (size, size, 4) uint8 RGBA image.

@@ -137,15 +137,17 @@ def sphere_map(colour: np.ndarray, size: int = 64) -> np.ndarray:
     return np.clip(rgb * 255, 0, 255).astype(np.uint8)
 
 
-def sheet(rows: list[tuple[str, list[np.ndarray]]], size: int) -> Image.Image:
+def sheet(
+    rows: list[tuple[str, list[np.ndarray]]], size: int, columns: tuple[str, ...] = COLUMNS
+) -> Image.Image:
     """Tiles over a checkerboard, a column header and a label per row."""
     header = LABEL_PX + 4
     image = Image.new(
-        "RGB", (len(COLUMNS) * size, header + len(rows) * (size + LABEL_PX)), (32, 32, 32)
+        "RGB", (len(columns) * size, header + len(rows) * (size + LABEL_PX)), (32, 32, 32)
     )
     draw = ImageDraw.Draw(image)
     font = _font(14)
-    for c, name in enumerate(COLUMNS):
+    for c, name in enumerate(columns):
         draw.text((c * size + 6, 5), name, fill=(240, 240, 240), font=font)
     background = checkerboard(size)
     for r, (label, tiles) in enumerate(rows):

@@ -18,6 +18,13 @@
 // TEXTURED (0/1): 0 for materials without a texture (sampling the white 1×1 texture gives 1);
 // SPHERE (0/1): 0 for materials without a sphere map (a fetch in a branch not taken still costs
 // llvmpipe its time).
+// RAMP (0/1, PHONG only): the material has parts of the face (mmd_loader.face_parts; v_face
+// marks their vertices), whose author saw them through the toon ramp: there the directional
+// term takes the ramp's shape, relative to its lit end, instead of max(0, n·l) (evaluated per
+// vertex: v_ramp, model.vert). A face turned from the light darkens as far as its ramp
+// says (for most faces: not at all on the lit side), so the face's geometry (boxy sockets,
+// facets, a nose ridge) does not show as grey plates that MMD never draws; a front-facing
+// surface still shows the author's colours exactly.
 // MMD_LIGHT and PHONG_REFERENCE are defined by render/renderer.py.
 #define PHONG 0
 #define TOON 1
@@ -36,6 +43,10 @@ uniform sampler2D u_toon;
 
 in vec3 v_normal;
 in vec2 v_uv;
+flat in float v_face;
+#if RAMP
+in vec3 v_ramp;  // the face's light term per vertex (model.vert), interpolated
+#endif
 out vec4 f_color;
 
 // The sphere map (mode 1 multiplies, 2 adds) applied to `color`.
@@ -67,7 +78,15 @@ void main() {
 #endif
 #else
     vec4 color = with_sphere(u_diffuse * tex, n);  // u_diffuse: MMD's colour, baked
+#if RAMP
+    // A ramp flat at its lit end is exactly 1 across the face (interpolation may round a hair
+    // below it).
+    vec3 ramp = mix(v_ramp, vec3(1.0), step(0.9995, v_ramp));
+    vec3 shape = v_ramp.r >= 0.0 ? ramp : vec3(max(lambert, 0.0));
+    color.rgb *= (u_ambient + u_directional * shape) / PHONG_REFERENCE;
+#else
     color.rgb *= (u_ambient + u_directional * max(lambert, 0.0)) / PHONG_REFERENCE;
+#endif
 #if SPECULAR
     color.rgb += u_specular * u_directional * pow(max(lambert, 0.0), max(u_specular_power, 1.0));
 #endif
