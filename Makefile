@@ -16,7 +16,7 @@ LOCK := requirements/lock.txt
 # Where the lock does not fit (not CPython 3.11 on Linux x86_64): pyproject.toml's ranges.
 EXTRAS ?= dev,train,cluster,track
 
-.PHONY: setup system-check lock lock-check lock-verify test lint format dataset bench train-demo clean
+.PHONY: setup system-check lock lock-check lock-verify test lint format dataset bench train-demo transfer clean
 
 setup: system-check $(VENV)/.installed
 
@@ -77,6 +77,12 @@ bench: setup
 train-demo: setup
 	$(THAGEN) dataset-default --out data/$(DEMO) --schema $(SCHEMA) --characters 28 --held-out 4 --examples 100 --size $(DEMO_SIZE) --no-progress
 	$(THAGEN) train-demo --data data/$(DEMO) --out runs/$(DEMO) --minutes 14
+
+# Do networks trained on procedural characters animate real ones? cpu-small morpher and rotator
+# trained on 100 procedural characters and, beside them, on each half of $(MMD_DIR)'s families,
+# all evaluated on the real half held out (bench/transfer.py; about 40 minutes on 2 idle cores).
+transfer: setup
+	$(PY) bench/transfer.py --mmd-dir $(MMD_DIR)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

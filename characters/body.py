@@ -169,3 +169,11 @@ def reweight_upper_body(spec: CharacterSpec, v: dict[str, np.ndarray], shoulder_
     v["b0"][torso], v["b1"][torso], v["w0"][torso] = b0, b1, w0
     neck = (v["b0"] == NECK) & (v["b1"] == UPPER)
     v["b1"][neck] = CHEST
+
+
+def clothes_uv(pos: np.ndarray, shoulder_y: float) -> np.ndarray:
+    """Texture coordinates of clothes points: u round the body (0.5 at the front), v down from
+    just above the shoulders."""
+    u = np.arctan2(pos[:, 0], -(pos[:, 2] - 0.15)) / (2 * np.pi) + 0.5
+    v = np.clip((shoulder_y + 0.3 - pos[:, 1]) / 6.0, 0, 1)
+    return np.stack([u, v], -1)

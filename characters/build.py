@@ -20,6 +20,7 @@ from characters.materials import material_keys, materials
 from characters.mesh import Mesh
 from characters.mouth import Mouth
 from characters.ornaments import add_ornament
+from characters.outfits import Outfit
 from characters.overlays import add_overlays, overlay_morphs
 from characters.skeleton import base_bones, upper_body_bones, with_ornament_bone
 from characters.spec import CharacterSpec, spec_for_seed
@@ -52,6 +53,8 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
     v = mesh.arrays()
     body.reweight_upper_body(spec, v, shoulder_y)
     tris = {m: np.concatenate(t) if t else np.zeros((0, 3), int) for m, t in mesh.tris.items()}
+    clothes = np.unique(tris["clothes"])
+    v["uv"][clothes] = body.clothes_uv(v["pos"][clothes], shoulder_y)
     n = len(v["pos"])
     bone_indices = np.zeros((n, 4), np.int32)
     bone_indices[:, 0], bone_indices[:, 1] = v["b0"], v["b1"]
@@ -73,7 +76,7 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
     morphs += overlay_morphs(spec, material_keys(spec))
 
     bones = base_bones(spec, shoulder_y, head_y)
-    files = ("face.png", "eye.png", "hair.png", "mouth.png", "iris.png")
+    files = ("face.png", "eye.png", "hair.png", "mouth.png", "iris.png", "clothes.png")
     refs = [f"{texture_dir}\\{f}" for f in files]
     refs[2] = f"{texture_dir}/{files[2]}"  # real models mix both separators
     data = PmxData(
@@ -98,15 +101,17 @@ def build_character(spec: CharacterSpec, texture_dir: str) -> tuple[PmxData, dic
         "eye.png": textures.eye_white_texture(spec),
         "iris.png": textures.iris_texture(spec),
         "hair.png": textures.hair_texture(spec, rng),
-        "mouth.png": textures.mouth_texture(),
+        "mouth.png": textures.mouth_texture(spec),
+        "clothes.png": textures.clothes_texture(spec),
     }
     return data, images
 
 
-def write_character(seed: int, out: Path) -> Path:
-    """Write the character for `seed` to `out` (.pmx) and its textures to `<stem>_tex/` beside
-    it. Same seed, same bytes."""
-    return write_spec(spec_for_seed(seed), out)
+def write_character(seed: int, out: Path, face_seed: int | None = None) -> Path:
+    """Write the character for `seed` (its face from `face_seed`, default `seed`: see
+    `spec_for_seed`) to `out` (.pmx) and its textures to `<stem>_tex/` beside it. Same seeds,
+    same bytes."""
+    return write_spec(spec_for_seed(seed, face_seed), out)
 
 
 def write_spec(spec: CharacterSpec, out: Path) -> Path:
@@ -138,4 +143,5 @@ def add_parts(spec: CharacterSpec, mesh: Mesh, face: Face, shoulder_y: float) ->
     body.add_lower_torso(spec, mesh, shoulder_y)
     body.add_tie(spec, mesh, shoulder_y)
     body.add_arms(spec, mesh, shoulder_y)
+    Outfit(spec, mesh, shoulder_y).build()
     return Parts(spec, tha3_spec(spec.seed), mesh, face, eyes, mouth, shoulder_y)

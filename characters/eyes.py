@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from characters.face import eye_bottom, eye_top, face_uv
+from characters.eye_styles import outline
+from characters.face import face_uv
 from characters.layout import (
     EYE_RADIUS,
     HEAD,
@@ -44,9 +45,10 @@ def sphere_cap(spec: CharacterSpec, side: int, radius: float, tx: np.ndarray, ty
 
 
 def iris_half(spec: CharacterSpec) -> tuple[float, float]:
-    """The iris's half-width and half-height in model units."""
+    """The iris's half-width and half-height in model units (at most 1.5 eye half-heights, so
+    the socket ring hides it outside the opening however it turns)."""
     hx = spec.iris_size * spec.eye_half_width
-    return hx, 1.3 * hx
+    return hx, min(spec.eye_style.iris_height * hx, 1.5 * spec.eye_half_height)
 
 
 class Eyes:
@@ -85,13 +87,10 @@ class Eyes:
 
     def _ring(self, side: int) -> None:
         """Skin round the eye opening, above the iris: the opening's outline on the inside."""
-        s, tilt = self.spec, self.spec.eye_tilt
+        s, o = self.spec, outline(self.spec)
         xo = np.linspace(-1.0, 1.0, 15)
         inner = np.concatenate(
-            [
-                np.stack([xo, eye_top(xo, tilt)], -1),
-                np.stack([xo, eye_bottom(xo, tilt)], -1)[::-1],
-            ]
+            [np.stack([xo, o.top(xo)], -1), np.stack([xo, o.bottom(xo)], -1)[::-1]]
         )
         inner = np.concatenate([inner, inner[:1]])  # closed: the seam is duplicated
         centre = np.array([0.0, 0.1])

@@ -5,35 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from characters.eye_styles import outline
 from characters.layout import BROW_LIFT, HEAD, LASH_LIFT, LID_LIFT, MOUTH_LIFT
 from characters.lowpoly import faceted_skin
 from characters.mesh import Mesh, grid_triangles
+from characters.mouth_styles import MOUTH_INSIDE
 from characters.shape import head_shape
 from characters.spec import CharacterSpec
-
-JAW_SHARE = 0.55  # how much of the mouth's opening the jaw's skin follows
-
-
-def eye_top(xo: np.ndarray, tilt: float) -> np.ndarray:
-    """The upper lid's edge in eye half-heights; xo runs from the inner (-1) to the outer corner."""
-    xo = np.clip(xo, -1.0, 1.0)
-    return 0.95 * (1 - xo**2) ** 0.45 + tilt * xo + 0.05
-
-
-def eye_bottom(xo: np.ndarray, tilt: float) -> np.ndarray:
-    xo = np.clip(xo, -1.0, 1.0)
-    return -0.8 * (1 - xo**2) ** 0.7 + tilt * xo
-
-
-def eye_closed(xo: np.ndarray, tilt: float) -> np.ndarray:
-    """Where the lid's edge rests with the eye shut: just below the lower edge."""
-    return eye_bottom(xo, tilt) - 0.06
-
-
-def eye_smiling(xo: np.ndarray, tilt: float) -> np.ndarray:
-    """Where the lid's edge rests in a smile wink: an upward arc (⌒) across the eye."""
-    xo = np.clip(xo, -1.0, 1.0)
-    return -0.4 + 0.55 * (1 - xo**2) ** 0.8 + tilt * xo
 
 
 def face_box(spec: CharacterSpec) -> tuple[float, float]:
@@ -53,6 +31,8 @@ class Face:
         self.spec, self.mesh, self.shape = spec, mesh, head_shape(spec)
         self.morphs: dict[str, dict[int, np.ndarray]] = {}
         self.lower_lashes: list[np.ndarray] = []  # vertex ids, for characters.tha3's morphs
+        self.upper_lids: list[np.ndarray] = []  # per eye: the upper lid's and lash's vertex ids
+        self.lower_lids: list[np.ndarray] = []  # per eye: the lower lid's and lash's
         self.mouth_ids = np.zeros(0, np.int64)
 
     def offset(self, morph: str, indices: np.ndarray, delta: np.ndarray) -> None:
@@ -82,8 +62,9 @@ class Face:
         self.skin_pos = pos
 
     def eye(self, side: int) -> None:
-        """One eye; side +1 is the character's left (+x), -1 its right."""
-        s, tilt = self.spec, self.spec.eye_tilt
+        """One eye; side +1 is the character's left (+x), -1 its right. Shapes and sizes follow
+        the spec's `EyeStyle` (characters.eye_styles)."""
+        s, o, style = self.spec, outline(self.spec), self.spec.eye_style
         ew, eh, cx = s.eye_half_width, s.eye_half_height, side * s.eye_x
         world = lambda xo, yn: (cx + side * xo * ew, s.eye_y + yn * eh)  # noqa: E731
         name = "left" if side > 0 else "right"
@@ -93,59 +74,76 @@ class Face:
         # The upper lid: a skin patch above the eye whose lower edge slides down over it.
         xo = np.linspace(-1.15, 1.15, 15)
         frac = np.linspace(0, 1, 5)[:, None]
-        upper = eye_top(xo, tilt) + 0.5
-        rest_y = eye_top(xo, tilt) + 0.04 + frac * (upper - eye_top(xo, tilt) - 0.04)
-        shut_y = eye_closed(xo, tilt) + frac * (upper - eye_closed(xo, tilt))
-        smile_y = eye_smiling(xo, tilt) + frac * (upper - eye_smiling(xo, tilt))
+        top = o.top(xo)
+        upper = top + 0.5
+        rest_y = top + 0.04 + frac * (upper - top - 0.04)
+        shut_y = o.closed(xo) + frac * (upper - o.closed(xo))
+        smile_y = o.smiling(xo) + frac * (upper - o.smiling(xo))
         xx = np.broadcast_to(xo, rest_y.shape)
         rest, nrm = self.shape.on_face(*world(xx, rest_y), LID_LIFT)
         shut, shut_nrm = self.shape.on_face(*world(xx, shut_y), LID_LIFT)
-        smiling, _ = self.shape.on_face(*world(xx, smile_y), LID_LIFT)
+        smiled, _ = self.shape.on_face(*world(xx, smile_y), LID_LIFT)
         nrm = nrm + shut_nrm  # morphs keep normals: halfway shades well open and shut
         ids = self.mesh.add("skin", rest, nrm, face_uv(s, rest), grid_triangles(5, 15), HEAD)
-        self._blink(name, ids, shut - rest, smiling - rest)
+        self._blink(name, ids, shut - rest, smiled - rest)
+        upper_ids = [ids]
 
-        # The lower lid: skin lying below the eye, unseen at rest; a smile wink lifts its upper
-        # edge to meet the arc of the upper lid (a neutral closure leaves it).
-        bottom = eye_bottom(xo, tilt) - 0.03
+        # The lower lid: skin lying below the eye, unseen at rest. A neutral closure lifts its
+        # upper edge to just under the upper lid's closed line (as real models' lids meet); a
+        # smile wink lifts it to the arc of the upper lid.
+        bottom = o.bottom(xo) - 0.03
+        share = 1 - frac[::-1]  # the upper edge moves all the way, the lowest row not at all
         low_rest = bottom - frac[::-1] * 0.55
-        low_smile = low_rest + (1 - frac[::-1]) * (eye_smiling(xo, tilt) - 0.06 - bottom)
+        low_shut = low_rest + share * (o.closed_lower(xo) - bottom)
+        low_smile = low_rest + share * (o.smiling(xo) - 0.06 - bottom)
         rest, nrm = self.shape.on_face(*world(xx, low_rest), LID_LIFT - 0.004)
+        shut, _ = self.shape.on_face(*world(xx, low_shut), LID_LIFT - 0.004)
         lifted, _ = self.shape.on_face(*world(xx, low_smile), LID_LIFT - 0.004)
         ids = self.mesh.add("skin", rest, nrm, face_uv(s, rest), grid_triangles(5, 15), HEAD)
-        self.offset(self.spec.wink_names(name)[1], ids, lifted - rest)
+        self._blink(name, ids, shut - rest, lifted - rest)
+        lower_ids = [ids]
 
-        # The upper lash line, thicker towards the outer corner, with a flick past it.
-        xo = np.linspace(-1.02, 1.16, 14)
-        top = eye_top(xo, tilt) + np.clip(xo - 1, 0, None) * 1.2
-        thick = (0.14 + 0.2 * np.clip((xo + 1) / 2, 0, 1) ** 1.5) * np.where(xo > 1, 0.5, 1.0)
-        lash_y = np.stack([top - 0.08, top + thick])
-        delta_y = eye_closed(xo, tilt) - eye_top(xo, tilt)
-        smile_dy = eye_smiling(xo, tilt) - eye_top(xo, tilt)
+        # The upper lash line, thicker towards the outer corner, with a flick past it; shut, it
+        # lies along the closed line, thinner by `closed_thin`.
+        xo = np.linspace(-1.02, 1.02 + style.flick, 14)
+        flick, thick, k = o.flick(xo), o.liner(xo), style.closed_thin
+        lash_y = np.stack([o.top(xo) - 0.08, o.top(xo) + thick]) + flick
+        shut_y = np.stack([o.closed(xo) - 0.08 * k, o.closed(xo) + thick * k]) + flick
+        smile_y = lash_y + (o.smiling(xo) - o.top(xo))
         xx = np.broadcast_to(xo, lash_y.shape)
         rest, nrm = self.shape.on_face(*world(xx, lash_y), LASH_LIFT)
-        shut, _ = self.shape.on_face(*world(xx, lash_y + delta_y), LASH_LIFT)
-        smiling, _ = self.shape.on_face(*world(xx, lash_y + smile_dy), LASH_LIFT)
+        shut, _ = self.shape.on_face(*world(xx, shut_y), LASH_LIFT)
+        smiled, _ = self.shape.on_face(*world(xx, smile_y), LASH_LIFT)
         ids = self.mesh.add("lashes", rest, nrm, np.zeros((28, 2)), grid_triangles(2, 14), HEAD)
-        self._blink(name, ids, shut - rest, smiling - rest)
+        self._blink(name, ids, shut - rest, smiled - rest)
+        upper_ids.append(ids)
 
-        # A short lower lash towards the outer corner (a smile wink lifts it with the lower lid).
-        xo = np.linspace(0.15, 1.0, 6)
-        low = np.stack([eye_bottom(xo, tilt) - 0.07, eye_bottom(xo, tilt) + 0.0])
-        lift_y = eye_smiling(xo, tilt) - 0.06 - (eye_bottom(xo, tilt) - 0.03)
+        # The lower lash along the outer part of the lower edge (none when `lower_liner` is 0:
+        # its vertices stay, with no area, for the morphs that move them); it rises with the
+        # lower lid.
+        reach = max(style.lower_liner, 0.15)
+        xo = np.linspace(1 - 2 * reach, 1.0, 6)
+        thick = style.lower_thick if style.lower_liner > 0 else 0.0
+        low = np.stack([o.bottom(xo) - thick, o.bottom(xo)])
+        lift_shut = o.closed_lower(xo) - (o.bottom(xo) - 0.03)
+        lift_smile = o.smiling(xo) - 0.06 - (o.bottom(xo) - 0.03)
         xx = np.broadcast_to(xo, low.shape)
         pos, nrm = self.shape.on_face(*world(xx, low), LASH_LIFT)
-        lifted, _ = self.shape.on_face(*world(xx, low + lift_y), LASH_LIFT)
+        shut, _ = self.shape.on_face(*world(xx, low + lift_shut), LASH_LIFT)
+        lifted, _ = self.shape.on_face(*world(xx, low + lift_smile), LASH_LIFT)
         ids = self.mesh.add("lashes", pos, nrm, np.zeros((12, 2)), grid_triangles(2, 6), HEAD)
-        self.offset(self.spec.wink_names(name)[1], ids, lifted - pos)
+        self._blink(name, ids, shut - pos, lifted - pos)
         self.lower_lashes.append(ids)
+        lower_ids.append(ids)
+        self.upper_lids.append(np.concatenate(upper_ids))
+        self.lower_lids.append(np.concatenate(lower_ids))
         if s.smile_cheek:
             self._lift_cheek(side)
 
         # The brow, arched, tapering outwards; 上 raises it.
         xo = np.linspace(-1.0, 1.1, 10)
-        mid = 1.6 + 0.3 * (1 - xo**2) + 0.3 * tilt * xo
-        half = 0.09 * (1.0 - 0.6 * (xo + 1) / 2.1)
+        mid = style.brow_height + style.brow_arch * (1 - xo**2) + 0.3 * s.eye_tilt * xo
+        half = style.brow_thick * (1.0 - 0.6 * (xo + 1) / 2.1)
         brow_y = np.stack([mid - half, mid + half])
         xx = np.broadcast_to(xo, brow_y.shape)
         rest, nrm = self.shape.on_face(*world(xx, brow_y), BROW_LIFT)
@@ -176,22 +174,25 @@ class Face:
         self.offset(smiling, ids, smile)
 
     def mouth(self) -> None:
-        """The mouth interior: collapsed onto the mouth line at rest, opened by あ and い."""
-        s = self.spec
-        hw = self.mouth_half_width()
-        open_h = min(1.15 * s.eye_half_height, 0.8 * (s.mouth_y - s.chin_y))
+        """The mouth interior: collapsed onto the mouth line at rest, opened by あ (to the
+        spec's `MouthStyle`: its depth, profile and upper lip) and い."""
+        s, style = self.spec, self.spec.mouth_style
+        hw, open_h = self.mouth_half_width(), self.mouth_opening()
         x = hw * np.linspace(-1, 1, 11)
         frac = np.linspace(0, 1, 4)[:, None]
-        line = s.mouth_y + 0.025 * (x / hw) ** 2
+        line = self.mouth_line(x)
         xx = np.broadcast_to(x, (4, 11))
         rest, nrm = self.shape.on_face(xx, np.broadcast_to(line, (4, 11)), MOUTH_LIFT)
-        # あ: the lower edge rides on the skin below, which itself drops with the jaw.
-        depth = frac * open_h * (1 - (x / hw) ** 2) ** 0.6
-        a_pos, _ = self.shape.on_face(xx, line - (1 - JAW_SHARE) * depth, MOUTH_LIFT)
-        a_pos[..., 1] -= JAW_SHARE * depth
+        # あ: the lower edge rides on the skin below, which itself drops with the jaw; the upper
+        # edge rises by the upper lip's lift.
+        across = 1 - (x / hw) ** 2
+        depth = frac * open_h * np.clip(across, 0, 1) ** style.roundness
+        lift = (1 - frac) * style.top_lift * open_h * across
+        a_pos, _ = self.shape.on_face(xx, line + lift - (1 - style.jaw) * depth, MOUTH_LIFT)
+        a_pos[..., 1] -= style.jaw * depth
         i_y = line - frac * 0.3 * open_h * (1 - (x / hw) ** 4)
         i_pos, _ = self.shape.on_face(xx * 1.3, i_y, MOUTH_LIFT)
-        uv = np.stack(np.meshgrid((x / hw + 1) / 2, frac[:, 0]), -1)
+        uv = np.stack(np.meshgrid((x / hw + 1) / 2, frac[:, 0] * MOUTH_INSIDE), -1)
         tris = grid_triangles(4, 11)
         ids = self.mesh.add("mouth", rest, nrm, uv, tris, HEAD, shape=a_pos)
         self.mouth_ids = ids
@@ -204,8 +205,20 @@ class Face:
         weight = below**2 * (3 - 2 * below) * np.exp(-((p[:, 0] / (3 * hw)) ** 2))
         weight *= np.clip(-p[:, 2] / (0.5 * s.head_depth), 0, 1)
         drop = np.zeros_like(p)
-        drop[:, 1] = -JAW_SHARE * open_h * weight
+        drop[:, 1] = -style.jaw * open_h * weight
         self.offset("あ", self.skin_ids, drop)
 
     def mouth_half_width(self) -> float:
-        return 0.8 * self.spec.eye_half_width
+        return self.spec.mouth_style.width * self.spec.eye_half_width
+
+    def mouth_opening(self) -> float:
+        """How deep あ opens the mouth (model units): at least 0.17 (about 7 % of the head's
+        height, as the real models' smallest), kept above the chin."""
+        s = self.spec
+        depth = max(s.mouth_style.opening * s.eye_half_height, 0.17)
+        return min(depth, 0.8 * (s.mouth_y - s.chin_y))
+
+    def mouth_line(self, x: np.ndarray) -> np.ndarray:
+        """The mouth line's height at x (its corners `curve` above its middle)."""
+        hw = self.mouth_half_width()
+        return self.spec.mouth_y + self.spec.mouth_style.curve * (x / hw) ** 2

@@ -27,8 +27,8 @@ def add_hair(spec: CharacterSpec, mesh: Mesh, rng: np.random.Generator) -> np.nd
     uv = np.stack(np.meshgrid((phi + np.pi) / (2 * np.pi), np.linspace(0, 0.55, rows)), -1)
     cap = mesh.add("hair", pos, nrm, uv, grid_triangles(rows, cols), HEAD)
 
-    def strand(path: np.ndarray, out: np.ndarray, width: np.ndarray) -> None:
-        pos, nrm, uv, tris = ribbon(path, out, width)
+    def strand(path: np.ndarray, out: np.ndarray, width: np.ndarray, bulge=0.35) -> None:
+        pos, nrm, uv, tris = ribbon(path, out, width, bulge)
         mesh.add("hair", pos, nrm, uv, tris, HEAD)
 
     def surface_path(phi0: float, theta0: float, theta1: float, curl: float, lift_: float, n=12):
@@ -44,7 +44,7 @@ def add_hair(spec: CharacterSpec, mesh: Mesh, rng: np.random.Generator) -> np.nd
     # Bangs over the forehead; the outer ones longer.
     n = spec.bangs
     spread = 1.25
-    brow = spec.eye_y + 1.75 * spec.eye_half_height
+    brow = spec.eye_y + spec.eye_style.brow_height * spec.eye_half_height
     for i in range(n):
         phi0 = -spread + 2 * spread * i / (n - 1) + float(rng.uniform(-0.05, 0.05))
         side = abs(phi0) / spread
@@ -58,7 +58,9 @@ def add_hair(spec: CharacterSpec, mesh: Mesh, rng: np.random.Generator) -> np.nd
             lift + 0.025 * (i % 2),
         )
         t = np.linspace(0, 1, len(path))
-        strand(path, out, 2 * spread / (n - 1) * 1.45 * (1 - t) ** 0.75 * shape.w + 0.005)
+        width = 2 * spread / (n - 1) * 1.45 * (1 - t) ** 0.75 * shape.w + 0.005
+        # Flat at the root, on the crown, so no strand stands above the cap (the head top).
+        strand(path, out, width, 0.35 * np.clip(3 * t, 0, 1))
 
     # Side locks hang in front of the ears.
     if spec.side_locks:

@@ -15,17 +15,18 @@ PLAIN = None  # a material named neutrally: 材質N, N its index among the chara
 
 def material_table(spec: CharacterSpec) -> dict[str, tuple[str | None, dict]]:
     """Material key → (name or PLAIN, PmxMaterial fields) for the materials `spec` has."""
-    edge, dark = 0x02 | 0x04 | 0x08 | 0x10, tuple(np.asarray(spec.hair) * 0.35)
+    edge, style = 0x02 | 0x04 | 0x08 | 0x10, spec.eye_style
+    brows = style.brow_colour or tuple(np.asarray(spec.hair) * 0.35)
 
     def plain(rgb, **kw):
         return dict(diffuse=(*rgb, 1.0), ambient=tuple(np.asarray(rgb) * 0.6), **kw)
 
     table: dict[str, tuple[str | None, dict]] = {
         "skin": (spec.skin_name, dict(texture=0, ambient=(0.6, 0.6, 0.6), flags=edge)),
-        "clothes": ("服", plain(spec.clothes, flags=edge)),
+        "clothes": ("服", dict(texture=5, ambient=(0.6, 0.6, 0.6), flags=edge)),
         "mouth": ("口", dict(texture=3, ambient=(0.6, 0.6, 0.6))),
-        "brows": ("眉", plain(dark)),
-        "lashes": ("まつげ", plain((0.12, 0.08, 0.1))),
+        "brows": ("眉", plain(brows)),
+        "lashes": ("まつげ", plain(style.lash_colour)),
         "hair": ("髪", dict(texture=2, ambient=(0.6, 0.6, 0.6), flags=edge | 0x01)),
         "eyes": ("目", dict(texture=1, ambient=(0.7, 0.7, 0.7), flags=0x02)),
     }
@@ -37,6 +38,7 @@ def material_table(spec: CharacterSpec) -> dict[str, tuple[str | None, dict]]:
     table.update(overlay_materials(spec))
     table.update(headwear_materials(spec))
     table.update(tha3_materials(spec))
+    table.update(outfit_materials(spec, plain, edge))
     return table
 
 
@@ -67,6 +69,25 @@ def tha3_materials(spec: CharacterSpec) -> dict[str, tuple[str, dict]]:
     }
 
 
+def outfit_materials(spec: CharacterSpec, plain, edge: int) -> dict[str, tuple[str | None, dict]]:
+    """The collar's, the throat's bow or knot's and the microphone's materials, for the parts
+    the outfit has. The bow or knot and the microphone are named like what they are when the
+    seed names its ornament, else neutrally (as the ornament is: geometry must decide)."""
+    outfit, named = spec.outfit, spec.ornament_named
+    table: dict[str, tuple[str | None, dict]] = {}
+    if outfit.collar != "none":
+        table["collar"] = ("襟", plain(outfit.collar_colour, flags=edge | 0x01))
+    if outfit.throat != "none":
+        throat = "リボン2" if outfit.throat == "bow" else "ネクタイ"
+        table["accessory"] = (
+            throat if named else PLAIN,
+            plain(outfit.throat_colour, flags=edge | 0x01),
+        )
+    if outfit.mic:
+        table["mic"] = ("マイク" if named else PLAIN, plain(outfit.mic_colour, flags=edge))
+    return table
+
+
 def headwear_materials(spec: CharacterSpec) -> dict[str, tuple[str | None, dict]]:
     """The headwear's and the bun ornaments' materials, when the character has them: named as
     the spec says, else neutrally (材質N, as real models' unnamed materials are)."""
@@ -95,6 +116,8 @@ def _english(spec: CharacterSpec, key: str, named: bool) -> str:
         return spec.headwear
     if key == "hair_ornament":
         return "hair ornament"
+    if key in ("accessory", "mic") and not spec.ornament_named:
+        return ""
     if key.startswith("overlay_"):
         return key.removeprefix("overlay_")
     return key

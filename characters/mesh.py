@@ -66,12 +66,14 @@ class Mesh:
         return dict(zip(("pos", "nrm", "uv", "b0", "b1", "w0"), cols, strict=True))
 
 
-def ribbon(path: np.ndarray, out: np.ndarray, width: np.ndarray):
-    """A strand: three vertices across (edge, raised middle, edge) at each path point."""
+def ribbon(path: np.ndarray, out: np.ndarray, width: np.ndarray, bulge=0.35):
+    """A strand: three vertices across (edge, raised middle, edge) at each path point; the
+    middle stands `bulge` half-widths off the edges (a number or one per point)."""
     tangent = normalize(np.gradient(path, axis=0))
     across = normalize(np.cross(tangent, out))
     half = (width / 2)[:, None]
-    pos = np.stack([path - across * half, path + out * half * 0.35, path + across * half], 1)
+    rise = half * np.broadcast_to(np.asarray(bulge, float), len(path))[:, None]
+    pos = np.stack([path - across * half, path + out * rise, path + across * half], 1)
     nrm = np.stack([normalize(out - across * 0.5), out, normalize(out + across * 0.5)], 1)
     n = len(path)
     uv = np.stack(np.meshgrid([0.0, 0.5, 1.0], np.linspace(0, 1, n)), -1)[..., ::1]

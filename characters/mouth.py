@@ -7,6 +7,7 @@ import numpy as np
 from characters.face import Face
 from characters.layout import HEAD, MOUTH_LIFT
 from characters.mesh import Mesh, grid_triangles
+from characters.mouth_styles import LINE_V
 from characters.shape import head_shape
 from characters.spec import CharacterSpec
 
@@ -17,23 +18,29 @@ class Mouth:
 
     def __init__(self, spec: CharacterSpec, mesh: Mesh, face: Face) -> None:
         self.spec, self.mesh, self.face, self.shape = spec, mesh, face, head_shape(spec)
-        self.hw = face.mouth_half_width()
-        self.open_h = min(1.15 * spec.eye_half_height, 0.8 * (spec.mouth_y - spec.chin_y))
+        self.hw, self.open_h = face.mouth_half_width(), face.mouth_opening()
         self.x = self.hw * np.linspace(-1, 1, 11)
         self.frac = np.linspace(0, 1, 4)[:, None]
 
     def line_y(self, x: np.ndarray) -> np.ndarray:
-        return self.spec.mouth_y + 0.025 * (x / self.hw) ** 2
+        return self.face.mouth_line(x)
 
     def build(self) -> None:
-        x = 0.8 * self.hw * np.linspace(-1, 1, 21)
-        thick = 0.013 * (1 - (x / (0.8 * self.hw)) ** 4) + 0.002
+        """The line, in the style's length, thickness and colour; あ lifts it with the upper
+        lip."""
+        style = self.spec.mouth_style
+        reach = style.line_width * self.hw
+        x = reach * np.linspace(-1, 1, 21)
+        thick = style.line_thick * (1 - (x / reach) ** 4) + 0.002
         xx = np.broadcast_to(x, (2, 21))
         yy = self.line_y(x) + np.stack([-thick, thick])
         pos, nrm = self.shape.on_face(xx, yy, MOUTH_LIFT + 0.003)
-        uv = np.broadcast_to([0.5, 0.45], (2, 21, 2))
+        uv = np.broadcast_to([0.5, LINE_V], (2, 21, 2))
         self.line_ids = self.mesh.add("mouth", pos, nrm, uv, grid_triangles(2, 21), HEAD)
         self.line_x, self.line_dy = xx, yy - self.line_y(x)
+        if style.top_lift:
+            lift = lambda x: style.top_lift * self.open_h * (1 - (x / self.hw) ** 2)  # noqa: E731
+            self.face.offset("あ", *self._line(lambda x: np.ones_like(x), lift))
 
     def _interior(self, sx, top, depth) -> tuple[np.ndarray, np.ndarray]:
         """Offsets of the interior (rows from its top edge down) to x → sx(x)·x, top edge at

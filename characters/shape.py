@@ -57,7 +57,7 @@ class HeadShape:
         theta = np.arccos(np.clip((y - self.cy) / self.h, -0.9, 0.9))
         phi = np.arcsin(np.clip(x / (self.w * np.sin(theta)), -0.9, 0.9))
         e = 1e-5
-        for _ in range(9):
+        for _ in range(9):  # Newton steps, until every point has converged
             p = self._raw(theta, phi)[..., :2]
             r = p - np.stack([x, y], axis=-1)
             j_t = (self._raw(theta + e, phi)[..., :2] - p) / e
@@ -67,6 +67,8 @@ class HeadShape:
             d_p = (j_t[..., 0] * r[..., 1] - j_t[..., 1] * r[..., 0]) / det
             theta = np.clip(theta - np.clip(d_t, -0.2, 0.2), 0.02, np.pi - 0.02)
             phi = np.clip(phi - np.clip(d_p, -0.2, 0.2), -1.5, 1.5)
+            if max(np.abs(d_t).max(initial=0.0), np.abs(d_p).max(initial=0.0)) < 1e-10:
+                break
         return theta, phi
 
     def on_face(self, x: np.ndarray, y: np.ndarray, lift: float) -> tuple[np.ndarray, np.ndarray]:

@@ -1,14 +1,16 @@
-"""What a seed decides about a character: colours, proportions, hair, ornament and how its winks
-are named (`CharacterSpec`, `spec_for_seed`)."""
+"""What a seed decides about a character: colours, proportions, the eyes' and mouth's styles,
+hair, ornament and how its winks are named (`CharacterSpec`, `spec_for_seed`)."""
 
 from __future__ import annotations
 
 import colorsys
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from characters.eye_styles import EyeStyle, draw_eye_look, draw_eye_shape
+from characters.mouth_styles import MouthStyle, draw_mouth_look, draw_mouth_shape
+from characters.outfit_styles import OutfitStyle, draw_outfit
 from characters.shape import HeadShape, cap_lift_for
 
 Color = tuple[float, float, float]
@@ -26,6 +28,7 @@ SECOND_WINK_NAMES = (
 # Head ornaments: the head box must leave them out. An ornament's material is named like one
 # (`ORNAMENT_NAMES`) or neutrally (材質N) by seed, except the hat: geometry alone cannot tell an
 # unnamed hat from hair (see mmd_loader.head_box), so the hat is always named.
+NOSES = ("none", "dot", "shadow", "line")  # the nose's mark on the face texture
 ORNAMENTS = ("none", "bow", "headband", "hat", "flower", "headphones")
 # Expression overlays (characters.overlays): a pale forehead, an anger mark, a blush, tears under
 # the eyes (all on the face), and a sweat drop floating beside the head.
@@ -119,6 +122,13 @@ class CharacterSpec:
     overlay_style: str = "morph"  # one of OVERLAY_STYLES
     overlay_named: bool = True  # overlay materials named as the expression (青ざめ, ...) or 材質N
     fringe: bool = False  # a fringe over the brows, down to just above the lashes
+    # Variety drawn by `spec_for_seed` (issue 22): the face's construction and its styles.
+    face_seed: int = 0  # the seed of the face's construction (characters sharing it: one family)
+    eye_style: EyeStyle = field(default_factory=EyeStyle)
+    mouth_style: MouthStyle = field(default_factory=MouthStyle)
+    blush: float = 0.45  # the blush's strength under the eyes (0: none)
+    nose: str = "shadow"  # one of NOSES
+    outfit: OutfitStyle = field(default_factory=OutfitStyle)  # collar, throat, headset mic
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.overlays if k not in OVERLAY_KINDS]
@@ -143,75 +153,95 @@ def hsv(h: float, s: float, v: float) -> Color:
     return (round(r, 4), round(g, 4), round(b, 4))
 
 
-def spec_for_seed(seed: int) -> CharacterSpec:
-    """The character a seed stands for (deterministic: numpy's PCG64 stream)."""
-    rng = np.random.default_rng([seed, 0x7A6])
-    u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
+def spec_for_seed(seed: int, face_seed: int | None = None) -> CharacterSpec:
+    """The character a seed stands for (deterministic: numpy's PCG64 streams).
 
+    Two streams decide it: the face's construction (head, eye placement, eye and mouth shapes:
+    what the eye and mouth morphs move) comes from `face_seed` (default: `seed`), everything
+    else (colours, hair, ornament, the iris's and mouth's looks, morph names) from `seed`. So
+    characters sharing a face seed are one face mesh under different looks: one family
+    (`pipeline.families`), as a real model's edits are."""
+    face_seed = seed if face_seed is None else face_seed
+    face = np.random.default_rng([face_seed, 0x7A6])
+    look = np.random.default_rng([seed, 0x10C])
+    f = lambda lo, hi: float(face.uniform(lo, hi))  # noqa: E731
+    u = lambda lo, hi: float(look.uniform(lo, hi))  # noqa: E731
+
+    # The face's construction.
+    scale = f(0.9, 1.12)
+    w, hh = scale * f(1.02, 1.2), scale * f(1.12, 1.3)
+    d, chin_w, jaw = scale * f(1.08, 1.22), f(0.25, 0.42), f(0.22, 0.42)
+    cy = f(18.4, 18.9)
+    shape = HeadShape(cy, w, hh, d, chin_w, jaw)
+    chin_y = float(shape.mesh_vertices()[:, 1].min())
+    eye_y = cy - hh * f(0.17, 0.34)
+    ew = scale * f(0.19, 0.26)
+    eh = ew * f(0.7, 1.15)
+    eye_x = w * f(0.36, 0.45)
+    tilt = f(-0.25, 0.3)
+    iris_size = f(0.55, 0.82)
+    mouth_y = eye_y - (eye_y - chin_y) * f(0.46, 0.64)
+    eye_shape = draw_eye_shape(face, ew, eh)
+    mouth_shape = draw_mouth_shape(face)
+
+    # The look.
     natural = [(0.07, 0.25, 0.12), (0.07, 0.55, 0.3), (0.1, 0.45, 0.85), (0.05, 0.6, 0.45)]
-    if rng.random() < 0.35:
-        h, s, v = natural[int(rng.integers(len(natural)))]
+    if look.random() < 0.35:
+        h, s, v = natural[int(look.integers(len(natural)))]
         hair = hsv(h + u(-0.02, 0.02), s, v)
     else:
         hair = hsv(u(0, 1), u(0.35, 0.8), u(0.45, 0.95))
-    t = u(0, 1) ** 1.5
+    t = u(0, 1) ** 1.3
     skin = tuple(
-        round(a + (b - a) * t, 4) for a, b in zip((1.0, 0.93, 0.87), (0.9, 0.72, 0.58), strict=True)
+        round(a + (b - a) * t, 4) for a, b in zip((1.0, 0.95, 0.9), (0.86, 0.72, 0.6), strict=True)
     )
-
-    scale = u(0.9, 1.12)
-    w, hh = scale * u(1.02, 1.2), scale * u(1.12, 1.3)
-    d, chin_w, jaw = scale * u(1.08, 1.22), u(0.25, 0.42), u(0.22, 0.42)
-    cy = u(18.4, 18.9)
-    shape = HeadShape(cy, w, hh, d, chin_w, jaw)
-    chin_y = float(shape.mesh_vertices()[:, 1].min())
-    eye_y = cy - hh * u(0.15, 0.3)
-    eh = scale * u(0.19, 0.27)
-    neck_length = scale * u(0.45, 0.9)
-    other = OTHER_WINK_NAMES[int(rng.integers(len(OTHER_WINK_NAMES)))]
-    bangs = int(rng.integers(5, 10))
-    spikes = int(rng.integers(3, 6)) if rng.random() < 0.25 else 0
-    spec = CharacterSpec(
+    eye_color = hsv(u(0, 1), u(0.55, 1.0), u(0.5, 0.95))
+    other = OTHER_WINK_NAMES[int(look.integers(len(OTHER_WINK_NAMES)))]
+    spikes = int(look.integers(3, 6)) if look.random() < 0.25 else 0
+    pairs = [p for p in SECOND_WINK_NAMES if other not in p]
+    ornament = ORNAMENTS[int(look.choice(len(ORNAMENTS), p=[0.3, 0.14, 0.14, 0.14, 0.14, 0.14]))]
+    clothes = hsv(u(0, 1), u(0.1, 0.7), u(0.3, 0.95))
+    return CharacterSpec(
         seed=seed,
         skin=skin,  # type: ignore[arg-type]
         hair=hair,
-        eye_color=hsv(u(0, 1), u(0.45, 0.9), u(0.55, 0.95)),
-        clothes=hsv(u(0, 1), u(0.1, 0.7), u(0.3, 0.95)),
+        eye_color=eye_color,
+        clothes=clothes,
         head_centre_y=cy,
         head_width=w,
         head_height=hh,
         head_depth=d,
         chin_width=chin_w,
         jaw=jaw,
-        eye_x=w * u(0.36, 0.44),
+        eye_x=eye_x,
         eye_y=eye_y,
-        eye_half_width=scale * u(0.17, 0.23),
+        eye_half_width=ew,
         eye_half_height=eh,
-        eye_tilt=u(-0.12, 0.22),
-        iris_size=u(0.5, 0.66),
-        mouth_y=eye_y - (eye_y - chin_y) * u(0.6, 0.68),
-        neck_length=neck_length,
+        eye_tilt=tilt,
+        iris_size=iris_size,
+        mouth_y=mouth_y,
+        neck_length=scale * u(0.3, 0.65),
         neck_radius=scale * u(0.24, 0.32),
-        shoulder_width=u(1.45, 1.9),
-        bangs=bangs,
-        bang_length=u(0.0, 1.0),
-        back_hair=BACK_HAIR[int(rng.integers(3))],
-        side_locks=bool(rng.random() < 0.7),
-        ahoge=bool(rng.random() < 0.4),
+        shoulder_width=u(1.55, 2.25),
+        bangs=int(look.integers(5, 10)),
+        bang_length=u(0.0, 1.35),
+        back_hair=BACK_HAIR[int(look.integers(3))],
+        side_locks=bool(look.random() < 0.7),
+        ahoge=bool(look.random() < 0.4),
         spikes=spikes,
-        twin_tails=bool(rng.random() < 0.3),
-        wink_side="left" if rng.random() < 0.5 else "right",
+        twin_tails=bool(look.random() < 0.3),
+        wink_side="left" if look.random() < 0.5 else "right",
         other_wink_name=other,
         head_top_y=cy + hh + cap_lift_for(hh),
         chin_y=chin_y,
-    )
-    # Drawn after everything above, so older fields keep their values for every seed.
-    pairs = [p for p in SECOND_WINK_NAMES if other not in p]
-    ornament = ORNAMENTS[int(rng.choice(len(ORNAMENTS), p=[0.3, 0.14, 0.14, 0.14, 0.14, 0.14]))]
-    return dataclasses.replace(
-        spec,
-        smile_plain=bool(rng.random() < 0.5),
-        second_wink_names=pairs[int(rng.integers(len(pairs)))],
+        smile_plain=bool(look.random() < 0.5),
+        second_wink_names=pairs[int(look.integers(len(pairs)))],
         ornament=ornament,
-        ornament_named=ornament == "hat" or bool(rng.random() < 0.5),
+        ornament_named=ornament == "hat" or bool(look.random() < 0.5),
+        face_seed=face_seed,
+        eye_style=EyeStyle(**eye_shape, **draw_eye_look(look, eye_color, hair, hsv)),
+        mouth_style=MouthStyle(**mouth_shape, **draw_mouth_look(look, hsv)),
+        blush=u(0.0, 0.5) if look.random() < 0.45 else 0.0,
+        nose=NOSES[int(look.integers(len(NOSES)))],
+        outfit=draw_outfit(look, clothes, hsv),
     )

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from characters.eye_styles import outline
 from characters.eyes import Eyes
-from characters.face import Face, eye_bottom, eye_closed, eye_top
+from characters.face import Face
 from characters.layout import BROW_LIFT, LASH_LIFT, LID_LIFT
 from characters.mesh import Mesh
 from characters.mouth import Mouth
@@ -123,15 +124,21 @@ def eye_coords(spec: CharacterSpec, p: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return side, xo, yn
 
 
+def upper_lid_ids(face: Face) -> np.ndarray:
+    """The upper lids' and lashes' vertices that まばたき moves (both eyes)."""
+    upper = np.concatenate(face.upper_lids)
+    return np.array(sorted(set(face.morphs["まばたき"]) & set(upper.tolist())))
+
+
 def lid_morph(face: Face, spec: CharacterSpec, rest: np.ndarray, target) -> dict[int, np.ndarray]:
-    """A morph of the upper lids and lashes (the vertices まばたき moves): each moves by the
+    """A morph of the upper lids and lashes (the upper part of まばたき): each moves by the
     share of its closing that brings the lid's edge to `target(xo)` (eye half-heights)."""
-    table = face.morphs["まばたき"]
-    ids = np.array(sorted(table))
+    table, o = face.morphs["まばたき"], outline(spec)
+    ids = upper_lid_ids(face)
     delta = np.array([table[i] for i in ids])
     _, xo, _ = eye_coords(spec, rest[ids])
-    top = eye_top(xo, spec.eye_tilt) + 0.04
-    closed = eye_closed(xo, spec.eye_tilt)
+    top = o.top(xo) + 0.04
+    closed = o.closed(xo)
     share = np.clip((top - target(np.clip(xo, -1, 1))) / (top - closed), 0.0, 1.0)
     return dict(zip(ids.tolist(), delta * share[:, None], strict=True))
 
@@ -191,15 +198,15 @@ class Parts:
         }
         for shape, dy in brows.items():
             out[shape] = by_side(brow_morph(face, spec, rest, dy))
-        tilt = spec.eye_tilt
+        tilt, o = spec.eye_tilt, outline(spec)
 
-        def smile(xo):  # the closed smile eye's arch (^): its corners on the closed line
-            return eye_closed(xo, tilt) + 1.2 * (1 - xo**2) ** 0.7
+        def smile(xo):  # the closed smile eye's arch (^): its corners at the lower edge
+            return o.bottom(xo) - 0.06 + 1.2 * (1 - xo**2) ** 0.7
 
         lids = {
             "smile_eyes": smile,
-            "relaxed": lambda xo: 0.5 * (eye_top(xo, tilt) + eye_closed(xo, tilt)) + 0.08,
-            "unimpressed": lambda xo: np.minimum(eye_top(xo, tilt) + 0.04, 0.2 + tilt * xo),
+            "relaxed": lambda xo: 0.5 * (o.top(xo) + o.closed(xo)) + 0.08,
+            "unimpressed": lambda xo: np.minimum(o.top(xo) + 0.04, 0.2 + tilt * xo),
         }
         for shape, target in lids.items():
             out[shape] = by_side(lid_morph(face, spec, rest, target))
@@ -209,7 +216,7 @@ class Parts:
             return lambda xo: amount * (1 - np.clip(xo, -1, 1) ** 2) ** power
 
         # びっくり: the lids and the opening's upper edge rise; the iris shrinks a little.
-        lid_ids = np.array(sorted(face.morphs["まばたき"]))
+        lid_ids = upper_lid_ids(face)
         up = taper(0.3, 0.3)
         out["surprised"] = by_side(lift_morph(spec, rest, lid_ids, LID_LIFT, lambda s, x, y: up(x)))
         # 下瞼上げ: the opening's lower edge and the lower lashes rise.
@@ -220,7 +227,7 @@ class Parts:
 
         # 笑い closes the eye from below too: the lower edge and lashes rise to the arch.
         def to_arch(xo):
-            return smile(np.clip(xo, -1, 1)) - eye_bottom(np.clip(xo, -1, 1), tilt)
+            return smile(np.clip(xo, -1, 1)) - o.bottom(np.clip(xo, -1, 1))
 
         arch = by_side(lift_morph(spec, rest, lower, LASH_LIFT, lambda s, x, y: to_arch(x)))
         out["iris_small"] = {1: {}, -1: {}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 DEFAULT_CHARACTERS = 24  # procedural characters in `make dataset` without models
@@ -82,7 +83,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--held-out",
         type=int,
         default=DEFAULT_HELD_OUT,
-        help="procedural characters in each of val and test (default %(default)s)",
+        help="procedural faces in each of val and test (default %(default)s), with all their looks",
+    )
+    default.add_argument(
+        "--looks-per-face",
+        type=int,
+        default=1,
+        help="procedural characters sharing each face construction (one family: different "
+        "hair, colours, ornaments; default %(default)s)",
     )
     _generate_args(default)
     default.set_defaults(handler=dataset_default_command)
@@ -523,9 +531,25 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def held_out_splits(ids: list[str], faces: list[int], held_out: int) -> dict[str, tuple]:
+    """The explicit val and test characters of `dataset-default`: every look of the last
+    `held_out` faces is val, of the `held_out` faces before them test (none when there are
+    fewer than 4 × held_out faces)."""
+    distinct = sorted(set(faces))
+    if held_out <= 0 or len(distinct) < 4 * held_out:
+        return {}
+    val, test = set(distinct[-held_out:]), set(distinct[-2 * held_out : -held_out])
+    pairs = list(zip(ids, faces, strict=True))
+    return {
+        "val": tuple(i for i, f in pairs if f in val),
+        "test": tuple(i for i, f in pairs if f in test),
+    }
+
+
 def dataset_default_command(args: argparse.Namespace) -> int:
-    """Procedural characters (seeds 0..N-1; the last --held-out are val, the ones before them
-    test) unless --models is given, then `generate` into --out."""
+    """Procedural characters (seeds 0..N-1, faces shared by --looks-per-face of them; every look
+    of the last --held-out faces is val, of the ones before them test) unless --models is given,
+    then `generate` into --out."""
     from pipeline.splits import SplitConfig
 
     _check_count("--characters", args.characters, 1, 100000)
@@ -533,20 +557,22 @@ def dataset_default_command(args: argparse.Namespace) -> int:
     models = args.models
     splits = SplitConfig()
     if models is None:
-        from characters import write_character
+        from characters.batch import shared_faces, write_characters
         from pipeline.identity import model_identity
 
         models = args.out / "characters"
-        ids = []
-        for seed in range(args.characters):
-            path = write_character(seed, models / f"character_{seed:03d}" / "character.pmx")
-            ids.append(model_identity(path))
-        held = args.held_out if args.characters >= 4 * args.held_out else 0
-        explicit = {}
-        if held:
-            explicit = {"val": tuple(ids[-held:]), "test": tuple(ids[-2 * held : -held])}
+        seeds = list(range(args.characters))
+        faces = shared_faces(seeds, args.looks_per_face)
+        begin = time.perf_counter()
+        paths, written = write_characters(models, seeds, faces, workers=args.workers)
+        seconds = time.perf_counter() - begin
+        ids = [model_identity(path) for path in paths]
+        explicit = held_out_splits(ids, faces, args.held_out)
         splits = SplitConfig(train=1.0, val=0.0, test=0.0, explicit=explicit)
-        print(f"wrote {args.characters} procedural characters to {models}")
+        print(
+            f"{models}: {len(paths)} procedural characters ({len(set(faces))} faces), "
+            f"{written} written in {seconds:.1f} s, the rest already there"
+        )
     code = _generate(args, _config(args, splits), [models], None)
     print(f"dataset in {args.out} (report: thagen report {args.out})")
     return code

@@ -148,8 +148,9 @@ def test_winding_matches_mmd_and_normals_point_out(written):
 
 @pytest.mark.numeric
 def test_blinks_move_the_expected_side_down(written):
-    """まばたき closes both eyes; each eye has a neutral wink (the lid comes straight down) and a
-    smile wink (the lid stops in an arc and the lower lid rises), under names that mislead."""
+    """まばたき closes both eyes; each eye has a neutral wink (the lid comes down, the lower lid
+    rises a little) and a smile wink (the lid stops in an arc and the lower lid rises to it),
+    under names that mislead."""
     for seed, (_, model, arrays) in written.items():
         spec = spec_for_seed(seed)
         cases = {"まばたき": ((1, -1), False)}
@@ -163,12 +164,15 @@ def test_blinks_move_the_expected_side_down(written):
             x = arrays["pos"][idx, 0]
             assert set(np.sign(x).astype(int)) == set(sides), (seed, name)
             assert np.abs(x).min() > 0.2 * spec.eye_x
-            lid_drop = -off[:, 1].min()
+            lid_drop, rise = -off[:, 1].min(), off[:, 1].max()
             if smiling:  # the lower lid rises to meet the lid's arc
-                assert off[:, 1].max() > 0.5 * spec.eye_half_height
+                assert rise > 0.5 * spec.eye_half_height
                 assert lid_drop > 0.4 * spec.eye_half_height
-            else:
-                assert off[:, 1].max() <= 1e-6 and lid_drop > 1.2 * spec.eye_half_height
+            else:  # the lid comes down; the lower lid rises a little to meet it (as on the real
+                # models, whose neutral closures move 2-32 % of their displacement up)
+                assert lid_drop > 1.2 * spec.eye_half_height and rise < 0.5 * lid_drop
+                size = np.linalg.norm(off, axis=1)
+                assert size[off[:, 1] > 0].sum() < 0.35 * size.sum()
             y = arrays["pos"][idx, 1]
             assert (np.abs(y - spec.eye_y) < 3 * spec.eye_half_height).all()
         neutral = {spec.wink_names(e)[0] for e in ("left", "right")}
@@ -183,7 +187,11 @@ def test_mouth_opens_below_the_eyes(written):
         y = arrays["pos"][idx, 1]
         assert (y < spec.eye_y - spec.eye_half_height).all()
         assert (np.abs(arrays["pos"][idx, 0]) < 2 * spec.eye_x).all()
-        assert off[:, 1].max() <= 1e-6 and off[:, 1].min() < -0.15
+        # The lower edge and the jaw drop; the upper lip may rise a little, as on the real
+        # models (whose あ moves 1-37 % of its displacement up, by at most half its drop).
+        drop, size = -off[:, 1].min(), np.linalg.norm(off, axis=1)
+        assert drop > 0.15 and off[:, 1].max() < 0.5 * drop
+        assert size[off[:, 1] > 0].sum() < 0.4 * size.sum()
 
 
 @pytest.mark.numeric
