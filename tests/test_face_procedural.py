@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from characters import ORNAMENTS, build_character, spec_for_seed, write_character
+from characters.materials import material_keys
 from mmd_loader import detect_face, load
 from mmd_loader.face import morph_centre
 from mmd_loader.pmx_writer import PmxData, write_pmx
@@ -77,13 +78,10 @@ def test_a_model_with_only_smile_winks_stays_usable_but_is_flagged(tmp_path):
 def _ornament_top(spec) -> float:
     """The highest point of the character's ornament (build_character's `ornament` material)."""
     data, _ = build_character(spec, "t")
-    start = 0
-    for material in data.materials:
-        if material.english_name == spec.ornament or material.name.startswith("材質"):
-            tris = data.triangles[start : start + material.face_count]
-            return float(data.positions[tris.ravel(), 1].max())
-        start += material.face_count
-    raise AssertionError("no ornament material")
+    index = material_keys(spec).index("ornament")
+    start = sum(m.face_count for m in data.materials[:index])
+    tris = data.triangles[start : start + data.materials[index].face_count]
+    return float(data.positions[tris.ravel(), 1].max())
 
 
 @pytest.mark.numeric
