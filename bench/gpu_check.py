@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = ROOT.parent / "shared" / "mmd" / "animasa_miku_v2_3" / "miku_v2.pmd"
+MMD_DIR = Path(os.environ.get("THAGEN_MMD_DIR", ROOT.parent / "shared" / "mmd"))
+DEFAULT_MODEL = MMD_DIR / "animasa_miku_v2_3" / "miku_v2.pmd"
 
 
 class CheckFailed(RuntimeError):

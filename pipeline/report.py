@@ -156,9 +156,10 @@ def _info_problem(info: object) -> str | None:
     config = info.get("config")
     if not isinstance(config, dict):
         return "config must be an object"
-    flags = config.get("exclude_flags", [])
-    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
-        return "config.exclude_flags must be a list of flag codes"
+    for key, what in (("exclude_flags", "flag codes"), ("terms_exclude", "terms clauses")):
+        names = config.get(key, [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return f"config.{key} must be a list of {what}"
     splits = info.get("splits")
     if not isinstance(splits, dict) or not all(
         isinstance(c, dict) and all(_count(c.get(k)) for k in SPLIT_COUNTS) for c in splits.values()

@@ -6,7 +6,7 @@
 #
 #   scripts/gpu_check.sh [MODEL] [--examples 500] [--steps 300] [--batch-size 25] [--json F]
 #
-# MODEL defaults to ../shared/mmd/animasa_miku_v2_3/miku_v2.pmd. Training needs a CUDA build of
+# MODEL defaults to $THAGEN_MMD_DIR (else ../shared/mmd)/animasa_miku_v2_3/miku_v2.pmd. Training needs a CUDA build of
 # torch in the venv (the Makefile pins a CPU build: reinstall torch==2.13.0 with CUDA first).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
