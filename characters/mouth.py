@@ -31,7 +31,7 @@ class Mouth:
         style = self.spec.mouth_style
         reach = style.line_width * self.hw
         x = reach * np.linspace(-1, 1, 21)
-        thick = style.line_thick * (1 - (x / reach) ** 4) + 0.002
+        thick = style.line_thick * (1 - 0.6 * (x / reach) ** 4) + 0.002  # ends: 40 %, they move
         xx = np.broadcast_to(x, (2, 21))
         yy = self.line_y(x) + np.stack([-thick, thick])
         pos, nrm = self.shape.on_face(xx, yy, MOUTH_LIFT + 0.003)
@@ -93,16 +93,23 @@ class Mouth:
         }
 
     def corners(self, smirk_side: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-        hw, h = self.hw, self.open_h
+        """口角上げ, 口角下げ and にやり: the corners move most at the drawn line's ends (a short
+        line's ends are its corners), as much beyond them."""
+        h = self.open_h
+        reach = self.spec.mouth_style.line_width * self.hw
         one = lambda x: np.ones_like(x)  # noqa: E731
         zero = lambda x: np.zeros_like(x)  # noqa: E731
+
+        def bend(x):  # 0 at the middle, 1 at the line's ends and beyond
+            return np.clip(np.abs(x) / reach, 0, 1) ** 2
+
         return {
             "raised_corner": self.shape_morph(
-                lambda x: 1.05 * one(x), lambda x: 0.5 * h * (x / hw) ** 2, zero
+                lambda x: 1.05 * one(x), lambda x: 0.5 * h * bend(x), zero
             ),
-            "lowered_corner": self.shape_morph(one, lambda x: -0.45 * h * (x / hw) ** 2, zero),
+            "lowered_corner": self.shape_morph(one, lambda x: -0.45 * h * bend(x), zero),
             "smirk": self.shape_morph(
-                one, lambda x: 0.5 * h * np.clip(smirk_side * x / hw, 0, None) ** 2, zero
+                one, lambda x: 0.5 * h * bend(x) * (smirk_side * x > 0), zero
             ),
         }
 

@@ -51,7 +51,7 @@ def draw_mouth_shape(rng: np.random.Generator) -> dict:
         top_lift=u(-0.05, 0.25),
         jaw=u(0.3, 0.75),
         curve=u(-0.015, 0.04),
-        line_thick=u(0.003, 0.018),
+        line_thick=u(0.008, 0.02),  # at 256² in THA3 framing, 0.4 px and more
         line_width=u(0.45, 0.95),
     )
 

@@ -116,9 +116,9 @@ def test_merge_into_a_dataset_of_other_options_is_refused(tiny, reference, tmp_p
 
 @dataclasses.dataclass(frozen=True)
 class LaterConfig(GenerateConfig):
-    """A config with an option added after this test was written (as `--brows` will be)."""
+    """A config with an option added after the reference dataset was made (as `--brows` was)."""
 
-    brows: str = "modelled"
+    later_option: str = "off"
 
 
 def test_options_added_later_are_compared_too(tiny, reference, tmp_path):
@@ -128,8 +128,8 @@ def test_options_added_later_are_compared_too(tiny, reference, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(reference, out)
     fields = {f.name: getattr(tiny["config"], f.name) for f in dataclasses.fields(GenerateConfig)}
-    later = LaterConfig(**fields, brows="over")
-    with pytest.raises(OptionsChanged, match='brows: null → "over"'):
+    later = LaterConfig(**fields, later_option="on")
+    with pytest.raises(OptionsChanged, match='later_option: null → "on"'):
         generate(later, tiny["catalog"], out, progress=False)
 
 

@@ -328,7 +328,9 @@ def test_body_and_breathing_move_the_body_below_the_head_as_signed(renderer, key
 @pytest.mark.parametrize("key", PROCEDURAL)
 def test_procedural_tie_shows_the_turn_in_pixels(renderer, key):
     """The procedural tie (a colour of its own down the chest) moves right for body_y > 0 and
-    its top left for body_z > 0: the turn read from the pixels alone."""
+    its top left for body_z > 0: the turn read from the pixels alone (a scarf hides it)."""
+    if spec_for_seed(int(key[5:])).outfit.collar == "scarf":
+        pytest.skip(f"{key}: a scarf covers the tie's top")
     scene = Scene.of(renderer, key)
     chin, cx = int(scene.chin), round(float(scene.cx))
     centre = scene.rest[chin + 10 : chin + 40, cx - 1 : cx + 2, :3].reshape(-1, 3)
