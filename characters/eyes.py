@@ -69,6 +69,9 @@ class Eyes:
         """The white: a patch on the face covering the opening, however wide it opens."""
         s = self.spec
         xo, yn = np.meshgrid(np.linspace(-1.35, 1.35, 11), np.linspace(1.75, -1.45, 11))
+        # Rounded above (an ellipse's width): the socket ring must hide the patch outside the
+        # opening, and its outer edge runs inwards of a square corner above a low inner corner.
+        xo = xo * np.sqrt(np.clip(1 - ((yn - 0.15) / 1.6) ** 2, 0.15, 1))
         x = side * s.eye_x + side * xo * s.eye_half_width
         pos, nrm = self.shape.on_face(x, s.eye_y + yn * s.eye_half_height, WHITE_LIFT)
         uv = np.stack([(xo + 1.35) / 2.7, (1.75 - yn) / 3.2], -1)
