@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from mmd_loader.mesh_geometry import connected_labels
+
 
 def vertex_islands(count: int, triangles: np.ndarray) -> np.ndarray:
-    """(count,) a label per vertex, equal for vertices joined by triangle edges (union-find:
-    roots hooked to the smaller root, paths compressed, until every edge joins one label)."""
-    parent = np.arange(count)
+    """(count,) a label per vertex, equal for vertices joined by triangle edges: the smallest
+    vertex of its island (`connected_labels` over the triangles' edges)."""
     if len(triangles) == 0:
-        return parent
-    a = np.concatenate([triangles[:, 0], triangles[:, 1]])
-    b = np.concatenate([triangles[:, 1], triangles[:, 2]])
-    while True:
-        pa, pb = parent[a], parent[b]
-        differ = pa != pb
-        if not differ.any():
-            return parent
-        np.minimum.at(parent, np.maximum(pa, pb)[differ], np.minimum(pa, pb)[differ])
-        while True:
-            jumped = parent[parent]
-            if np.array_equal(jumped, parent):
-                break
-            parent = jumped
+        return np.arange(count)
+    edges = np.concatenate([triangles[:, 0:2], triangles[:, 1:3]])
+    return connected_labels(count, edges)
