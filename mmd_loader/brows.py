@@ -30,6 +30,10 @@ from mmd_loader.morph_names import fold, side_variant
 from mmd_loader.roles import FaceRoles
 from mmd_loader.textures import material_words
 
+# How the brows are drawn (`render.brow_layer`): as modelled or over the hair; commands also
+# take "mix", one of the two drawn per image. Here, GL-free, for the CLIs and the run's config.
+BROW_MODES = ("modelled", "over")
+BROW_CHOICES = (*BROW_MODES, "mix")
 BROW_SHARE = 0.5  # of an island's vertices moved by brow morphs
 LID_SHARE = 0.3  # an island the face roles move this far on average (of their largest move)
 MOVE_EPS = 1e-5  # of the model's height: shorter displacements do not count

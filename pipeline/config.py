@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+# How eyebrows are drawn: as modelled, over the hair, or ("mix") one of the two per example,
+# drawn from the example's seed (recorded in its JSON as "brows").
+from mmd_loader.brows import BROW_CHOICES
 from pipeline.shards import example_bound
 from pipeline.splits import SplitConfig
 from poses.schema import Schema, load_schema
@@ -15,9 +18,6 @@ LIGHTING_MODES = ("character", "example")
 # and the other words a terms policy may name ("unknown": models whose terms were not found).
 DEFAULT_TERMS_EXCLUDE = ("ai_training",)
 TERMS_POLICY_WORDS = ("unknown",)
-# How eyebrows are drawn (render.brow_layer.BROW_CHOICES): as modelled, over the hair, or one of
-# the two per example, drawn from the example's seed (recorded in its JSON as "brows").
-BROW_CHOICES = ("modelled", "over", "mix")
 MAX_IMAGE_SIZE = 4096
 MAX_EXAMPLES_PER_CHARACTER = 10_000_000
 FIELD_TYPES = {

@@ -12,7 +12,7 @@ triangles and one of a small skin patch, and moves the brows' own draw to the en
 which would cost llvmpipe a flush); it is built on first use, so a schema without brows never
 pays for it.
 
-The pipeline's `"mix"` (`pipeline.config.BROW_MODES`) draws one of the two per example.
+The pipeline's `"mix"` (`mmd_loader.brows.BROW_CHOICES`) draws one of the two per example.
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmd_loader.brows import Brows, find_brows
+from mmd_loader.brows import BROW_CHOICES, Brows, find_brows
 from mmd_loader.face_parts import FaceParts, material_of_triangles
 from mmd_loader.model import Model
 from mmd_loader.proximity import nearest_within
 from mmd_loader.roles import FaceRoles
 
-BROW_MODES = ("modelled", "over")
-BROW_CHOICES = (*BROW_MODES, "mix")  # what commands take: "mix" draws a mode per image
 PATCH_REACH = 0.12  # head heights around the brows' vertices: the skin they are tested against
 
 

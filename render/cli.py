@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-BROW_CHOICES = ("modelled", "over", "mix")  # render.brow_layer's (imported lazily: no GL here)
+from mmd_loader.brows import BROW_CHOICES
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mmd_loader.brows import BROW_MODES
 from mmd_loader.model import Model
 from mmd_loader.roles import FaceRoles
 from poses.schema import Schema
 from render.binding import SchemaBinding
-from render.brow_layer import BROW_MODES
 from render.context import create_context
 from render.errors import RenderError
 from render.framing import Framing
